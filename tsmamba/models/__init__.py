@@ -1,0 +1,1 @@
+"""Forecasting models: DLinear, PatchTST, TSM2. See ``registry``."""
