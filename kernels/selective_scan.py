@@ -1,0 +1,173 @@
+"""``selective_scan``: the public interface, input checks, the autograd Function and backend dispatch.
+
+Semantics are those of ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` (mamba-ssm 2.3.2), plus
+arbitrary input strides, ``reverse`` and ``initial_state``. Backends: ``"torch"`` (fast chunked PyTorch,
+any device, the CPU path), ``"triton"`` (CUDA; forward and backward in Triton), ``"mamba_ssm"`` (the peer
+CUDA kernel, when installed) and ``"auto"`` (triton on CUDA, torch otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor
+
+from . import scan_torch
+from .scan_torch import ScanArgs
+
+BACKENDS = ("auto", "torch", "triton", "mamba_ssm")
+
+
+def _check(name: str, cond: bool, problem: str, fix: str) -> None:
+    if not cond:
+        raise ValueError(f"selective_scan: {name} {problem}. {fix}")
+
+
+def _canonical(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None,
+    z: Tensor | None,
+    delta_bias: Tensor | None,
+    delta_softplus: bool,
+    reverse: bool,
+    initial_state: Tensor | None,
+) -> ScanArgs:
+    """Validate shapes/dtypes and return grouped (batch, G, N, L) views of B and C (never a copy)."""
+    _check("u", u.dim() == 3, f"has shape {tuple(u.shape)}", "Pass u as (batch, dim, L).")
+    batch, dim, length = u.shape
+    _check("delta", delta.shape == u.shape, f"has shape {tuple(delta.shape)}, u has {tuple(u.shape)}",
+           "Pass delta with u's shape (batch, dim, L).")
+    _check("A", A.dim() == 2 and A.shape[0] == dim, f"has shape {tuple(A.shape)}", f"Pass A as (dim={dim}, N).")
+    _check("A", not A.is_complex(), "is complex", "Only real A is supported; pass a real fp32 A.")
+    n_state = A.shape[1]
+    Bg = B.unsqueeze(1) if B.dim() == 3 else B
+    Cg = C.unsqueeze(1) if C.dim() == 3 else C
+    for name, x, orig in (("B", Bg, B), ("C", Cg, C)):
+        _check(name, x.dim() == 4 and x.shape[0] == batch and x.shape[2] == n_state and x.shape[3] == length,
+               f"has shape {tuple(orig.shape)}",
+               f"Pass {name} as (batch={batch}, N={n_state}, L={length}) or grouped (batch, G, N, L).")
+    groups = Bg.shape[1]
+    _check("C", Cg.shape[1] == groups, f"has {Cg.shape[1]} groups but B has {groups}", "Use the same groups.")
+    _check("B", dim % groups == 0, f"has {groups} groups, which do not divide dim={dim}",
+           "Use a number of groups that divides dim.")
+    for name, x in (("D", D), ("delta_bias", delta_bias)):
+        if x is not None:
+            _check(name, x.shape == (dim,), f"has shape {tuple(x.shape)}", f"Pass {name} as (dim={dim},).")
+    if z is not None:
+        _check("z", z.shape == u.shape, f"has shape {tuple(z.shape)}, u has {tuple(u.shape)}",
+               "Pass z with u's shape (batch, dim, L).")
+    if initial_state is not None:
+        _check("initial_state", initial_state.shape == (batch, dim, n_state),
+               f"has shape {tuple(initial_state.shape)}", f"Pass it as (batch={batch}, dim={dim}, N={n_state}).")
+    floats = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+    for name, x in (("u", u), ("delta", delta), ("A", A), ("B", B), ("C", C), ("D", D), ("z", z),
+                    ("delta_bias", delta_bias), ("initial_state", initial_state)):
+        if x is not None:
+            _check(name, x.dtype in floats, f"has dtype {x.dtype}", "Pass a floating-point tensor.")
+            _check(name, x.device == u.device, f"is on {x.device} but u is on {u.device}",
+                   "Move all inputs to one device.")
+    return ScanArgs(u, delta, A, Bg, Cg, D, z, delta_bias, bool(delta_softplus), bool(reverse), initial_state)
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    _check("backend", backend in BACKENDS, f"is {backend!r}", f"Use one of {BACKENDS}.")
+    if backend == "auto":
+        return "triton" if device.type == "cuda" else "torch"
+    if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError(
+            "selective_scan: backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for the CPU interpreter). "
+            "Use backend='torch' on CPU."
+        )
+    return backend
+
+
+def _ops(backend: str):
+    """The (forward, backward) pair of a backend."""
+    if backend == "torch":
+        return scan_torch.scan_forward, scan_torch.scan_backward
+    from . import scan_triton
+
+    return scan_triton.scan_forward, scan_triton.scan_backward
+
+
+class SelectiveScanFn(torch.autograd.Function):
+    """Autograd Function over a backend's forward and hand-written backward (no per-step graph)."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, backend):
+        args = _canonical(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
+        forward, _ = _ops(backend)
+        out, last, checkpoints = forward(args)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
+        ctx.flags = (bool(delta_softplus), bool(reverse), backend)
+        ctx.mark_non_differentiable(checkpoints)
+        return out, last, checkpoints
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_last, _grad_checkpoints):
+        u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints = ctx.saved_tensors
+        softplus, reverse, backend = ctx.flags
+        args = _canonical(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial_state)
+        _, backward = _ops(backend)
+        grads = backward(args, checkpoints, grad_out, grad_last)
+        du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dh0 = grads
+        if B.dim() == 3:
+            dB = dB.squeeze(1)
+        if C.dim() == 3:
+            dC = dC.squeeze(1)
+        return du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, None, None, dh0, None
+
+
+def _mamba_ssm(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, return_last_state):
+    if reverse or initial_state is not None:
+        raise ValueError(
+            "selective_scan: backend='mamba_ssm' supports neither reverse=True nor initial_state. "
+            "Use backend='triton' or 'torch'."
+        )
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except ImportError as err:
+        raise ValueError(
+            "selective_scan: backend='mamba_ssm' needs the mamba_ssm package (pip install mamba-ssm). "
+            "Use backend='triton' or 'torch'."
+        ) from err
+    return selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+
+
+def selective_scan(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    reverse: bool = False,
+    initial_state: Tensor | None = None,
+    return_last_state: bool = False,
+    backend: str = "auto",
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Mamba-1 selective scan: h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t, y_t = C_t·h_t + D u_t, y *= silu(z).
+
+    u, delta, z: (batch, dim, L), any strides (e.g. transposed views of (batch, L, dim) tensors).
+    A: (dim, N) real. B, C: (batch, N, L) or grouped (batch, G, N, L). D, delta_bias: (dim,).
+    Δ = softplus(delta + delta_bias) (threshold 20) when ``delta_softplus``. ``reverse`` scans from
+    t = L-1 down to 0. ``initial_state``: (batch, dim, N) state before the first scanned step.
+    Returns the output in u's dtype, and the last state (batch, dim, N) in fp32 (fp64 for fp64 inputs)
+    when ``return_last_state``. Differentiable in every tensor input.
+    """
+    chosen = _resolve_backend(backend, u.device)
+    if chosen == "mamba_ssm":
+        return _mamba_ssm(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state,
+                          return_last_state)
+    out, last, _ = SelectiveScanFn.apply(
+        u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, chosen
+    )
+    return (out, last) if return_last_state else out
