@@ -1,0 +1,104 @@
+"""Shared input builder and comparison helpers for the selective-scan tests (torch and Triton backends)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from tsmamba.kernels import selective_scan_loop
+
+# mamba_ssm's test tolerances per input dtype: (rtol, atol) for the output.
+TOLERANCES = {torch.float32: (6e-4, 2e-3), torch.bfloat16: (3e-2, 5e-2), torch.float16: (3e-3, 5e-3),
+              torch.float64: (1e-9, 1e-9)}
+
+GRAD_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
+
+
+def make_inputs(
+    batch: int,
+    dim: int,
+    length: int,
+    n_state: int,
+    groups: int = 1,
+    dtype: torch.dtype = torch.float32,
+    use_z: bool = True,
+    use_d: bool = True,
+    use_bias: bool = True,
+    use_h0: bool = False,
+    channel_last: bool = True,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict:
+    """Random selective-scan inputs. ``channel_last`` builds u/delta/z as transposed (batch, L, dim) views."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape: int, scale: float = 1.0, dt: torch.dtype = dtype) -> Tensor:
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dt).to(device)
+
+    def seq(scale: float = 1.0) -> Tensor:
+        if channel_last:
+            return rnd(batch, length, dim, scale=scale).transpose(1, 2)
+        return rnd(batch, dim, length, scale=scale)
+
+    w = torch.float32 if dtype != torch.float64 else torch.float64
+    bc_shape = (batch, n_state, length) if groups == 1 else (batch, groups, n_state, length)
+    inputs = {
+        "u": seq(),
+        "delta": seq(0.5),
+        "A": (-torch.rand(dim, n_state, generator=gen, dtype=torch.float64) * 2 - 0.1).to(w).to(device),
+        "B": rnd(*bc_shape),
+        "C": rnd(*bc_shape),
+        "D": rnd(dim, dt=w) if use_d else None,
+        "z": seq() if use_z else None,
+        "delta_bias": rnd(dim, scale=0.3, dt=w) if use_bias else None,
+        "initial_state": rnd(batch, dim, n_state, dt=w) if use_h0 else None,
+    }
+    return inputs
+
+
+def require_grad(inputs: dict) -> list[Tensor]:
+    """Turn on requires_grad for every tensor input (leaves); returns them in GRAD_NAMES order."""
+    leaves = []
+    for name in GRAD_NAMES:
+        t = inputs[name]
+        if t is not None:
+            if not t.is_leaf:
+                t = t.detach()
+            t.requires_grad_(True)
+            inputs[name] = t
+            leaves.append(t)
+    return leaves
+
+
+def reference(inputs: dict, delta_softplus: bool, reverse: bool, grad_out: Tensor | None = None):
+    """fp64 loop output, last state and (if grad_out is given) gradients of every tensor input."""
+    ref_inputs = {k: (None if v is None else v.detach().double().requires_grad_(True)) for k, v in inputs.items()}
+    out, last = selective_scan_loop(
+        **ref_inputs, delta_softplus=delta_softplus, reverse=reverse, return_last_state=True
+    )
+    grads = None
+    if grad_out is not None:
+        leaves = [ref_inputs[n] for n in GRAD_NAMES if ref_inputs[n] is not None]
+        grads = torch.autograd.grad(out, leaves, grad_out.double())
+    return out, last, grads
+
+
+def grad_tolerance(name: str, dtype: torch.dtype) -> tuple[float, float]:
+    """mamba_ssm's gradient tolerances: du 2x, ddelta 5x rtol and 10x atol, dA 5x atol (of the output's)."""
+    rtol, atol = TOLERANCES[dtype]
+    if name == "u":
+        return 2 * rtol, 2 * atol
+    if name == "delta":
+        return 5 * rtol, 10 * atol
+    if name == "A":
+        return rtol, 5 * atol
+    return rtol, atol
+
+
+def assert_close(actual: Tensor, expected: Tensor, rtol: float, atol: float, what: str) -> None:
+    """allclose in float64 with a message naming the quantity and the worst error."""
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    assert a.shape == e.shape, f"{what}: shape {tuple(a.shape)} != {tuple(e.shape)}"
+    ok = torch.allclose(a, e, rtol=rtol, atol=atol)
+    err = (a - e).abs().max().item() if a.numel() else 0.0
+    assert ok, f"{what}: max abs error {err:.3g} exceeds rtol={rtol}, atol={atol}"
