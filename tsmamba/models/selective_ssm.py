@@ -1,0 +1,125 @@
+"""The Mamba-1 selective SSM block (Gu & Dao 2023), forward-only or bidirectional, on ``tsmamba.kernels``.
+
+One block maps (batch, length, d_model) to the same shape:
+
+    x, z = in_proj(h)                                   # x: the SSM branch, z: the gate branch
+    for each scan direction:                            # forward; plus backward when bidirectional
+        u = SiLU(depthwise causal Conv1d(x))            # "causal" in the scan's own direction
+        Δ_lowrank, B, C = x_proj(u)
+        y += selective_scan(u, dt_proj.weight·Δ_lowrank, A=-exp(A_log), B, C, D,
+                            z=z, delta_bias=dt_proj.bias, delta_softplus=True, reverse=backward)
+    return out_proj(y)
+
+The backward direction has its own convolution and SSM parameters and shares in_proj, the gate z and
+out_proj (MambaMixer's bidirectional S6 with one x̃_MLP gate). It runs on the same tensors with
+``reverse=True`` and an anti-causal convolution, so no flipped copies are made. Initialisation follows
+mamba_ssm's ``Mamba`` module: S4D-real A, Δ log-uniform in [dt_min, dt_max] through an inverse-softplus bias,
+D = 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tsmamba.kernels import selective_scan
+
+
+class _ScanBranch(nn.Module):
+    """Convolution + selective scan of one direction over the (batch, length, d_inner) SSM input."""
+
+    def __init__(
+        self,
+        d_inner: int,
+        d_state: int,
+        d_conv: int,
+        dt_rank: int,
+        dt_min: float,
+        dt_max: float,
+        dt_init_floor: float,
+        reverse: bool,
+        scan_backend: str,
+    ) -> None:
+        super().__init__()
+        self.reverse = reverse
+        self.d_conv = d_conv
+        self.dt_rank = dt_rank
+        self.d_state = d_state
+        self.scan_backend = scan_backend
+        self.conv1d = nn.Conv1d(d_inner, d_inner, d_conv, groups=d_inner, padding=d_conv - 1, bias=True)
+        self.x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(dt_rank, d_inner, bias=True)
+        nn.init.uniform_(self.dt_proj.weight, -(dt_rank**-0.5), dt_rank**-0.5)
+        dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_init_floor)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus(bias) == dt
+        a = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(a))  # S4D-real: A[:, n] = -(n + 1)
+        self.D = nn.Parameter(torch.ones(d_inner))
+
+    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+        """``x``, ``z``: (batch, length, d_inner) -> gated SSM output (batch, length, d_inner)."""
+        length = x.shape[1]
+        conv = self.conv1d(x.transpose(1, 2))  # (batch, d_inner, length + d_conv - 1)
+        conv = conv[..., self.d_conv - 1 :] if self.reverse else conv[..., :length]
+        u = F.silu(conv)  # (batch, d_inner, length)
+        x_dbl = self.x_proj(u.transpose(1, 2))  # (batch, length, dt_rank + 2 * d_state)
+        dt, b, c = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.linear(dt, self.dt_proj.weight)  # bias added (then softplus) inside the scan
+        y = selective_scan(
+            u,
+            delta.transpose(1, 2),
+            -torch.exp(self.A_log.float()),
+            b.transpose(1, 2),
+            c.transpose(1, 2),
+            D=self.D.float(),
+            z=z.transpose(1, 2),
+            delta_bias=self.dt_proj.bias.float(),
+            delta_softplus=True,
+            reverse=self.reverse,
+            backend=self.scan_backend,
+        )
+        return y.transpose(1, 2)
+
+
+class SelectiveSSM(nn.Module):
+    """Mamba-1 block over (batch, length, d_model); ``bidirectional`` adds a backward scan branch.
+
+    ``dt_rank=0`` means Mamba's "auto" rank, ceil(d_model / 16). ``scan_backend`` is passed to
+    ``tsmamba.kernels.selective_scan`` ("auto" picks Triton on CUDA and the torch path on CPU).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int = 0,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        dt_init_floor: float = 1e-4,
+        bidirectional: bool = False,
+        scan_backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        d_inner = expand * d_model
+        rank = dt_rank if dt_rank > 0 else math.ceil(d_model / 16)
+        self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
+        self.branches = nn.ModuleList(
+            _ScanBranch(d_inner, d_state, d_conv, rank, dt_min, dt_max, dt_init_floor, reverse, scan_backend)
+            for reverse in ((False, True) if bidirectional else (False,))
+        )
+        self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+
+    def forward(self, h: Tensor) -> Tensor:
+        """(batch, length, d_model) -> (batch, length, d_model)."""
+        x, z = self.in_proj(h).chunk(2, dim=-1)
+        y = self.branches[0](x, z)
+        for branch in self.branches[1:]:
+            y = y + branch(x, z)
+        return self.out_proj(y)

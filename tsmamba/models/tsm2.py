@@ -1,0 +1,266 @@
+"""TSM2, the Time Series MambaMixer (Behrouz, Santacatterina, Zabih 2024, arXiv 2403.19888 v1, §3.2 and §5).
+
+There is no official code and the paper gives no hyperparameters, so this file implements what §3.2 states
+and makes every open choice an option of :class:`TSM2Config`, each with a defended default.
+
+    x (batch, L, M) ──RevIN──▶ patch each variate ──linear──▶ + positional ──▶ h⁰ (batch, M, N, D)
+    for ℓ = 1..n_layers:
+        token mixer ℓ:    selective SSM along the N patches of each variate   (batch·M, N, D)
+        channel mixer ℓ:  bidirectional selective SSM across the M variates   (batch·N, M, D)
+        each mixer: input = weighted average of every earlier output (dense averaging), pre-norm
+    final norm ──▶ flatten N·D per variate ──linear──▶ horizon ──inverse RevIN──▶ (batch, H, M)
+
+Dense weighted averaging (the paper's equations for x_Tok^(ℓ) and x_Ch^(ℓ)): the input of each mixer is
+Σ_i w_i y^(i) over the embedded input y^(0) and every earlier mixer output, with one learnable scalar per
+(mixer, earlier output). The paper's α, β (token mixers) and θ, γ (channel mixers) are these scalars split by
+which kind of mixer produced y^(i); y^(0) is counted once. They start as the identity path (1 on the latest
+output, 0 elsewhere), as DenseFormer's DWA does, so an untrained TSM2 is a plain stack of mixers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tsmamba.models.patching import Patcher
+from tsmamba.models.registry import ModelSpec
+from tsmamba.models.revin import RevIN
+from tsmamba.models.selective_ssm import SelectiveSSM
+
+TOKEN_DIRECTIONS = ("forward", "bidirectional")
+SKIPS = ("dense", "residual")
+NORMS = ("batchnorm2d", "layernorm2d")
+
+
+@dataclass
+class TSM2Config:
+    """Every TSM2 option, with a default and why.
+
+    Sizes (the paper gives none):
+    - ``d_model=64``, ``n_layers=2``: small, because the ETT/Weather training sets hold 8k–37k windows and
+      PatchTST's scripts show large models overfit them; two MambaMixer layers = four selective mixers.
+      ``dataset_defaults`` shrinks ``d_model`` to 32 for ETTh1/ETTh2 (PatchTST uses 16 there for the same reason).
+    - ``d_state=16``, ``d_conv=4``, ``expand=2``, ``dt_rank=0`` (= ceil(d_model/16)), ``dt_min=1e-3``,
+      ``dt_max=1e-1``: mamba_ssm's ``Mamba`` defaults, which the paper's S6 blocks are.
+
+    Input (the paper says nothing; these follow PatchTST, whose numbers TSM2 is compared with):
+    - ``revin=True``, ``revin_affine=False``: every baseline in the paper's table normalises each window;
+      affine off as in PatchTST's scripts.
+    - ``patch_len=16``, ``stride=8``, ``pad_end=True``: PatchTST's patching; N = (L-16)//8 + 2 tokens.
+    - ``positional_embedding=True``: a learnable (N, D) table initialised U(-0.02, 0.02) as PatchTST's. The
+      token mixer is a recurrence and knows order without it, but the channel mixer does not see patch
+      positions otherwise.
+
+    Ambiguities of §3.2:
+    - ``token_direction="forward"``: the text calls the token mixer unidirectional (causal); the figure draws
+      a forward and a backward scan. Forward is what the text states; "bidirectional" is the figure.
+    - ``skip="dense"``: the paper's weighted averaging of earlier features; "residual" falls back to plain
+      pre-norm residual connections (h = h + mixer(norm(h))) for ablation.
+    - ``norm="batchnorm2d"``: "2D normalisation on both time and feature dimensions" is TSMixer's, whose
+      default is batch normalisation over each (time, feature) position, here each (patch, d_model) position
+      with batch·variates as the batch. It keeps the whole backbone causal along patches, and PatchTST's
+      BatchNorm is known to suit these data. "layernorm2d" normalises each variate's (patch, d_model) plane.
+      Placement is pre-norm (the paper's mixers normalise their input); a final norm precedes the head.
+
+    Regularisation and head:
+    - ``dropout=0.2`` on the embedding and on each mixer output (PatchTST's ETTm/Weather value; ETTh1/ETTh2
+      get 0.3 from ``dataset_defaults``, as PatchTST's scripts do), ``head_dropout=0.0`` as PatchTST's.
+    - The head is the paper's temporal projection: flatten N·D per variate, one linear map to the horizon,
+      shared by all variates.
+
+    ``scan_backend="auto"``: Triton on CUDA, the torch path on CPU; "torch" forces the PyTorch path anywhere.
+    """
+
+    d_model: int = 64
+    n_layers: int = 2
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int = 0
+    dt_min: float = 1e-3
+    dt_max: float = 1e-1
+    patch_len: int = 16
+    stride: int = 8
+    pad_end: bool = True
+    revin: bool = True
+    revin_affine: bool = False
+    positional_embedding: bool = True
+    token_direction: str = "forward"
+    skip: str = "dense"
+    norm: str = "batchnorm2d"
+    dropout: float = 0.2
+    head_dropout: float = 0.0
+    scan_backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("token_direction", self.token_direction, TOKEN_DIRECTIONS),
+            ("skip", self.skip, SKIPS),
+            ("norm", self.norm, NORMS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"TSM2 option {name}={value!r} is not one of {allowed}: set one of those.")
+        for name in ("d_model", "n_layers", "d_state", "d_conv", "expand", "patch_len", "stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TSM2 option {name}={getattr(self, name)} must be a positive integer.")
+        if self.dt_rank < 0:
+            raise ValueError(f"TSM2 option dt_rank={self.dt_rank} must be >= 0 (0 means ceil(d_model / 16)).")
+        if not 0.0 < self.dt_min <= self.dt_max:
+            raise ValueError(f"TSM2 options need 0 < dt_min <= dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}.")
+        for name in ("dropout", "head_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"TSM2 option {name}={getattr(self, name)} must be in [0, 1).")
+
+
+class Norm2d(nn.Module):
+    """TSMixer's 2D normalisation of (batch, M, N, D) over each variate's (patch, feature) plane.
+
+    "batchnorm2d": statistics of every (patch, feature) position over batch·variates (causal in patches);
+    "layernorm2d": statistics over the (patch, feature) plane of each sample and variate.
+    """
+
+    def __init__(self, kind: str, n_patches: int, d_model: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "batchnorm2d":
+            self.norm: nn.Module = nn.BatchNorm1d(n_patches * d_model)
+        else:
+            self.norm = nn.LayerNorm((n_patches, d_model))
+
+    def forward(self, h: Tensor) -> Tensor:
+        if self.kind == "batchnorm2d":
+            return self.norm(h.flatten(0, 1).flatten(1)).view_as(h)
+        return self.norm(h)
+
+
+class TokenMixer(nn.Module):
+    """Pre-norm selective SSM along the patch axis of each variate: (batch, M, N, D) -> same."""
+
+    def __init__(self, config: TSM2Config, n_patches: int) -> None:
+        super().__init__()
+        self.norm = Norm2d(config.norm, n_patches, config.d_model)
+        self.ssm = _ssm(config, bidirectional=config.token_direction == "bidirectional")
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, h: Tensor) -> Tensor:
+        batch, n_vars, n_patches, d_model = h.shape
+        y = self.ssm(self.norm(h).reshape(batch * n_vars, n_patches, d_model))
+        return self.dropout(y.view(batch, n_vars, n_patches, d_model))
+
+
+class ChannelMixer(nn.Module):
+    """Pre-norm bidirectional selective SSM across the variates of each patch: (batch, M, N, D) -> same."""
+
+    def __init__(self, config: TSM2Config, n_patches: int) -> None:
+        super().__init__()
+        self.norm = Norm2d(config.norm, n_patches, config.d_model)
+        self.ssm = _ssm(config, bidirectional=True)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, h: Tensor) -> Tensor:
+        batch, n_vars, n_patches, d_model = h.shape
+        across = self.norm(h).transpose(1, 2).reshape(batch * n_patches, n_vars, d_model)
+        y = self.ssm(across).view(batch, n_patches, n_vars, d_model).transpose(1, 2)
+        return self.dropout(y)
+
+
+def _ssm(config: TSM2Config, bidirectional: bool) -> SelectiveSSM:
+    return SelectiveSSM(
+        config.d_model,
+        d_state=config.d_state,
+        d_conv=config.d_conv,
+        expand=config.expand,
+        dt_rank=config.dt_rank,
+        dt_min=config.dt_min,
+        dt_max=config.dt_max,
+        bidirectional=bidirectional,
+        scan_backend=config.scan_backend,
+    )
+
+
+class TSM2Model(nn.Module):
+    """Time Series MambaMixer: (batch, lookback, n_vars) -> (batch, horizon, n_vars)."""
+
+    def __init__(self, config: TSM2Config, lookback: int, horizon: int, n_vars: int) -> None:
+        super().__init__()
+        if horizon < 1 or n_vars < 1:
+            raise ValueError(f"horizon ({horizon}) and n_vars ({n_vars}) must be positive.")
+        self.config = config
+        self.lookback, self.horizon, self.n_vars = lookback, horizon, n_vars
+        self.revin = RevIN(n_vars, affine=config.revin_affine) if config.revin else None
+        self.patcher = Patcher(lookback, config.patch_len, config.stride, config.pad_end)
+        n_patches = self.patcher.n_patches
+        self.embed = nn.Linear(config.patch_len, config.d_model)
+        self.position = (
+            nn.Parameter(torch.empty(n_patches, config.d_model).uniform_(-0.02, 0.02))
+            if config.positional_embedding
+            else None
+        )
+        self.embed_dropout = nn.Dropout(config.dropout)
+        mixers: list[nn.Module] = []
+        for _ in range(config.n_layers):
+            mixers += [TokenMixer(config, n_patches), ChannelMixer(config, n_patches)]
+        self.mixers = nn.ModuleList(mixers)
+        # dense_weights[k] weighs the k + 1 outputs [y⁰, y¹, ..., yᵏ] that mixer k reads; identity init.
+        self.dense_weights = (
+            nn.ParameterList(nn.Parameter(torch.eye(k + 1)[k].clone()) for k in range(len(mixers)))
+            if config.skip == "dense"
+            else None
+        )
+        self.final_norm = Norm2d(config.norm, n_patches, config.d_model)
+        self.head_dropout = nn.Dropout(config.head_dropout)
+        self.head = nn.Linear(n_patches * config.d_model, horizon)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Forecast ``horizon`` steps of every variate from a (batch, lookback, n_vars) window."""
+        if x.dim() != 3 or x.shape[1:] != (self.lookback, self.n_vars):
+            raise ValueError(
+                f"TSM2 expects input (batch, {self.lookback}, {self.n_vars}), got {tuple(x.shape)}: build the model "
+                f"with the lookback and number of variates of the data."
+            )
+        stats = None
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
+        h = self.embed(self.patcher(x))  # (batch, M, N, D)
+        if self.position is not None:
+            h = h + self.position
+        h = self.embed_dropout(h)
+        h = self.backbone(h)
+        y = self.head(self.head_dropout(self.final_norm(h).flatten(2)))  # (batch, M, H)
+        y = y.transpose(1, 2)
+        return self.revin.denormalize(y, stats) if self.revin is not None else y
+
+    def backbone(self, h: Tensor) -> Tensor:
+        """The stack of token and channel mixers over embedded patches (batch, M, N, D)."""
+        if self.dense_weights is None:
+            for mixer in self.mixers:
+                h = h + mixer(h)
+            return h
+        outputs = [h]
+        for mixer, weights in zip(self.mixers, self.dense_weights):
+            mixed = weights[0] * outputs[0]
+            for w, y in zip(weights[1:], outputs[1:]):
+                mixed = mixed + w * y
+            outputs.append(mixer(mixed))
+        return outputs[-1]
+
+
+def dataset_defaults(dataset: str | None) -> dict[str, dict[str, Any]]:
+    """TSM2 per-dataset choices (ours, the paper gives none) and training defaults.
+
+    Training: Adam lr 5e-4 (SSM models tolerate a larger step than PatchTST's 1e-4, and the type3 schedule
+    decays it by 0.9 per epoch from epoch 3), batch 64, at most 100 epochs, early stopping with patience 10
+    (the decayed rate makes later epochs nearly idle). ETTh1/ETTh2, the smallest sets, get a narrower model
+    and more dropout, as PatchTST's scripts do for them.
+    """
+    train = {"learning_rate": 5e-4, "batch_size": 64, "max_epochs": 100, "patience": 10, "lr_schedule": "type3"}
+    model: dict[str, Any] = {}
+    if dataset is not None and dataset.lower() in ("etth1", "etth2"):
+        model = {"d_model": 32, "dropout": 0.3}
+    return {"model": model, "train": train}
+
+
+SPEC = ModelSpec("tsm2", TSM2Config, TSM2Model, dataset_defaults)
