@@ -1,0 +1,161 @@
+"""Rolling-origin cross-validation, MSE/MAE evaluation of its output, and a time-ordered splitter for GridSearchCV.
+
+``cross_validate`` follows neuralforecast: cutoffs are the last ``n_windows`` origins spaced ``step_size`` apart
+(default ``h``), the last one ``h`` steps before the end; the model is trained on the data up to the first cutoff
+(at every cutoff with ``refit=True``) and the windows without a refit are forecast in one batched pass.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from sklearn.model_selection import BaseCrossValidator, TimeSeriesSplit
+
+from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
+from tsmamba.forecaster.frequency import resolve_freq
+
+if TYPE_CHECKING:
+    from tsmamba.forecaster.base import BaseForecaster
+
+
+def _cutoffs(n: int, h: int, n_windows: int, step: int) -> list[int]:
+    """History lengths at each cutoff, oldest first."""
+    return [n - h - (n_windows - 1 - i) * step for i in range(n_windows)]
+
+
+def cross_validate(
+    forecaster: "BaseForecaster", df: Any, n_windows: int, step_size: int | None, refit: bool
+) -> Any:
+    """See :meth:`BaseForecaster.cross_validation`."""
+    from tsmamba.forecaster.base import _check_int
+
+    n_windows = _check_int("n_windows", n_windows, 1)
+    h, lookback = int(forecaster.h), int(forecaster.input_size)
+    step = h if step_size is None else _check_int("step_size", step_size, 1)
+    columns = forecaster._columns()
+    panel = to_panel(df, columns)
+    freq = resolve_freq(panel.index, forecaster.freq)
+    n = panel.n_times
+    cutoffs = _cutoffs(n, h, n_windows, step)
+    need = lookback + h + int(forecaster.val_size)
+    if cutoffs[0] < need:
+        raise ValueError(
+            f"Cross-validation with n_windows={n_windows}, step_size={step}, h={h} leaves {cutoffs[0]} timestamps "
+            f"before the first cutoff; training needs input_size + h + val_size = {need}. Use fewer windows, a "
+            f"smaller step_size, or a longer history (it has {n} timestamps)."
+        )
+
+    def head(end: int) -> Panel:
+        return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend)
+
+    forecasts = []
+    for i, cut in enumerate(cutoffs):
+        if i == 0 or refit:
+            forecaster._fit_panel(head(cut), freq)
+        if not refit:
+            windows = np.stack([panel.values[c - lookback : c] for c in cutoffs])
+            forecasts = list(forecaster._forward(windows))
+            break
+        forecasts.append(forecaster._forward(panel.values[None, cut - lookback : cut])[0])
+
+    name = forecaster.output_name()
+    parts = []
+    for cut, forecast in zip(cutoffs, forecasts):
+        times = panel.index[cut : cut + h]
+        for m, series in enumerate(panel.series):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        columns.id_col: series,
+                        columns.time_col: times,
+                        "cutoff": panel.index[cut - 1],
+                        name: forecast[:, m],
+                        columns.target_col: panel.values[cut : cut + h, m],
+                    }
+                )
+            )
+    out = pd.concat(parts, ignore_index=True).sort_values([columns.id_col, "cutoff", columns.time_col], kind="stable")
+    out = out.reset_index(drop=True)
+    return pl.from_pandas(out) if backend_of(df) == "polars" else out
+
+
+def evaluate(
+    cv: Any, metrics: tuple[str, ...] = ("mse", "mae"), id_col: str = "unique_id", target_col: str = "y"
+) -> Any:
+    """MSE/MAE per series and forecast column of a ``cross_validation`` (or any ``y`` + forecast) frame.
+
+    Output (utilsforecast's layout): ``unique_id, metric, <Model>...`` in the library of ``cv``.
+    """
+    known = {"mse": lambda e: (e**2).mean(), "mae": lambda e: e.abs().mean()}
+    unknown = [m for m in metrics if m not in known]
+    if unknown:
+        raise ValueError(f"Unknown metric(s) {unknown}; choose from {sorted(known)}.")
+    frame = long_pandas(cv)
+    for col in (id_col, target_col):
+        if col not in frame.columns:
+            raise ValueError(f"Evaluation needs column {col!r}; the frame has {list(frame.columns)}.")
+    reserved = {id_col, target_col, "ds", "cutoff"}
+    models = [c for c in frame.columns if c not in reserved and pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if not models:
+        raise ValueError(f"No forecast column found beside {sorted(reserved)}; columns are {list(frame.columns)}.")
+    rows = []
+    for series, group in frame.groupby(id_col, sort=True):
+        for metric in metrics:
+            row = {id_col: series, "metric": metric}
+            row.update({m: float(known[metric](group[m] - group[target_col])) for m in models})
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    return pl.from_pandas(out) if isinstance(cv, pl.DataFrame) else out
+
+
+def _timestamps_of(X: Any, time_col: str) -> np.ndarray:
+    backend_of(X)
+    if isinstance(X, pl.DataFrame):
+        if time_col not in X.columns:
+            raise ValueError(f"The splitter needs timestamp column {time_col!r}; columns are {X.columns}.")
+        return X[time_col].to_numpy()
+    if time_col in X.columns:
+        return X[time_col].to_numpy()
+    if isinstance(X.index, pd.DatetimeIndex):
+        return X.index.to_numpy()
+    raise ValueError(f"The splitter needs timestamp column {time_col!r} or a DatetimeIndex; columns are {list(X.columns)}.")
+
+
+class TimeSeriesWindowSplit(BaseCrossValidator):
+    """Time-ordered folds over the timestamps of a long or wide frame, for ``GridSearchCV``.
+
+    Like scikit-learn's ``TimeSeriesSplit`` on the distinct timestamps (every row of a timestamp goes to the
+    same side), except that each test fold also carries the ``context_size`` timestamps before it, so that
+    ``forecaster.score(test)`` has a lookback window: set ``context_size=input_size`` and
+    ``test_size >= h``. Train folds grow; test folds never overlap each other.
+    """
+
+    def __init__(self, n_splits: int = 3, test_size: int | None = None, context_size: int = 0, gap: int = 0,
+                 time_col: str = "ds") -> None:
+        self.n_splits = n_splits
+        self.test_size = test_size
+        self.context_size = context_size
+        self.gap = gap
+        self.time_col = time_col
+
+    def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train_rows, test_rows)`` positional indices into ``X``."""
+        stamps = _timestamps_of(X, self.time_col)
+        unique, position = np.unique(stamps, return_inverse=True)
+        inner = TimeSeriesSplit(n_splits=self.n_splits, test_size=self.test_size, gap=self.gap)
+        for train_t, test_t in inner.split(unique):
+            first = max(int(test_t[0]) - int(self.context_size), 0)
+            train_mask = np.isin(position, train_t)
+            test_mask = (position >= first) & (position <= int(test_t[-1]))
+            yield np.flatnonzero(train_mask), np.flatnonzero(test_mask)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Number of folds."""
+        return int(self.n_splits)
+
+    def _iter_test_indices(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+        for _, test in self.split(X, y, groups):
+            yield test

@@ -1,0 +1,197 @@
+"""The public forecasters: ``TSM2Forecaster``, ``PatchTSTForecaster``, ``DLinearForecaster``.
+
+Each class only lists its keywords: the shared ones (horizon, lookback, training, frame columns) and its
+model's options, which default to ``None`` = "the model config's default" (see ``TSM2Config``,
+``PatchTSTConfig``, ``DLinearConfig`` for the values and why). scikit-learn reads the keywords from each
+``__init__`` signature, so every hyperparameter is explicit and ``clone``/``GridSearchCV`` see them all.
+
+Shared keywords:
+
+* ``h`` forecast horizon; ``input_size`` lookback window length.
+* ``max_epochs``, ``max_steps`` (``None``: no step limit), ``batch_size``, ``learning_rate``, ``lr_schedule``
+  (``"constant"``, ``"type1"``, ``"type3"``, ``"onecycle"``), ``gradient_clip``.
+* ``early_stopping_patience`` (epochs; ``None`` disables it) on the last ``val_size`` steps of the training
+  frame (``0``: no validation part), with the best weights restored.
+* ``random_state`` seeds weight initialisation and batch order (same seed, same fit on CPU).
+* ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs`` (a dict passed to Lightning's ``Trainer``).
+* ``freq`` (pandas alias; ``None`` infers it), ``alias`` (forecast column name; ``None``: the model name),
+  ``id_col``, ``time_col``, ``target_col``: column names of long frames (``time_col`` also in wide frames).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tsmamba.forecaster.base import BaseForecaster
+
+
+
+def _store(estimator: BaseForecaster, params: dict[str, Any]) -> None:
+    """Store every ``__init__`` argument as an attribute of the same name, unchanged (scikit-learn's rule)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+class DLinearForecaster(BaseForecaster):
+    """DLinear (Zeng et al., 2023): moving-average decomposition and two linear heads.
+
+    Model keywords: ``moving_avg`` (trend kernel, odd), ``individual`` (one head pair per variate).
+    """
+
+    model_name = "dlinear"
+    display_name = "DLinear"
+    model_params = ("moving_avg", "individual")
+
+    def __init__(
+        self,
+        h: int = 96,
+        input_size: int = 336,
+        moving_avg: int | None = None,
+        individual: bool | None = None,
+        max_epochs: int = 10,
+        max_steps: int | None = None,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        lr_schedule: str = "constant",
+        gradient_clip: float | None = None,
+        early_stopping_patience: int | None = None,
+        val_size: int = 0,
+        random_state: int = 1,
+        accelerator: str = "auto",
+        devices: int | str = 1,
+        precision: str = "32-true",
+        trainer_kwargs: dict | None = None,
+        freq: str | None = None,
+        alias: str | None = None,
+        id_col: str = "unique_id",
+        time_col: str = "ds",
+        target_col: str = "y",
+    ) -> None:
+        _store(self, locals())
+
+
+class PatchTSTForecaster(BaseForecaster):
+    """PatchTST (Nie et al., ICLR 2023), channel-independent patch Transformer.
+
+    Model keywords mirror ``PatchTSTConfig``: ``n_layers``, ``n_heads``, ``d_model``, ``d_ff``, ``dropout``,
+    ``attn_dropout``, ``head_dropout``, ``patch_len``, ``stride``, ``pad_end``, ``revin``, ``revin_affine``,
+    ``subtract_last``, ``res_attention``, ``norm``, ``activation``, ``individual``.
+    """
+
+    model_name = "patchtst"
+    display_name = "PatchTST"
+    model_params = (
+        "n_layers", "n_heads", "d_model", "d_ff", "dropout", "attn_dropout", "head_dropout", "patch_len",
+        "stride", "pad_end", "revin", "revin_affine", "subtract_last", "res_attention", "norm", "activation",
+        "individual",
+    )
+
+    def __init__(
+        self,
+        h: int = 96,
+        input_size: int = 336,
+        n_layers: int | None = None,
+        n_heads: int | None = None,
+        d_model: int | None = None,
+        d_ff: int | None = None,
+        dropout: float | None = None,
+        attn_dropout: float | None = None,
+        head_dropout: float | None = None,
+        patch_len: int | None = None,
+        stride: int | None = None,
+        pad_end: bool | None = None,
+        revin: bool | None = None,
+        revin_affine: bool | None = None,
+        subtract_last: bool | None = None,
+        res_attention: bool | None = None,
+        norm: str | None = None,
+        activation: str | None = None,
+        individual: bool | None = None,
+        max_epochs: int = 100,
+        max_steps: int | None = None,
+        batch_size: int = 128,
+        learning_rate: float = 1e-4,
+        lr_schedule: str = "constant",
+        gradient_clip: float | None = None,
+        early_stopping_patience: int | None = None,
+        val_size: int = 0,
+        random_state: int = 1,
+        accelerator: str = "auto",
+        devices: int | str = 1,
+        precision: str = "32-true",
+        trainer_kwargs: dict | None = None,
+        freq: str | None = None,
+        alias: str | None = None,
+        id_col: str = "unique_id",
+        time_col: str = "ds",
+        target_col: str = "y",
+    ) -> None:
+        _store(self, locals())
+
+
+class TSM2Forecaster(BaseForecaster):
+    """TSM2, Time Series MambaMixer (Behrouz et al., 2024): selective-SSM token and channel mixers.
+
+    Model keywords mirror ``TSM2Config``: ``d_model``, ``n_layers``, ``d_state``, ``d_conv``, ``expand``,
+    ``dt_rank``, ``dt_min``, ``dt_max``, ``patch_len``, ``stride``, ``pad_end``, ``revin``, ``revin_affine``,
+    ``positional_embedding``, ``token_direction`` (``"forward"``/``"bidirectional"``), ``skip``
+    (``"dense"``/``"residual"``), ``norm`` (``"batchnorm2d"``/``"layernorm2d"``), ``dropout``, ``head_dropout``,
+    ``scan_backend``.
+    """
+
+    model_name = "tsm2"
+    display_name = "TSM2"
+    model_params = (
+        "d_model", "n_layers", "d_state", "d_conv", "expand", "dt_rank", "dt_min", "dt_max", "patch_len", "stride",
+        "pad_end", "revin", "revin_affine", "positional_embedding", "token_direction", "skip", "norm", "dropout",
+        "head_dropout", "scan_backend",
+    )
+
+    def __init__(
+        self,
+        h: int = 96,
+        input_size: int = 512,
+        d_model: int | None = None,
+        n_layers: int | None = None,
+        d_state: int | None = None,
+        d_conv: int | None = None,
+        expand: int | None = None,
+        dt_rank: int | None = None,
+        dt_min: float | None = None,
+        dt_max: float | None = None,
+        patch_len: int | None = None,
+        stride: int | None = None,
+        pad_end: bool | None = None,
+        revin: bool | None = None,
+        revin_affine: bool | None = None,
+        positional_embedding: bool | None = None,
+        token_direction: str | None = None,
+        skip: str | None = None,
+        norm: str | None = None,
+        dropout: float | None = None,
+        head_dropout: float | None = None,
+        scan_backend: str | None = None,
+        max_epochs: int = 100,
+        max_steps: int | None = None,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        lr_schedule: str = "constant",
+        gradient_clip: float | None = None,
+        early_stopping_patience: int | None = None,
+        val_size: int = 0,
+        random_state: int = 1,
+        accelerator: str = "auto",
+        devices: int | str = 1,
+        precision: str = "32-true",
+        trainer_kwargs: dict | None = None,
+        freq: str | None = None,
+        alias: str | None = None,
+        id_col: str = "unique_id",
+        time_col: str = "ds",
+        target_col: str = "y",
+    ) -> None:
+        _store(self, locals())
+
+
+FORECASTERS = (TSM2Forecaster, PatchTSTForecaster, DLinearForecaster)

@@ -1,0 +1,245 @@
+"""pandas/polars frames in and out of the forecasters, and the validation of user input.
+
+Two shapes are accepted:
+
+* **long** (the neuralforecast/utilsforecast convention): one row per (series, timestamp), columns
+  ``unique_id``, ``ds``, ``y`` (names configurable). A frame is long when it has the id column.
+* **wide** (the ETT/Weather shape): a timestamp column (or a pandas ``DatetimeIndex``) and one numeric
+  column per variate.
+
+Multivariate semantics: the variates of one model are the series. TSM2 mixes channels, so every series of a
+long frame must share the same timestamps; the frame is pivoted to a ``(time, series)`` panel. Timestamps
+are sorted (order of rows carries no meaning in either shape); duplicates, gaps, NaN/inf and non-numeric
+values are errors that name the problem and the fix, never silently dropped or filled.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+Backend = Literal["pandas", "polars"]
+Layout = Literal["long", "wide"]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Column names of the user's frames (constructor parameters ``id_col``, ``time_col``, ``target_col``)."""
+
+    id_col: str = "unique_id"
+    time_col: str = "ds"
+    target_col: str = "y"
+
+
+@dataclass
+class Panel:
+    """A validated multivariate series: ``values[t, m]`` at ``index[t]`` for series ``series[m]``."""
+
+    values: np.ndarray
+    index: pd.DatetimeIndex
+    series: list[Any]
+    layout: Layout
+    backend: Backend
+
+    @property
+    def n_times(self) -> int:
+        """Number of timestamps."""
+        return len(self.index)
+
+
+def backend_of(df: Any) -> Backend:
+    """'pandas' or 'polars'; anything else is an error naming the accepted types."""
+    if isinstance(df, pd.DataFrame):
+        return "pandas"
+    if isinstance(df, pl.DataFrame):
+        return "polars"
+    if isinstance(df, pl.LazyFrame):
+        raise TypeError("Got a polars LazyFrame; call .collect() first and pass the DataFrame.")
+    raise TypeError(
+        f"Expected a pandas or polars DataFrame, got {type(df).__name__}. "
+        "Pass a long frame (unique_id, ds, y) or a wide frame (a timestamp column and one column per variate)."
+    )
+
+
+def _polars_to_pandas(df: pl.DataFrame, columns: Columns) -> pd.DataFrame:
+    """Convert a polars frame, first checking that its timestamp column is temporal."""
+    if columns.time_col in df.columns:
+        dtype = df.schema[columns.time_col]
+        if dtype == pl.Date:
+            df = df.with_columns(pl.col(columns.time_col).cast(pl.Datetime("us")))
+        elif not isinstance(dtype, pl.Datetime):
+            raise TypeError(
+                f"Column {columns.time_col!r} has polars dtype {dtype}, not a date or datetime. Parse it first, e.g. "
+                f"df.with_columns(pl.col({columns.time_col!r}).str.to_datetime()) or "
+                "pl.read_csv(..., try_parse_dates=True)."
+            )
+    return df.to_pandas()
+
+
+def _check_not_empty(df: pd.DataFrame) -> None:
+    if len(df) == 0:
+        raise ValueError("The frame is empty (0 rows); pass at least input_size + h timestamps per series.")
+
+
+def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.DatetimeIndex:
+    """Validate a timestamp column: datetime dtype, no NaT, no mix of tz-aware and naive values."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        index = pd.DatetimeIndex(values)
+    else:
+        non_null = [v for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
+        dated = [v for v in non_null if isinstance(v, (_dt.datetime, pd.Timestamp))]
+        if dated and len(dated) == len(non_null):
+            aware = {v.tzinfo is not None for v in dated}
+            if aware == {True, False}:
+                raise ValueError(
+                    f"Column {name!r} mixes timezone-aware and naive timestamps. Make them all aware "
+                    f"(pd.to_datetime(df[{name!r}], utc=True)) or all naive (.dt.tz_localize(None))."
+                )
+            index = pd.DatetimeIndex(pd.to_datetime(pd.Series(dated), utc=aware == {True}))
+        else:
+            raise TypeError(
+                f"Column {name!r} has dtype {values.dtype}, not datetime. Parse it first: "
+                f"df[{name!r}] = pd.to_datetime(df[{name!r}]) (or read_csv(..., parse_dates=[{name!r}]))."
+            )
+    if index.hasnans:
+        raise ValueError(f"Column {name!r} holds {int(index.isna().sum())} missing timestamp(s); drop or fix those rows.")
+    return index
+
+
+def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, series: list[Any], what: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        t, m = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{what} holds {int(bad.sum())} NaN or infinite value(s), first in series {series[m]!r} at {index[t]}. "
+            "Forecasters never fill gaps silently: impute or drop them before fitting or predicting."
+        )
+
+
+def _numeric(df: pd.DataFrame, cols: list[Any], what: str) -> np.ndarray:
+    bad = [c for c in cols if not pd.api.types.is_numeric_dtype(df[c].dtype) or pd.api.types.is_bool_dtype(df[c].dtype)]
+    if bad:
+        kinds = ", ".join(f"{c!r} ({df[c].dtype})" for c in bad)
+        raise TypeError(
+            f"{what} must be numeric; non-numeric column(s): {kinds}. Convert them (pd.to_numeric) or drop them."
+        )
+    return df[cols].to_numpy(dtype=np.float64)
+
+
+def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
+    missing = [c for c in (columns.time_col, columns.target_col) if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"Long frame (it has {columns.id_col!r}) is missing column(s) {missing}; columns are {list(df.columns)}. "
+            "Rename them or set time_col=/target_col= on the forecaster."
+        )
+    times = _timestamps(df[columns.time_col], columns.time_col)
+    values = _numeric(df, [columns.target_col], f"Target column {columns.target_col!r}")[:, 0]
+    ids = df[columns.id_col].to_numpy()
+    frame = pd.DataFrame({"id": ids, "ds": times, "y": values})
+    finite = np.isfinite(values)
+    if not finite.all():
+        first = frame[~finite].iloc[0]
+        raise ValueError(
+            f"Target column {columns.target_col!r} holds {int((~finite).sum())} NaN or infinite value(s), first in "
+            f"series {first['id']!r} at {first['ds']}. Forecasters never fill gaps silently: impute or drop them "
+            "before fitting or predicting."
+        )
+    dup = frame.duplicated(["id", "ds"], keep=False)
+    if dup.any():
+        first = frame[dup].iloc[0]
+        raise ValueError(
+            f"Series {first['id']!r} has duplicate timestamps ({int(dup.sum())} rows share a (unique_id, ds) pair, "
+            f"first at {first['ds']}). Aggregate or drop duplicates before fitting."
+        )
+    wide = frame.pivot(index="ds", columns="id", values="y").sort_index()
+    series = [s.item() if isinstance(s, np.generic) else s for s in wide.columns]
+    holes = wide.isna().to_numpy()
+    if holes.any():
+        counts = frame.groupby("id").size()
+        short = [s for s in wide.columns if counts[s] < len(wide)]
+        raise ValueError(
+            f"All series must share the same timestamps (they are the variates of one multivariate model), "
+            f"but series {short[:5]}{' ...' if len(short) > 5 else ''} lack some of the {len(wide)} timestamps "
+            "the others have. Align them on a common time grid, or fit one forecaster per group of aligned series."
+        )
+    return Panel(wide.to_numpy(dtype=np.float64), pd.DatetimeIndex(wide.index), series, "long", backend)
+
+
+def _wide_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
+    if columns.time_col in df.columns:
+        times = _timestamps(df[columns.time_col], columns.time_col)
+        value_cols = [c for c in df.columns if c != columns.time_col]
+    elif isinstance(df.index, pd.DatetimeIndex):
+        times = _timestamps(df.index, "index")
+        value_cols = list(df.columns)
+    else:
+        raise ValueError(
+            f"Missing timestamp column {columns.time_col!r} (columns are {list(df.columns)}). Set time_col= to the "
+            f"name of your timestamp column, give a pandas frame a DatetimeIndex, or pass a long frame with "
+            f"{columns.id_col!r}, {columns.time_col!r}, {columns.target_col!r}."
+        )
+    if not value_cols:
+        raise ValueError("Wide frame has no value columns; add one numeric column per variate.")
+    values = _numeric(df, value_cols, "Value columns of a wide frame")
+    order = np.argsort(times.to_numpy(), kind="stable")
+    times, values = times[order], values[order]
+    dup = times.duplicated()
+    if dup.any():
+        raise ValueError(
+            f"Duplicate timestamps ({int(dup.sum())}, first {times[dup][0]}). Aggregate or drop duplicate rows "
+            "before fitting."
+        )
+    _check_finite(values, times, value_cols, "Wide frame")
+    return Panel(values, pd.DatetimeIndex(times), value_cols, "wide", backend)
+
+
+def to_panel(df: Any, columns: Columns) -> Panel:
+    """Validate a pandas or polars frame (long or wide) and pivot it to a sorted ``(time, series)`` panel."""
+    backend = backend_of(df)
+    pdf = _polars_to_pandas(df, columns) if backend == "polars" else df
+    _check_not_empty(pdf)
+    if columns.id_col in pdf.columns:
+        return _long_to_panel(pdf, columns, backend)
+    return _wide_to_panel(pdf, columns, backend)
+
+
+def _to_backend(pdf: pd.DataFrame, backend: Backend) -> Any:
+    return pl.from_pandas(pdf) if backend == "polars" else pdf
+
+
+def forecast_frame(
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    series: list[Any],
+    columns: Columns,
+    model_name: str,
+    layout: Layout,
+    backend: Backend,
+) -> Any:
+    """Forecasts ``values[t, m]`` as a long (``unique_id, ds, <model_name>``) or wide frame in ``backend``."""
+    if layout == "wide":
+        pdf = pd.DataFrame(values, columns=series)
+        pdf.insert(0, columns.time_col, index)
+        return _to_backend(pdf, backend)
+    n_times, n_series = values.shape
+    pdf = pd.DataFrame(
+        {
+            columns.id_col: np.repeat(np.asarray(series, dtype=object), n_times),
+            columns.time_col: np.tile(index.to_numpy(), n_series),
+            model_name: values.T.reshape(-1),
+        }
+    )
+    if all(isinstance(s, str) for s in series):
+        pdf[columns.id_col] = pdf[columns.id_col].astype(str)
+    return _to_backend(pdf, backend)
+
+
+def long_pandas(df: Any) -> pd.DataFrame:
+    """A forecast/cross-validation output frame as pandas (for evaluation and plotting helpers)."""
+    return df.to_pandas() if isinstance(df, pl.DataFrame) else df

@@ -1,0 +1,46 @@
+"""Plot history and forecasts per series with matplotlib; returns the Figure (nothing is shown or saved)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from tsmamba.forecaster.frames import Columns, long_pandas, to_panel
+
+
+def plot_forecasts(
+    df: Any, forecasts: Any, columns: Columns, max_history: int | None = 200, max_series: int = 8
+) -> Figure:
+    """One panel per series: the last ``max_history`` points of ``df`` and every forecast column.
+
+    ``forecasts`` is a long frame from ``predict`` or ``cross_validation`` (one line per cutoff) or a wide
+    ``predict(format="wide")`` frame. Only the first ``max_series`` series are drawn; the title says so.
+    """
+    history = to_panel(df, columns)
+    fc = long_pandas(forecasts)
+    if columns.id_col not in fc.columns:
+        fc = fc.melt(id_vars=[columns.time_col], var_name=columns.id_col, value_name="forecast")
+    reserved = {columns.id_col, columns.time_col, columns.target_col, "cutoff"}
+    models = [c for c in fc.columns if c not in reserved]
+    if not models:
+        raise ValueError(f"No forecast column in forecasts; columns are {list(fc.columns)}.")
+    shown = history.series[:max_series]
+    fig = Figure(figsize=(10, 2.4 * len(shown)), layout="constrained")
+    axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
+    start = 0 if max_history is None else max(history.n_times - max_history, 0)
+    for ax, series in zip(axes, shown):
+        m = history.series.index(series)
+        ax.plot(history.index[start:], history.values[start:, m], color="black", linewidth=1, label="history")
+        rows = fc[fc[columns.id_col].astype(str) == str(series)]
+        groups = rows.groupby("cutoff") if "cutoff" in rows.columns else [(None, rows)]
+        for i, (_, part) in enumerate(groups):
+            for model in models:
+                ax.plot(pd.DatetimeIndex(part[columns.time_col]), part[model], linewidth=1.2,
+                        label=model if i == 0 else None)
+        ax.set_title(str(series), fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
+    if len(history.series) > len(shown):
+        fig.suptitle(f"first {len(shown)} of {len(history.series)} series (max_series={max_series})")
+    return fig
