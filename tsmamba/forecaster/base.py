@@ -31,8 +31,11 @@ from sklearn.utils.validation import check_is_fitted
 from tsmamba.forecaster import training_adapter
 from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
 from tsmamba.forecaster.frequency import future_index, resolve_freq
+from tsmamba.data.scaler import fit_scaler
 from tsmamba.models.registry import build_model, make_config
+from tsmamba.training import resolve_device
 
+_INFERENCE_BATCH = 1024  # windows per forward pass at inference: one pass for typical predict/CV calls
 FORECASTER_CLASSES: dict[str, type["BaseForecaster"]] = {}
 
 
@@ -97,17 +100,16 @@ class BaseForecaster(BaseEstimator):
                 "Pass a longer history or lower input_size/h/val_size."
             )
         train_end = n - self.val_size
-        mean = panel.values[:train_end].mean(axis=0)
-        scale = panel.values[:train_end].std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        scaled = ((panel.values - mean) / scale).astype(np.float32)
+        scaler = fit_scaler(panel.values, train_end)
+        mean, scale = scaler.mean, scaler.scale
+        scaled = scaler.transform(panel.values).astype(np.float32)
 
         config = make_config(self.model_name, None, self._model_overrides())
         torch.manual_seed(self.random_state)
         model = build_model(self.model_name, config, self.input_size, self.h, n_vars)
-        self.lightning_module_ = training_adapter.train(model, scaled, train_end, self)
-        self.model_ = self.lightning_module_.model if hasattr(self.lightning_module_, "model") else model
-        self.model_.eval()
+        result, self.lightning_module_ = training_adapter.train(model, scaled, train_end, self)
+        self.model_ = result.model.eval()
+        self.training_history_ = result.history
 
         self.model_config_ = config
         self.freq_ = freq
@@ -117,7 +119,7 @@ class BaseForecaster(BaseEstimator):
         self.backend_ = panel.backend
         self.scaler_mean_ = mean
         self.scaler_scale_ = scale
-        self.history_ = panel.values[-self.input_size :].copy()
+        self.last_window_ = panel.values[-self.input_size :].copy()
         self.history_end_ = panel.index[-1]
         self.train_range_ = (panel.index[0], panel.index[-1], n)
         return self
@@ -128,12 +130,12 @@ class BaseForecaster(BaseEstimator):
         return self._forward_scaled((windows - self.scaler_mean_) / self.scaler_scale_) * self.scaler_scale_ + self.scaler_mean_
 
     def _forward_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        device = next(self.model_.parameters()).device
-        self.model_.eval()
+        device = resolve_device(self.accelerator) if self.accelerator in ("auto", "cpu", "gpu", "cuda") else "cpu"
+        self.model_.to(device).eval()
         outputs = []
         with torch.inference_mode():
-            for start in range(0, len(scaled), max(int(self.batch_size), 1) * 8):
-                chunk = torch.as_tensor(scaled[start : start + max(int(self.batch_size), 1) * 8], dtype=torch.float32)
+            for start in range(0, len(scaled), _INFERENCE_BATCH):
+                chunk = torch.tensor(np.ascontiguousarray(scaled[start : start + _INFERENCE_BATCH]), dtype=torch.float32)
                 outputs.append(self.model_(chunk.to(device)).float().cpu().numpy())
         out = np.concatenate(outputs).astype(np.float64)
         if not np.isfinite(out).all():
@@ -191,7 +193,7 @@ class BaseForecaster(BaseEstimator):
         if format not in ("long", "wide"):
             raise ValueError(f"format must be 'long' or 'wide', got {format!r}.")
         if df is None:
-            history, last, backend = self.history_, self.history_end_, self.backend_
+            history, last, backend = self.last_window_, self.history_end_, self.backend_
         else:
             panel, _ = self._history_panel(df, self.input_size, "predict")
             history, last, backend = panel.values[-self.input_size :], panel.index[-1], panel.backend

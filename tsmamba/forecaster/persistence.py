@@ -75,7 +75,7 @@ def save_forecaster(forecaster: "BaseForecaster", path: str | Path) -> None:
         {
             "mean": torch.as_tensor(forecaster.scaler_mean_, dtype=torch.float64),
             "scale": torch.as_tensor(forecaster.scaler_scale_, dtype=torch.float64),
-            "history": torch.as_tensor(forecaster.history_, dtype=torch.float64),
+            "last_window": torch.as_tensor(forecaster.last_window_, dtype=torch.float64),
         },
         str(directory / SCALER_FILE),
     )
@@ -132,7 +132,7 @@ def load_forecaster(
     forecaster.backend_ = config["backend"]
     forecaster.scaler_mean_ = mean_scale["mean"].numpy()
     forecaster.scaler_scale_ = mean_scale["scale"].numpy()
-    forecaster.history_ = mean_scale["history"].numpy()
+    forecaster.last_window_ = mean_scale["last_window"].numpy()
     forecaster.history_end_ = _from_timestamp(config["history_end"])
     forecaster.train_range_ = (
         _from_timestamp(training["start"]),

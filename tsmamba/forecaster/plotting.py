@@ -36,8 +36,8 @@ def plot_forecasts(
         rows = fc[fc[columns.id_col].astype(str) == str(series)]
         groups = rows.groupby("cutoff") if "cutoff" in rows.columns else [(None, rows)]
         for i, (_, part) in enumerate(groups):
-            for model in models:
-                ax.plot(pd.DatetimeIndex(part[columns.time_col]), part[model], linewidth=1.2,
+            for j, model in enumerate(models):
+                ax.plot(pd.DatetimeIndex(part[columns.time_col]), part[model], color=f"C{j}", linewidth=1.2,
                         label=model if i == 0 else None)
         ax.set_title(str(series), fontsize=9)
         ax.legend(loc="upper left", fontsize=7)

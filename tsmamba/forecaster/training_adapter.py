@@ -1,4 +1,8 @@
-"""Train a forecaster's model through the library's training spine (``tsmamba.training``)."""
+"""Train a forecaster's model through the library's training spine (``tsmamba.training.fit_model``).
+
+``max_steps`` and ``trainer_kwargs`` reach Lightning only when ``TrainConfig`` has those fields; until then a
+non-default value is a clear error rather than silently ignored.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,45 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from tsmamba.data.windows import WindowDataset
+from tsmamba.training import FitResult, ForecastModule, TrainConfig, fit_model
 
-def train(model: nn.Module, scaled: np.ndarray, train_end: int, params: Any) -> Any:
-    """Fit ``model`` on windows of ``scaled[:train_end]``, validating on the rest; returns the LightningModule."""
-    from tsmamba.data.windows import WindowDataset
-    from tsmamba.training import TrainConfig, fit_model
 
+def train_config(params: Any) -> TrainConfig:
+    """The ``TrainConfig`` a forecaster's keywords describe."""
+    values: dict[str, Any] = {
+        "learning_rate": params.learning_rate,
+        "batch_size": params.batch_size,
+        "max_epochs": params.max_epochs,
+        "patience": params.early_stopping_patience,
+        "lr_schedule": params.lr_schedule,
+        "precision": params.precision,
+        "gradient_clip": params.gradient_clip,
+        "seed": params.random_state,
+        "accelerator": params.accelerator,
+        "devices": params.devices,
+    }
+    fields = set(TrainConfig.field_names())
+    for name, value, default in (("max_steps", params.max_steps, None), ("trainer_kwargs", params.trainer_kwargs, None)):
+        if name in fields:
+            values[name] = value if value is not None else TrainConfig.__dataclass_fields__[name].default
+        elif value is not default:
+            raise NotImplementedError(
+                f"{name}={value!r} is not supported by this version of tsmamba.training (TrainConfig has no "
+                f"{name!r}); use max_epochs/the other keywords instead."
+            )
+    return TrainConfig(**values)
+
+
+def train(model: nn.Module, scaled: np.ndarray, train_end: int, params: Any) -> tuple[FitResult, ForecastModule]:
+    """Fit ``model`` on windows of ``scaled[:train_end]``, early-stopping on the rest when ``val_size > 0``.
+
+    Returns the spine's ``FitResult`` and a ``ForecastModule`` (LightningModule) over the same model and
+    windows, for users who continue training their own way.
+    """
     lookback, horizon = int(params.input_size), int(params.h)
     train_windows = WindowDataset(scaled, lookback, horizon, 0, train_end)
     val_windows = WindowDataset(scaled, lookback, horizon, train_end - lookback, len(scaled)) if params.val_size else None
-    config = TrainConfig(
-        learning_rate=params.learning_rate,
-        batch_size=params.batch_size,
-        max_epochs=params.max_epochs,
-        patience=params.early_stopping_patience,
-        lr_schedule=params.lr_schedule,
-        precision=params.precision,
-        gradient_clip=params.gradient_clip,
-        seed=params.random_state,
-        accelerator=params.accelerator,
-        devices=params.devices,
-    )
-    return fit_model(model, train_windows, val_windows, config)
+    config = train_config(params)
+    result = fit_model(model, train_windows, val_windows, config)
+    return result, ForecastModule(result.model, config, train_windows, val_windows)
