@@ -1,0 +1,58 @@
+"""Shared fixtures: where the real benchmark CSVs are (if anywhere) and small synthetic series."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tsmamba.data.synthetic import synthetic_series
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_data_dir() -> Path | None:
+    env = os.environ.get("TSMAMBA_DATA_DIR")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets"]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder holding the real benchmark CSVs ($TSMAMBA_DATA_DIR or ../shared/datasets); skips when absent."""
+    found = _find_data_dir()
+    if found is None:
+        pytest.skip("real benchmark CSVs not available: set TSMAMBA_DATA_DIR to the folder holding ETTh1.csv etc.")
+    return found
+
+
+@pytest.fixture
+def require_file(data_dir: Path):
+    """Call with a file name; skips the test when that CSV is not in the data folder."""
+
+    def check(name: str) -> Path:
+        path = data_dir / name
+        if not path.is_file():
+            pytest.skip(f"{name} not found in {data_dir}")
+        return path
+
+    return check
+
+
+@pytest.fixture
+def standardised_series() -> np.ndarray:
+    """A (600, 3) synthetic seasonal series standardised on its first 400 rows."""
+    values = synthetic_series(600, 3, period=24, seed=1)
+    return (values - values[:400].mean(0)) / values[:400].std(0)
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No $TSMAMBA_DATA_DIR and an empty user cache under tmp_path; returns the cache folder."""
+    monkeypatch.delenv("TSMAMBA_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "tsmamba"

@@ -1,0 +1,318 @@
+"""Training: one LightningModule for every forecasting model.
+
+Any ``nn.Module`` mapping ``x[B, L, M] -> y[B, H, M]`` trains here with Adam on
+the MSE loss, an optional learning-rate schedule (the benchmark scripts'
+``type1``/``type3`` per-epoch decays or PatchTST's one-cycle 'TST' schedule),
+early stopping on the validation loss with the best weights restored, optional
+bf16 mixed precision and gradient clipping. Batches are gathered by index from
+a :class:`~tsmamba.data.windows.WindowDataset`; with ``data_on_device`` the
+whole split lives on the GPU, so the DataLoader only shuffles integers.
+
+Several GPUs: ``TrainConfig(accelerator="gpu", devices=4, strategy="ddp")``
+(CLI: ``--set devices=4 --set strategy=ddp``). Lightning's ``ddp`` strategy
+re-launches the running script once per GPU; each process trains on its shard
+of the training windows and keeps identical weights; evaluation afterwards
+runs in each process and only global rank 0 writes results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from torch import nn
+from torch.utils.data import DataLoader
+
+from tsmamba.data.windows import WindowDataset
+
+LR_SCHEDULES = ("constant", "type1", "type3", "onecycle")
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
+
+
+@dataclass
+class TrainConfig:
+    """Every optimisation choice of one training run (defaults: the LTSF-Linear run_longExp.py defaults)."""
+
+    learning_rate: float = 1e-4  # Adam step size (the peak for 'onecycle')
+    batch_size: int = 32  # training windows per step
+    max_epochs: int = 10  # upper bound on passes over the training windows
+    patience: int | None = 3  # epochs without a lower val loss before stopping; None: never stop early
+    lr_schedule: str = "constant"  # 'constant', 'type1' (halve each epoch), 'type3' (x0.9 after epoch 3), 'onecycle'
+    pct_start: float = 0.3  # 'onecycle': fraction of steps spent warming up (PatchTST uses 0.3 or 0.4)
+    weight_decay: float = 0.0  # Adam L2 penalty; the reference scripts use none
+    precision: str = "32-true"  # Lightning precision: '32-true', 'bf16-mixed' (GPU), '16-mixed', '64-true'
+    gradient_clip: float | None = None  # clip the gradient norm to this value; None: no clipping
+    seed: int = 2021  # seeds shuffling, dropout and (in the benchmark) initialisation
+    accelerator: str = "auto"  # 'auto', 'cpu', 'gpu'
+    devices: int | str | list[int] = 1  # number (or list) of devices; >1 with strategy='ddp'
+    strategy: str = "auto"  # Lightning strategy, e.g. 'ddp' for several GPUs
+    data_on_device: bool | None = None  # keep the splits on the GPU; None: when they fit under the limit below
+    data_on_device_max_bytes: int = 2 << 30  # auto-mode limit for one split's rows on the GPU
+    drop_last: bool = False  # drop the last partial training batch (the reference scripts do); never in evaluation
+    eval_batch_size: int | None = None  # batch for validation/prediction; None: max(batch_size, 256)
+    progress_bar: bool = False  # Lightning's progress bar (the CLI turns it on)
+    log_dir: str | None = None  # write Lightning CSV logs here; None: no log files at all
+    deterministic: bool = False  # Lightning deterministic mode (CPU runs are reproducible without it)
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule {self.lr_schedule!r} unknown; use one of {', '.join(LR_SCHEDULES)}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} unknown; use one of {', '.join(PRECISIONS)}.")
+        if self.learning_rate <= 0 or self.batch_size <= 0 or self.max_epochs <= 0:
+            raise ValueError("learning_rate, batch_size and max_epochs must be positive.")
+        if not 0.0 < self.pct_start < 1.0:
+            raise ValueError(f"pct_start must lie in (0, 1), got {self.pct_start}.")
+        if self.patience is not None and self.patience <= 0:
+            raise ValueError(f"patience must be positive or None (no early stopping), got {self.patience}.")
+
+    @property
+    def prediction_batch_size(self) -> int:
+        """Batch size for validation and prediction."""
+        return self.eval_batch_size or max(self.batch_size, 256)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of every option (for CLI/config validation)."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        """Build from a mapping; unknown keys raise an error listing the valid ones."""
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"Unknown training option(s) {unknown}. Valid options: {', '.join(cls.field_names())}.")
+        return cls(**values)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_model` returns: the trained model (best validation weights) and its history."""
+
+    model: nn.Module
+    best_val_loss: float | None
+    best_epoch: int | None
+    epochs_run: int
+    stopped_early: bool
+    fit_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def lr_factor(schedule: str, epoch: int) -> float:
+    """Multiplier of the base learning rate during 0-based ``epoch`` for the per-epoch schedules.
+
+    'type1' and 'type3' reproduce ``adjust_learning_rate`` of the Autoformer/PatchTST/LTSF-Linear code, which
+    runs after each epoch with ``epoch + 1``: type1 trains epochs 0 and 1 at the base rate, then halves it every
+    epoch; type3 keeps the base rate through epoch 3, then multiplies by 0.9 per epoch.
+    """
+    if schedule == "type1":
+        return 1.0 if epoch == 0 else 0.5 ** (epoch - 1)
+    if schedule == "type3":
+        return 1.0 if epoch < 3 else 0.9 ** (epoch - 3)
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"lr_factor has no per-epoch rule for schedule {schedule!r}.")
+
+
+class ForecastModule(L.LightningModule):
+    """Wraps any forecaster for Lightning: Adam + MSE, windows gathered by index from the datasets given."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, train: WindowDataset,
+                 val: WindowDataset | None = None) -> None:
+        super().__init__()
+        self.model, self.config = model, config
+        self.train_windows, self.val_windows = train, val
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def on_fit_start(self) -> None:
+        if self._keep_data_on_device():
+            self.train_windows = self.train_windows.to(self.device)
+            if self.val_windows is not None:
+                self.val_windows = self.val_windows.to(self.device)
+
+    def _keep_data_on_device(self) -> bool:
+        if self.device.type == "cpu":
+            return False
+        if self.config.data_on_device is not None:
+            return self.config.data_on_device
+        return self.train_windows.nbytes <= self.config.data_on_device_max_bytes
+
+    def _batch(self, windows: WindowDataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = windows.gather(indices)
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        x, y = self._batch(self.train_windows, batch)
+        loss = nn.functional.mse_loss(self.model(x).float(), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch), sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        assert self.val_windows is not None
+        x, y = self._batch(self.val_windows, batch)
+        loss = nn.functional.mse_loss(self.model(x).float(), y)
+        self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch), sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.config
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        if cfg.lr_schedule == "constant":
+            return optimizer
+        if cfg.lr_schedule == "onecycle":
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate, total_steps=total,
+                                                            pct_start=cfg.pct_start)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(cfg.lr_schedule, epoch))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+class _BestWeights(Callback):
+    """Keeps an in-memory copy of the weights with the lowest val loss and restores them at the end of fit."""
+
+    def __init__(self) -> None:
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.history.append({"epoch": trainer.current_epoch, "lr": trainer.optimizers[0].param_groups[0]["lr"]})
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+            return
+        loss = float(trainer.callback_metrics["val_loss"])
+        if self.history:
+            self.history[-1]["val_loss"] = loss
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, trainer.current_epoch
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.history and "train_loss" in trainer.callback_metrics:
+            self.history[-1]["train_loss"] = float(trainer.callback_metrics["train_loss"])
+
+    def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.state is not None:
+            module.model.load_state_dict(self.state)
+
+
+@contextlib.contextmanager
+def _quiet_lightning(enabled: bool) -> Iterator[None]:
+    """Silence Lightning's start-up chatter and DataLoader-worker hints (our loaders only shuffle integers)."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*validation_step.*no `val_dataloader`.*")
+        if enabled:
+            for lg in loggers:
+                lg.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
+def _index_loader(n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
+
+
+def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None = None,
+              config: TrainConfig | None = None) -> FitResult:
+    """Train ``model`` on the ``train`` windows; with ``val``, early-stop on val loss and restore the best weights.
+
+    ``model`` maps x[B, L, M] -> y[B, H, M] (L, H as in ``train``). Seeds everything from ``config.seed`` first, so the
+    same model initialisation + seed gives the same result on CPU. Returns the model (on the CPU, eval mode) with
+    the best validation weights, and the per-epoch history (lr, train_loss, val_loss).
+    """
+    config = config or TrainConfig()
+    if config.drop_last and len(train) < config.batch_size:
+        raise ValueError(f"drop_last with {len(train)} training windows < batch_size {config.batch_size} "
+                         "leaves no batch; lower batch_size or set drop_last=False.")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module = ForecastModule(model, config, train, val)
+    keeper = _BestWeights()
+    callbacks: list[Callback] = [keeper]
+    if val is not None and config.patience is not None:
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.patience, min_delta=0.0))
+    logger: Any = False
+    if config.log_dir:
+        from lightning.pytorch.loggers import CSVLogger
+        logger = CSVLogger(config.log_dir, name="tsmamba")
+    with _quiet_lightning(not config.progress_bar):
+        trainer = L.Trainer(
+            max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
+            strategy=config.strategy, precision=config.precision, gradient_clip_val=config.gradient_clip,
+            logger=logger, enable_checkpointing=False, enable_model_summary=False,
+            enable_progress_bar=config.progress_bar, num_sanity_val_steps=0, callbacks=callbacks,
+            deterministic=config.deterministic, limit_val_batches=1.0 if val is not None else 0,
+            default_root_dir=config.log_dir,
+        )
+        train_loader = _index_loader(len(train), config.batch_size, True, config.seed, config.drop_last)
+        val_loader = _index_loader(len(val), config.prediction_batch_size, False, 0) if val is not None else None
+        started = time.perf_counter()
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        seconds = time.perf_counter() - started
+    model = module.model.to("cpu").eval()
+    return FitResult(
+        model=model,
+        best_val_loss=None if keeper.state is None else keeper.best_loss,
+        best_epoch=keeper.best_epoch,
+        epochs_run=trainer.current_epoch,
+        stopped_early=bool(trainer.should_stop and trainer.current_epoch < config.max_epochs),
+        fit_seconds=seconds,
+        history=keeper.history,
+    )
+
+
+def resolve_device(accelerator: str = "auto") -> torch.device:
+    """The torch device a Lightning ``accelerator`` string means for single-process prediction."""
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"accelerator={accelerator!r} asks for a GPU but CUDA is not available.")
+        return torch.device("cuda")
+    if accelerator in ("cpu", "auto"):
+        return torch.device("cpu")
+    raise ValueError(f"Unknown accelerator {accelerator!r}; use 'auto', 'cpu' or 'gpu'.")
+
+
+@torch.inference_mode()
+def iter_predictions(model: nn.Module, windows: WindowDataset, batch_size: int = 256,
+                     device: str | torch.device | None = None
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window in order (no drop_last)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.to(device).eval()
+    source = windows.to(device) if device.type != "cpu" else windows
+    try:
+        for start in range(0, len(windows), batch_size):
+            indices = torch.arange(start, min(start + batch_size, len(windows)))
+            x, y = source.gather(indices)
+            yield indices, model(x.to(device)).float(), y.to(device)
+    finally:
+        model.train(was_training)
+
+
+def predict_windows(model: nn.Module, windows: WindowDataset, batch_size: int = 256,
+                    device: str | torch.device | None = None) -> torch.Tensor:
+    """Forecasts for every window of ``windows``, in order, as a CPU float32 tensor [N, H, M]."""
+    return torch.cat([pred.cpu() for _, pred, _ in iter_predictions(model, windows, batch_size, device)])
+
