@@ -1,0 +1,240 @@
+"""Triton forward of the selective scan, and its launcher.
+
+One program owns a block of ``BLOCK_D`` channels of one batch row and keeps their (BLOCK_D, N) state in
+registers while it walks the time axis; the inputs of step t+1 are loaded before step t is computed
+(prefetch), decays use exp2 with A pre-scaled by log2(e), and channel-last inputs ((batch, L, dim) tensors
+seen as (batch, dim, L)) are read coalesced along dim. The state before every ``CKPT``-th scanned step is
+saved: the backward restarts from these checkpoints instead of storing all (L, N) states.
+
+Small batch*dim with long L would leave most of the GPU idle, so the launcher then splits the scanned
+steps into chunks run in parallel: pass 1 scans each chunk from a zero state and keeps its end state and
+ΣΔ (the chunk's decay is exp(A·ΣΔ)); a tiny carry kernel chains the chunks; pass 2 rescans each chunk
+from its true start state and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from .scan_torch import ScanArgs
+
+LOG2E: tl.constexpr = 1.4426950408889634
+LN2: tl.constexpr = 0.6931471805599453
+
+# Checkpoint interval = the backward's tile length (steps per tile).
+CKPT_STEPS = 16
+# Forward tuning (overridable for the benchmark sweep).
+FWD_CONFIG = {"BLOCK_D": 32, "num_warps": 4, "min_programs": 1024, "min_chunk": 128}
+
+
+@triton.jit
+def softplus(x):
+    """log(1 + e^x) with the CUDA kernel's threshold: the identity above 20."""
+    return tl.where(x > 20.0, x, tl.log2(1.0 + tl.exp2(x * LOG2E)) * LN2)
+
+
+@triton.jit
+def _load_step(u_row, d_row, z_row, b_row, c_row, t, mask_d, mask_bc,
+               s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z: tl.constexpr):
+    """Inputs of time step t (masked channels read as zero)."""
+    u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
+    dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+    bv = tl.load(b_row + t * s_bl, mask=mask_bc, other=0.0).to(tl.float32)
+    cv = tl.load(c_row + t * s_cl, mask=mask_bc, other=0.0).to(tl.float32)
+    if HAS_Z:
+        z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
+    else:
+        z = u
+    return u, dl, z, bv, cv
+
+
+@triton.jit
+def _fwd_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr,
+    out_ptr, last_ptr, ckpt_ptr, end_ptr, dtsum_ptr,
+    L, dim, dim_per_group, chunk_len, n_ckpt,
+    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
+    s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl,
+    s_ib, s_ic, s_id, s_in, s_ob, s_od, s_ol,
+    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, CKPT: tl.constexpr,
+    ONE_GROUP: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, HAS_INIT: tl.constexpr, STATES_ONLY: tl.constexpr,
+):
+    pid_b = tl.program_id(0).to(tl.int64)
+    pid_d = tl.program_id(1)
+    pid_c = tl.program_id(2)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask_d = offs_d < dim
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_n = offs_n < N
+    mask_dn = mask_d[:, None] & mask_n[None, :]
+    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+    A2 = A2 * LOG2E
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    u_row = u_ptr + pid_b * s_ub + offs_d * s_ud
+    d_row = delta_ptr + pid_b * s_db + offs_d * s_dd
+    z_row = z_ptr + pid_b * s_zb + offs_d * s_zd
+    if ONE_GROUP:
+        group = (pid_d * BLOCK_D) // dim_per_group
+        b_row = B_ptr + pid_b * s_bb + group * s_bg + offs_n * s_bn
+        c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
+        mask_bc = mask_n
+    else:
+        group = offs_d // dim_per_group
+        b_row = B_ptr + pid_b * s_bb + group[:, None] * s_bg + offs_n[None, :] * s_bn
+        c_row = C_ptr + pid_b * s_cb + group[:, None] * s_cg + offs_n[None, :] * s_cn
+        mask_bc = mask_dn
+    o_row = out_ptr + pid_b * s_ob + offs_d * s_od
+
+    start = pid_c * chunk_len
+    end = tl.minimum(start + chunk_len, L)
+    if HAS_INIT:
+        h = tl.load(init_ptr + pid_b * s_ib + pid_c * s_ic + offs_d[:, None] * s_id + offs_n[None, :] * s_in,
+                    mask=mask_dn, other=0.0).to(tl.float32)
+    else:
+        h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    dtsum = tl.zeros([BLOCK_D], dtype=tl.float32)
+    state_off = offs_d[:, None] * N + offs_n[None, :]
+
+    t0 = (L - 1 - start) if REVERSE else start
+    u, dl, z, bv, cv = _load_step(u_row, d_row, z_row, b_row, c_row, t0, mask_d, mask_bc,
+                                  s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    for i in range(start, end):
+        # prefetch step i+1 while step i is computed (clamped in range; unused after the last step)
+        t_next = tl.maximum(L - 2 - i, 0) if REVERSE else tl.minimum(i + 1, L - 1)
+        u_n, dl_n, z_n, bv_n, cv_n = _load_step(u_row, d_row, z_row, b_row, c_row, t_next, mask_d, mask_bc,
+                                                s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+        if not STATES_ONLY:
+            if i % CKPT == 0:
+                tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_dn)
+        if HAS_BIAS:
+            dl = dl + bias
+        if SOFTPLUS:
+            dt = softplus(dl)
+        else:
+            dt = dl
+        if ONE_GROUP:
+            drive = (dt * u)[:, None] * bv[None, :]
+        else:
+            drive = (dt * u)[:, None] * bv
+        h = tl.exp2(dt[:, None] * A2) * h + drive
+        if STATES_ONLY:
+            dtsum += dt
+        else:
+            if ONE_GROUP:
+                y = tl.sum(h * cv[None, :], axis=1)
+            else:
+                y = tl.sum(h * cv, axis=1)
+            if HAS_D:
+                y += Dv * u
+            if HAS_Z:
+                y = y * z / (1.0 + tl.exp2(-z * LOG2E))
+            t = (L - 1 - i) if REVERSE else i
+            tl.store(o_row + t * s_ol, y, mask=mask_d)
+        u, dl, z, bv, cv = u_n, dl_n, z_n, bv_n, cv_n
+    if STATES_ONLY:
+        tl.store(end_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim * N + state_off, h, mask=mask_dn)
+        tl.store(dtsum_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim + offs_d, dtsum, mask=mask_d)
+    else:
+        if end == L:
+            tl.store(last_ptr + pid_b * dim * N + state_off, h, mask=mask_dn)
+
+
+@triton.jit
+def _carry_kernel(A_ptr, init_ptr, end_ptr, dtsum_ptr, chunk_init_ptr, n_chunks, dim, s_ad, s_an,
+                  s_ib, s_id, s_in, N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+                  HAS_INIT: tl.constexpr):
+    """Chain chunk end states: start_{k+1} = exp(A·ΣΔ_k) start_k + end_k (sequential over chunks)."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_d = offs_d < dim
+    mask_dn = mask_d[:, None] & (offs_n < N)[None, :]
+    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+    A2 = A2 * LOG2E
+    state_off = offs_d[:, None] * N + offs_n[None, :]
+    if HAS_INIT:
+        h = tl.load(init_ptr + pid_b * s_ib + offs_d[:, None] * s_id + offs_n[None, :] * s_in, mask=mask_dn,
+                    other=0.0).to(tl.float32)
+    else:
+        h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    for k in range(n_chunks):
+        base = pid_b * n_chunks + k
+        tl.store(chunk_init_ptr + base * dim * N + state_off, h, mask=mask_dn)
+        dts = tl.load(dtsum_ptr + base * dim + offs_d, mask=mask_d, other=0.0)
+        h = tl.exp2(dts[:, None] * A2) * h + tl.load(end_ptr + base * dim * N + state_off, mask=mask_dn, other=0.0)
+
+
+def _block_d(dim: int, dim_per_group: int, limit: int) -> tuple[int, bool]:
+    """Channel block and whether it always lies inside one group (then B/C load as one (N,) row)."""
+    block = min(limit, triton.next_power_of_2(dim))
+    one_group = dim_per_group % block == 0
+    if not one_group:
+        largest = dim_per_group & -dim_per_group  # largest power of two dividing dim_per_group
+        if largest >= 8 or largest == dim_per_group:
+            block, one_group = min(block, largest), True
+    return block, one_group
+
+
+def _init_strides(x: Tensor | None, chunk_stride: int = 0) -> tuple[int, int, int, int]:
+    if x is None:
+        return 0, 0, 0, 0
+    return x.stride(0), chunk_stride, x.stride(1), x.stride(2)
+
+
+def scan_forward(args: ScanArgs, config: dict | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32, checkpoints (batch, n, dim, N)."""
+    cfg = {**FWD_CONFIG, **(config or {})}
+    u, delta, A, B, C = args.u, args.delta, args.A, args.B, args.C
+    batch, dim, length = u.shape
+    groups, n_state = B.shape[1], B.shape[2]
+    dpg = dim // groups
+    block_d, one_group = _block_d(dim, dpg, cfg["BLOCK_D"])
+    block_n = triton.next_power_of_2(n_state)
+    n_ckpt = triton.cdiv(length, CKPT_STEPS)
+    out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
+    last = torch.empty(batch, dim, n_state, device=u.device, dtype=torch.float32)
+    ckpt = torch.empty(batch, n_ckpt, dim, n_state, device=u.device, dtype=torch.float32)
+    n_dblk = triton.cdiv(dim, block_d)
+    programs = batch * n_dblk
+    n_chunks = 1
+    if programs < cfg["min_programs"] and length >= 2 * cfg["min_chunk"]:
+        n_chunks = min(triton.cdiv(cfg["min_programs"], programs), length // cfg["min_chunk"])
+    chunk_len = triton.cdiv(triton.cdiv(length, n_chunks), CKPT_STEPS) * CKPT_STEPS
+    n_chunks = triton.cdiv(length, chunk_len)
+    z = args.z if args.z is not None else u
+    D = args.D if args.D is not None else A
+    bias = args.delta_bias if args.delta_bias is not None else A
+    common = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, CKPT=CKPT_STEPS, ONE_GROUP=one_group,
+                  HAS_D=args.D is not None, HAS_Z=args.z is not None, HAS_BIAS=args.delta_bias is not None,
+                  SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, num_warps=cfg["num_warps"])
+    strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride())
+    init = args.initial_state
+    if n_chunks > 1:
+        ends = torch.empty(batch, n_chunks, dim, n_state, device=u.device, dtype=torch.float32)
+        dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)
+        grid = (batch, n_dblk, n_chunks)
+        _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, u, out, last, ckpt, ends, dtsum,
+                          length, dim, dpg, chunk_len, n_ckpt, *strides, 0, 0, 0, 0, *out.stride(),
+                          HAS_INIT=False, STATES_ONLY=True, **common)
+        chunk_init = torch.empty_like(ends)
+        _carry_kernel[(batch, n_dblk)](A, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim,
+                                       *A.stride(), *(_init_strides(init)[i] for i in (0, 2, 3)), N=n_state,
+                                       BLOCK_N=block_n, BLOCK_D=block_d, HAS_INIT=init is not None,
+                                       num_warps=cfg["num_warps"])
+        init_args = (chunk_init, *_init_strides(chunk_init[:, 0], chunk_init.stride(1)))
+        has_init = True
+    else:
+        grid = (batch, n_dblk, 1)
+        init_args = (init if init is not None else u, *_init_strides(init))
+        has_init = init is not None
+    _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, init_args[0], out, last, ckpt, last, last,
+                      length, dim, dpg, chunk_len, n_ckpt, *strides, *init_args[1:], *out.stride(),
+                      HAS_INIT=has_init, STATES_ONLY=False, **common)
+    return out, last, ckpt
