@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tsmamba.models.registry import build_model, get_model_spec, make_config
+from tsmamba.training import TrainConfig
 
 # Tiny configurations: the contract does not depend on size, and CI runs on two shared CPU cores.
 TINY = {
@@ -128,5 +129,6 @@ def test_dataset_defaults_build_a_model(name: str, dataset: str | None) -> None:
     spec = get_model_spec(name)
     defaults = spec.dataset_defaults(dataset)
     assert set(defaults) == {"model", "train"}
+    TrainConfig.from_dict(defaults["train"])  # every training key is a TrainConfig field with a valid value
     model = build_model(name, make_config(name, dataset), 96, 24, 7)
     assert model(torch.randn(2, 96, 7)).shape == (2, 24, 7)

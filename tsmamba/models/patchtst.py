@@ -207,10 +207,13 @@ def dataset_defaults(dataset: str | None) -> dict[str, dict[str, Any]]:
     patience 100 (``run_longExp.py``'s default: the script sets none), ``lradj`` type3 (default).
     ETTm1/ETTm2: 3/16/128/256, dropout 0.2, batch 128, lr 1e-4, 100 epochs, patience 20, ``lradj='TST'``
     (one-cycle, stepped per batch) with pct_start 0.4. Weather: as ETTm but type3.
-    Other datasets get the config defaults and the same training protocol as Weather.
+    Other datasets get the config defaults and the same training protocol as Weather. Every dataset trains
+    with ``drop_last`` (the official training loader drops the last partial batch; evaluation never does).
     """
     key = (dataset or "").lower()
-    train: dict[str, Any] = {"learning_rate": 1e-4, "batch_size": 128, "max_epochs": 100, "lr_schedule": "type3"}
+    train: dict[str, Any] = {
+        "learning_rate": 1e-4, "batch_size": 128, "max_epochs": 100, "lr_schedule": "type3", "drop_last": True
+    }
     model: dict[str, Any] = {}
     if key in ("etth1", "etth2"):
         model = {"n_layers": 3, "n_heads": 4, "d_model": 16, "d_ff": 128, "dropout": 0.3}
