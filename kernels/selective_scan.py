@@ -9,6 +9,7 @@ CUDA kernel, when installed) and ``"auto"`` (triton on CUDA, torch otherwise).
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 from torch import Tensor
@@ -78,21 +79,30 @@ def _resolve_backend(backend: str, device: torch.device) -> str:
     _check("backend", backend in BACKENDS, f"is {backend!r}", f"Use one of {BACKENDS}.")
     if backend == "auto":
         return "triton" if device.type == "cuda" else "torch"
-    if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+    if backend == "triton" and device.type != "cuda" and not _triton_interpreted():
         raise ValueError(
-            "selective_scan: backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for the CPU interpreter). "
-            "Use backend='torch' on CPU."
+            "selective_scan: backend='triton' needs CUDA tensors (or Triton's CPU interpreter: TRITON_INTERPRET=1 "
+            "set before tsmamba.kernels.scan_triton_fwd is first imported). Use backend='torch' on CPU."
         )
     return backend
+
+
+def _triton_interpreted() -> bool:
+    """True when the Triton kernels were built for Triton's CPU interpreter."""
+    if os.environ.get("TRITON_INTERPRET") != "1" and "tsmamba.kernels.scan_triton_fwd" not in sys.modules:
+        return False
+    from . import scan_triton_fwd
+
+    return type(scan_triton_fwd._fwd_kernel).__name__ == "InterpretedFunction"
 
 
 def _ops(backend: str):
     """The (forward, backward) pair of a backend."""
     if backend == "torch":
         return scan_torch.scan_forward, scan_torch.scan_backward
-    from . import scan_triton
+    from . import scan_triton_bwd, scan_triton_fwd
 
-    return scan_triton.scan_forward, scan_triton.scan_backward
+    return scan_triton_fwd.scan_forward, scan_triton_bwd.scan_backward
 
 
 class SelectiveScanFn(torch.autograd.Function):

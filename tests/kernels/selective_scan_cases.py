@@ -26,25 +26,29 @@ def make_inputs(
     use_bias: bool = True,
     use_h0: bool = False,
     channel_last: bool = True,
+    positive_delta: bool = False,
     seed: int = 0,
     device: str = "cpu",
 ) -> dict:
-    """Random selective-scan inputs. ``channel_last`` builds u/delta/z as transposed (batch, L, dim) views."""
+    """Random selective-scan inputs. ``channel_last`` builds u/delta/z as transposed (batch, L, dim) views.
+
+    ``positive_delta`` draws |delta| (for runs without softplus, where a negative Δ makes the scan grow).
+    """
     gen = torch.Generator().manual_seed(seed)
 
     def rnd(*shape: int, scale: float = 1.0, dt: torch.dtype = dtype) -> Tensor:
         return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dt).to(device)
 
-    def seq(scale: float = 1.0) -> Tensor:
-        if channel_last:
-            return rnd(batch, length, dim, scale=scale).transpose(1, 2)
-        return rnd(batch, dim, length, scale=scale)
+    def seq(scale: float = 1.0, positive: bool = False) -> Tensor:
+        x = rnd(batch, length, dim, scale=scale) if channel_last else rnd(batch, dim, length, scale=scale)
+        x = x.abs() if positive else x
+        return x.transpose(1, 2) if channel_last else x
 
     w = torch.float32 if dtype != torch.float64 else torch.float64
     bc_shape = (batch, n_state, length) if groups == 1 else (batch, groups, n_state, length)
     inputs = {
         "u": seq(),
-        "delta": seq(0.5),
+        "delta": seq(0.5, positive_delta),
         "A": (-torch.rand(dim, n_state, generator=gen, dtype=torch.float64) * 2 - 0.1).to(w).to(device),
         "B": rnd(*bc_shape),
         "C": rnd(*bc_shape),

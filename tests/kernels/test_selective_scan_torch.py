@@ -53,7 +53,7 @@ def test_fp32_matches_fp64_reference_over_lengths(length, groups):
                                      (True, False, True, False), (False, True, False, True)])
 def test_options_on_and_off(reverse, options):
     use_z, use_d, use_bias, softplus = options
-    inputs = make_inputs(2, 6, 33, 3, groups=3, use_z=use_z, use_d=use_d, use_bias=use_bias,
+    inputs = make_inputs(2, 6, 33, 3, groups=3, use_z=use_z, use_d=use_d, use_bias=use_bias, positive_delta=not softplus,
                          use_h0=reverse, channel_last=not reverse)
     _check_against_reference(inputs, torch.float32, softplus=softplus, reverse=reverse)
 
