@@ -349,3 +349,51 @@ def test_plot_cross_validation_draws_one_line_per_cutoff() -> None:
     fig = model.plot(long_frame(), cv, max_series=1)
     assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == 1 + 3
     assert "first 1 of 2 series" in fig._suptitle.get_text()
+
+
+def test_model_trained_with_gpu_settings_loads_and_predicts_on_cpu(fitted: DLinearForecaster, tmp_path: Path) -> None:
+    """The saved parameters say accelerator='gpu'; loading on this CPU machine still predicts (weights on CPU)."""
+    gpu_like = clone(fitted).set_params(accelerator="gpu")
+    gpu_like.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})
+    gpu_like.save(tmp_path)
+    loaded = load_forecaster(tmp_path, map_location="cpu")
+    assert loaded.accelerator == "gpu" and next(loaded.model_.parameters()).device.type == "cpu"
+    pd.testing.assert_frame_equal(loaded.predict(), fitted.predict())
+
+
+def test_max_steps_and_trainer_kwargs_reach_lightning_or_fail_clearly() -> None:
+    """Either the training spine takes them (visible in the fit), or fit says they are unsupported; never ignored."""
+    from tsmamba.training import TrainConfig
+
+    if "max_steps" in TrainConfig.field_names():
+        assert len(tiny(max_epochs=5, max_steps=1).fit(wide_frame()).training_history_) == 1
+    else:
+        with pytest.raises(NotImplementedError, match="max_steps=1 is not supported"):
+            tiny(max_steps=1).fit(wide_frame())
+    if "trainer_kwargs" in TrainConfig.field_names():
+        limited = tiny(trainer_kwargs={"limit_train_batches": 1}).fit(wide_frame()).predict()
+        assert not np.allclose(limited["DLinear"], tiny().fit(wide_frame()).predict()["DLinear"])
+    else:
+        with pytest.raises(NotImplementedError, match="trainer_kwargs=.* is not supported"):
+            tiny(trainer_kwargs={"limit_train_batches": 1}).fit(wide_frame())
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (PatchTSTForecaster, {"n_layers": 1, "n_heads": 2, "d_model": 8, "d_ff": 16, "patch_len": 4, "stride": 4}),
+        (TSM2Forecaster, {"n_layers": 1, "d_model": 8, "d_state": 4, "patch_len": 4, "stride": 4, "scan_backend": "torch"}),
+    ],
+    ids=["PatchTST", "TSM2"],
+)
+def test_other_models_through_the_same_api(cls: type, options: dict, tmp_path: Path) -> None:
+    """The base class does not care which model it wraps: fit, predict, save/load and CV on tiny settings."""
+    model = cls(h=H, input_size=L_IN, max_epochs=1, batch_size=16, accelerator="cpu", **options)
+    out = model.fit(pl.from_pandas(long_frame())).predict()
+    assert isinstance(out, pl.DataFrame) and out.columns == ["unique_id", "ds", cls.display_name]
+    assert out.height == 2 * H and out[cls.display_name].is_finite().all()
+    assert model.model_config_.d_model == 8
+    model.save(tmp_path)
+    assert load_forecaster(tmp_path).predict().equals(out)
+    cv = model.cross_validation(wide_frame(), n_windows=2)
+    assert len(cv) == 2 * H * 2 and cv[cls.display_name].notna().all()

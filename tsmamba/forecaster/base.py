@@ -45,6 +45,11 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _inference_device(accelerator: str) -> torch.device:
+    """Where a freshly trained model predicts: the training accelerator's device (CPU for unknown strings)."""
+    return resolve_device(accelerator) if accelerator in ("auto", "cpu", "gpu", "cuda") else torch.device("cpu")
+
+
 class BaseForecaster(BaseEstimator):
     """Fit a registry model on a pandas/polars frame and forecast its future; see the module docstring."""
 
@@ -108,7 +113,7 @@ class BaseForecaster(BaseEstimator):
         torch.manual_seed(self.random_state)
         model = build_model(self.model_name, config, self.input_size, self.h, n_vars)
         result, self.lightning_module_ = training_adapter.train(model, scaled, train_end, self)
-        self.model_ = result.model.eval()
+        self.model_ = result.model.to(_inference_device(self.accelerator)).eval()
         self.training_history_ = result.history
 
         self.model_config_ = config
@@ -130,8 +135,8 @@ class BaseForecaster(BaseEstimator):
         return self._forward_scaled((windows - self.scaler_mean_) / self.scaler_scale_) * self.scaler_scale_ + self.scaler_mean_
 
     def _forward_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        device = resolve_device(self.accelerator) if self.accelerator in ("auto", "cpu", "gpu", "cuda") else "cpu"
-        self.model_.to(device).eval()
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(scaled), _INFERENCE_BATCH):
