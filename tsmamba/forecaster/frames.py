@@ -230,13 +230,11 @@ def forecast_frame(
     n_times, n_series = values.shape
     pdf = pd.DataFrame(
         {
-            columns.id_col: np.repeat(np.asarray(series, dtype=object), n_times),
+            columns.id_col: pd.Index(series).repeat(n_times),
             columns.time_col: np.tile(index.to_numpy(), n_series),
             model_name: values.T.reshape(-1),
         }
     )
-    if all(isinstance(s, str) for s in series):
-        pdf[columns.id_col] = pdf[columns.id_col].astype(str)
     return _to_backend(pdf, backend)
 
 
