@@ -207,6 +207,7 @@ def test_polars_lazyframe_asks_for_collect() -> None:
         ({"val_size": 2}, r"val_size=2 must be 0 or at least h=4"),
         ({"early_stopping_patience": 3}, "early_stopping_patience needs a validation part"),
         ({"trainer_kwargs": [1]}, "trainer_kwargs must be a dict"),
+        ({"random_state": None}, "random_state must be an integer >= 0"),
     ],
 )
 def test_bad_parameters_fail_at_fit_not_init(params: dict, message: str) -> None:

@@ -78,6 +78,7 @@ class BaseForecaster(BaseEstimator):
         _check_int("h", self.h, 1)
         _check_int("input_size", self.input_size, 1)
         _check_int("val_size", self.val_size, 0)
+        _check_int("random_state", self.random_state, 0)
         if self.val_size and self.val_size < self.h:
             raise ValueError(f"val_size={self.val_size} must be 0 or at least h={self.h} (one validation window).")
         if self.early_stopping_patience is not None and not self.val_size:
