@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# ETTh1 accuracy check: `tsmamba bench` for TSM2, PatchTST and DLinear at lookback 336 and 512, horizons
+# 96/192/336/720, every test window, each model with its per-dataset defaults. Runs several bench processes in
+# parallel on one GPU (each one (model, lookback, horizon) or a TSM2 variant), then gathers their result rows.
+#
+#   benchmarks/run_etth1_accuracy.sh OUTDIR DATA_DIR JOBSET [LIMIT_S]
+#
+# JOBSET "main": the 24 baseline runs; "variants": TSM2 options at L=512 (see VARIANTS below); "smoke": one
+# DLinear and one TSM2 epoch at L=336, H=96 (plumbing check). DEVICE (default gpu) and EXTRA (more bench
+# arguments for every process) come from the environment.
+# Each process is stopped after LIMIT_S seconds (default 540) so that whatever finished is still gathered.
+# Writes OUTDIR/results.csv, OUTDIR/results.jsonl, OUTDIR/logs.tar.gz and OUTDIR/summary.md.
+set -uo pipefail
+out=${1:?OUTDIR}; data=${2:?DATA_DIR}; jobset=${3:?JOBSET main or variants}; limit=${4:-540}
+work=$(mktemp -d)
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
+
+bench() {  # name, then bench arguments
+  local name=$1; shift
+  # shellcheck disable=SC2086
+  timeout "$limit" python3 -m tsmamba.cli bench --dataset ETTh1 --data-dir "$data" --device "${DEVICE:-gpu}" \
+    --no-progress --results "$work/$name" "$@" ${EXTRA:-} >"$work/$name.log" 2>&1
+  echo "$name exit $?" >>"$work/exits.txt"
+}
+
+horizons=(96 192 336 720)
+VARIANTS=(
+  "bidir token_direction=bidirectional"
+  "residual skip=residual"
+  "dmodel64 d_model=64"
+  "layernorm norm=layernorm2d"
+)
+
+if [ "$jobset" = main ]; then
+  for lookback in 336 512; do
+    bench "dlinear_$lookback" --model dlinear --lookback "$lookback" --horizons "${horizons[@]}" &
+    for h in "${horizons[@]}"; do
+      bench "patchtst_${lookback}_$h" --model patchtst --lookback "$lookback" --horizons "$h" &
+      bench "tsm2_${lookback}_$h" --model tsm2 --lookback "$lookback" --horizons "$h" &
+    done
+  done
+elif [ "$jobset" = variants ]; then
+  for variant in "${VARIANTS[@]}"; do
+    read -r tag setting <<<"$variant"
+    for h in "${horizons[@]}"; do
+      bench "tsm2-${tag}_512_$h" --model tsm2 --lookback 512 --horizons "$h" --set "$setting" &
+    done
+  done
+elif [ "$jobset" = smoke ]; then
+  bench dlinear_smoke --model dlinear --lookback 336 --horizons 96 --epochs 1 &
+  bench tsm2_smoke --model tsm2 --lookback 336 --horizons 96 --epochs 1 &
+else
+  echo "unknown JOBSET $jobset (main, variants or smoke)" >&2; exit 2
+fi
+started=$(date +%s)
+wait
+echo "all bench processes done in $(( $(date +%s) - started )) s" | tee -a "$work/exits.txt"
+
+mkdir -p "$out"
+python3 - "$work" "$out" <<'EOF'
+import csv, dataclasses, json, sys
+from pathlib import Path
+from tsmamba.models.registry import make_config
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+rows = [json.loads(line) for f in sorted(work.glob("*.jsonl")) for line in f.read_text().splitlines() if line]
+if rows:
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(out / "results.jsonl", "w") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def changed(row):
+    """Model options that differ from the model's ETTh1 defaults (the variant's name)."""
+    used = json.loads(row["config"])["model"]
+    default = dataclasses.asdict(make_config(row["model"], "ETTh1"))
+    return " ".join(f"{k}={v}" for k, v in sorted(used.items()) if default.get(k) != v) or "defaults"
+
+
+lines = ["| model | options | L | H | MSE | MAE | epochs | fit s | predict s | device |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+for r in sorted(rows, key=lambda r: (r["model"], changed(r), r["lookback"], r["horizon"])):
+    lines.append(f"| {r['model']} | {changed(r)} | {r['lookback']} | {r['horizon']} | {r['mse']:.3f} | "
+                 f"{r['mae']:.3f} | {r['epochs_run']} | {r['fit_seconds']:.0f} | {r['predict_seconds']:.1f} | "
+                 f"{r['device']} |")
+(out / "summary.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
+tar -czf "$out/logs.tar.gz" -C "$work" .
