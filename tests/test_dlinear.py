@@ -73,7 +73,7 @@ def test_registry_defaults_follow_the_official_scripts() -> None:
     assert spec.dataset_defaults("ETTh1")["train"]["learning_rate"] == 0.005
     assert spec.dataset_defaults("ETTh1")["train"]["batch_size"] == 32
     assert spec.dataset_defaults("ETTm1")["train"] == {"max_epochs": 10, "patience": 3, "lr_schedule": "type1",
-                                                       "learning_rate": 0.0001, "batch_size": 8}
+                                                       "drop_last": True, "learning_rate": 0.0001, "batch_size": 8}
     assert make_config("dlinear", "ETTh1", {"individual": True}).individual is True
     with pytest.raises(ValueError, match="Valid options: individual, moving_avg"):
         make_config("dlinear", None, {"kernel": 3})

@@ -131,6 +131,8 @@ class ForecastModule(L.LightningModule):
         super().__init__()
         self.model, self.config = model, config
         self.train_windows, self.val_windows = train, val
+        self._sums: dict[str, tuple[torch.Tensor | float, int]] = {}
+        self.history: list[dict[str, float]] = []  # per epoch: lr, train_loss, val_loss (window-weighted means)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -155,14 +157,34 @@ class ForecastModule(L.LightningModule):
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         x, y = self._batch(self.train_windows, batch)
         loss = nn.functional.mse_loss(self.model(x).float(), y)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch), sync_dist=True)
+        self._accumulate("train", loss, len(batch))
         return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         assert self.val_windows is not None
         x, y = self._batch(self.val_windows, batch)
-        loss = nn.functional.mse_loss(self.model(x).float(), y)
-        self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch), sync_dist=True)
+        self._accumulate("val", nn.functional.mse_loss(self.model(x).float(), y), len(batch))
+
+    def _accumulate(self, stage: str, loss: torch.Tensor, count: int) -> None:
+        # Window-weighted running sums, logged once per epoch: per-step self.log costs more than a DLinear step.
+        total, n = self._sums.get(stage, (0.0, 0))
+        self._sums[stage] = (total + loss.detach() * count, n + count)
+
+    def _log_epoch_mean(self, stage: str) -> None:
+        if stage in self._sums:
+            total, n = self._sums.pop(stage)
+            self.log(f"{stage}_loss", total / n, on_epoch=True, sync_dist=True)
+            if self.history:
+                self.history[-1][f"{stage}_loss"] = float(self.trainer.callback_metrics[f"{stage}_loss"])
+
+    def on_train_epoch_start(self) -> None:
+        self.history.append({"epoch": self.current_epoch, "lr": self.trainer.optimizers[0].param_groups[0]["lr"]})
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch_mean("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_mean("val")
 
     def configure_optimizers(self) -> Any:
         cfg = self.config
@@ -185,24 +207,14 @@ class _BestWeights(Callback):
         self.best_loss = math.inf
         self.best_epoch: int | None = None
         self.state: dict[str, torch.Tensor] | None = None
-        self.history: list[dict[str, float]] = []
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.history.append({"epoch": trainer.current_epoch, "lr": trainer.optimizers[0].param_groups[0]["lr"]})
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking or "val_loss" not in trainer.callback_metrics:
+        loss = module.history[-1].get("val_loss") if module.history else None
+        if trainer.sanity_checking or loss is None:
             return
-        loss = float(trainer.callback_metrics["val_loss"])
-        if self.history:
-            self.history[-1]["val_loss"] = loss
         if loss < self.best_loss:
             self.best_loss, self.best_epoch = loss, trainer.current_epoch
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if self.history and "train_loss" in trainer.callback_metrics:
-            self.history[-1]["train_loss"] = float(trainer.callback_metrics["train_loss"])
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.state is not None:
@@ -247,6 +259,7 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
         raise ValueError(f"drop_last with {len(train)} training windows < batch_size {config.batch_size} "
                          "leaves no batch; lower batch_size or set drop_last=False.")
     L.seed_everything(config.seed, workers=True, verbose=False)
+    model.train()
     module = ForecastModule(model, config, train, val)
     keeper = _BestWeights()
     callbacks: list[Callback] = [keeper]
@@ -278,7 +291,7 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
         epochs_run=trainer.current_epoch,
         stopped_early=bool(trainer.should_stop and trainer.current_epoch < config.max_epochs),
         fit_seconds=seconds,
-        history=keeper.history,
+        history=module.history,
     )
 
 
@@ -298,7 +311,10 @@ def iter_predictions(model: nn.Module, windows: WindowDataset, batch_size: int =
                      device: str | torch.device | None = None
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window in order (no drop_last)."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if device is None:
+        tensors = [*model.parameters(), *model.buffers()]
+        device = tensors[0].device if tensors else torch.device("cpu")
+    device = torch.device(device)
     was_training = model.training
     model.to(device).eval()
     source = windows.to(device) if device.type != "cpu" else windows

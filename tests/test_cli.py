@@ -1,0 +1,125 @@
+"""The tsmamba CLI and the benchmark plumbing: demo, datasets, bench, option routing, results files, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tsmamba.bench import (RESULT_FIELDS, append_results, load_config_file, markdown_table, parse_assignments,
+                           route_options)
+from tsmamba.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_demo_runs_without_data_and_writes_a_plot(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("demo", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert "DLinear" in result.output and "seasonal naive" in result.output
+    png = tmp_path / "tsmamba_demo_forecast.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tsmamba_demo_forecast.png"]  # no lightning_logs/
+
+
+def test_demo_out_option(tmp_path: Path) -> None:
+    out = tmp_path / "plots" / "f.png"
+    assert invoke("demo", "--epochs", "1", "--out", str(out)).exit_code == 0
+    assert out.is_file()
+
+
+def test_datasets_lists_every_card(isolated_env) -> None:
+    result = invoke("datasets")
+    assert result.exit_code == 0
+    for name in ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "Exchange", "ILI", "Weather"]:
+        assert name in result.output
+    assert "missing" in result.output
+
+
+def test_datasets_reports_verified_files(data_dir: Path, require_file) -> None:
+    require_file("ETTh1.csv")
+    result = runner.invoke(app, ["datasets", "--data-dir", str(data_dir)], terminal_width=200)
+    assert "verified" in result.output
+
+
+def test_bench_runs_several_horizons_and_appends_results(data_dir, require_file, tmp_path: Path) -> None:
+    require_file("ETTh1.csv")
+    stem = tmp_path / "res" / "run"
+    args = ["bench", "--dataset", "ETTh1", "--model", "dlinear", "--lookback", "48", "--horizons", "24", "48",
+            "--seeds", "3", "--data-dir", str(data_dir), "--results", str(stem), "--no-progress",
+            "--set", "max_epochs=1", "--batch-size", "512", "--markdown", str(tmp_path / "t.md")]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(stem.with_suffix(".csv"), encoding="utf-8")))
+    assert [(r["horizon"], r["n_test_windows"]) for r in rows] == [("24", str(2880 - 24 + 1)), ("48", str(2880 - 48 + 1))]
+    assert list(rows[0]) == RESULT_FIELDS
+    config = json.loads(rows[0]["config"])
+    assert config["train"]["batch_size"] == 512 and config["train"]["learning_rate"] == 0.005  # ETTh1 script default
+    assert config["train"]["max_epochs"] == 1 and config["train"]["seed"] == 3
+    jsonl = [json.loads(line) for line in open(stem.with_suffix(".jsonl"), encoding="utf-8")]
+    assert len(jsonl) == 2 and jsonl[1]["mse"] == pytest.approx(float(rows[1]["mse"]))
+    assert 0.2 < float(rows[0]["mse"]) < 1.5 and float(rows[0]["mse_raw"]) > float(rows[0]["mse"])
+    assert "| ETTh1 | dlinear | 48 | 24 | 3 |" in result.output
+    assert (tmp_path / "t.md").read_text().count("| ETTh1 |") == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dataset", "ETTh3"], "Unknown dataset 'ETTh3'"),
+    (["--dataset", "ETTh1", "--model", "dlinaer"], "Did you mean 'dlinear'"),
+    (["--dataset", "ETTh1", "--set", "kernel=3"], "Model options: individual, moving_avg"),
+    (["--dataset", "ETTh1", "--set", "lr_schedule=cosine"], "lr_schedule 'cosine' unknown"),
+    (["--dataset", "ETTh1", "--horizons", "0"], "horizon must be a positive"),
+    (["--dataset", "ETTh1", "--lookback", "-5", "--horizons", "24"], "lookback must be a positive"),
+    (["--dataset", "ETTh1", "--lookback", "96", "--horizons", "3000"], "longer than the val split"),
+    (["--dataset", "ETTh1", "--set", "oops"], "--set expects key=value"),
+])
+def test_bench_bad_input_gives_a_clear_error(args, message, data_dir, require_file) -> None:
+    require_file("ETTh1.csv")
+    result = runner.invoke(app, ["bench", *args, "--data-dir", str(data_dir), "--no-progress"], terminal_width=400)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_parse_assignments_reads_json_values_else_strings() -> None:
+    assert parse_assignments(["d_model=128", "token_direction=bidirectional", "dropout=0.2", "rev=true",
+                              "devices=[0,1]"]) == {"d_model": 128, "token_direction": "bidirectional",
+                                                    "dropout": 0.2, "rev": True, "devices": [0, 1]}
+
+
+def test_route_options_splits_model_and_training_keys() -> None:
+    model, train = route_options("dlinear", {"individual": True, "learning_rate": 0.1, "train.patience": 5})
+    assert model == {"individual": True} and train == {"learning_rate": 0.1, "patience": 5}
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['model.learning_rate'\]"):
+        route_options("dlinear", {"model.learning_rate": 0.1})
+
+
+def test_config_files_json_and_toml(tmp_path: Path) -> None:
+    (tmp_path / "c.json").write_text(json.dumps({"individual": True, "train": {"max_epochs": 3}}))
+    (tmp_path / "c.toml").write_text("learning_rate = 0.01\n[model]\nmoving_avg = 13\n")
+    assert load_config_file(tmp_path / "c.json") == {"individual": True, "train.max_epochs": 3}
+    assert load_config_file(tmp_path / "c.toml") == {"learning_rate": 0.01, "model.moving_avg": 13}
+    with pytest.raises(ValueError, match=".json or .toml"):
+        (tmp_path / "c.yaml").write_text("a: 1")
+        load_config_file(tmp_path / "c.yaml")
+    with pytest.raises(FileNotFoundError):
+        load_config_file(tmp_path / "absent.json")
+
+
+def test_results_files_append_and_refuse_foreign_headers(tmp_path: Path) -> None:
+    row = {k: 1 for k in RESULT_FIELDS} | {"dataset": "X", "model": "m", "config": "{}"}
+    append_results([row], tmp_path / "r")
+    append_results([row], tmp_path / "r.csv")
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 3
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 2
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="different columns"):
+        append_results([row], tmp_path / "other")
+    assert "| X | m | 1 | 1 | 1 | 1.000 |" in markdown_table([row])

@@ -1,0 +1,136 @@
+"""The ``tsmamba`` command line: ``demo``, ``datasets``, ``bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperCommand
+
+app = typer.Typer(help="Time-series forecasting with TSM2, PatchTST and DLinear.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+
+
+class _MultiValueCommand(TyperCommand):
+    """Lets list options take several values after one flag (``--horizons 96 192 336``), as in the papers' CLIs."""
+
+    multi_value_options = ("--horizons", "--seeds")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        expanded: list[str] = []
+        current: str | None = None
+        for arg in args:
+            if arg in self.multi_value_options:
+                current = arg
+                continue
+            if current is not None and not arg.startswith("-"):
+                expanded += [current, arg]
+                continue
+            current = None
+            expanded.append(arg)
+        return super().parse_args(ctx, expanded)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("tsmamba_demo_forecast.png"), "--out", help="Where to write the forecast plot."),
+    epochs: int = typer.Option(10, help="Maximum training epochs."),
+    seed: int = typer.Option(0, help="Seed for the synthetic series and the training."),
+) -> None:
+    """Fit DLinear on a built-in synthetic seasonal series (no download), print metrics, write a forecast plot."""
+    from tsmamba.demo import run_demo
+
+    console.print("tsmamba demo: synthetic 4-variate seasonal series (3000 hourly steps), DLinear, "
+                  "lookback 96, horizon 24, 70/10/20 split")
+    result = run_demo(out=out, max_epochs=epochs, seed=seed, progress_bar=True)
+    table = Table(title=f"Test split, every window ({result.model.n_windows} windows)")
+    for column in ("forecaster", "MSE", "MAE", "MSE (raw)", "MAE (raw)"):
+        table.add_column(column, justify="right" if column != "forecaster" else "left")
+    for name, m in (("DLinear", result.model), ("seasonal naive", result.seasonal_naive)):
+        table.add_row(name, f"{m.mse:.4f}", f"{m.mae:.4f}", f"{m.mse_raw:.4f}", f"{m.mae_raw:.4f}")
+    console.print(table)
+    console.print(f"trained {result.epochs_run} epochs in {result.fit_seconds:.1f} s; plot written to {result.plot_path}")
+
+
+@app.command()
+def datasets(
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder to look in first."),
+) -> None:
+    """List the dataset cards and whether each file is present and verified (sha256) locally."""
+    from tsmamba.data.cards import card_names, get_card
+    from tsmamba.data.loader import ChecksumMismatchError, DatasetNotFoundError, find_dataset_file
+
+    table = Table(title="tsmamba datasets")
+    for column in ("name", "file", "rows", "freq", "variates", "split", "local file"):
+        table.add_column(column)
+    for name in card_names():
+        card = get_card(name)
+        try:
+            status = f"[green]verified[/] {find_dataset_file(card, data_dir, download=False)}"
+        except DatasetNotFoundError:
+            status = "[yellow]missing[/]" + (" (downloadable)" if card.url else " (manual download)")
+        except ChecksumMismatchError:
+            status = "[red]sha256 mismatch[/]"
+        table.add_row(card.name, card.file, str(card.n_rows), card.freq, str(len(card.columns)), card.split, status)
+    console.print(table)
+    console.print("Files are looked up in --data-dir, $TSMAMBA_DATA_DIR, then ~/.cache/tsmamba.")
+
+
+@app.command(cls=_MultiValueCommand)
+def bench(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset card name, e.g. ETTh1 (see `tsmamba datasets`)."),
+    model: str = typer.Option("dlinear", "--model", help="dlinear, patchtst or tsm2."),
+    lookback: int = typer.Option(336, "--lookback", help="Input window length L."),
+    horizons: List[int] = typer.Option([96, 192, 336, 720], "--horizons", help="Forecast horizons H."),
+    seeds: List[int] = typer.Option([2021], "--seeds", help="Seeds; one run per seed and horizon."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or gpu (TrainConfig.accelerator)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (default: the model's scripts)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Training batch size."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the CSVs."),
+    set_: List[str] = typer.Option([], "--set", help="key=value for any model or training option (repeatable)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of model/training options."),
+    results: Path = typer.Option(Path("tsmamba_results"), "--results",
+                                 help="Results path stem: rows are appended to STEM.csv and STEM.jsonl."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write this run's table to this file."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a training progress bar."),
+) -> None:
+    """Train and evaluate on the standard long-horizon protocol (every test window); append results; print a table."""
+    from tsmamba.bench import load_config_file, markdown_table, parse_assignments, run_benchmark
+
+    options: dict[str, Any] = {"progress_bar": progress}
+    try:
+        if config is not None:
+            options.update(load_config_file(config))
+        explicit = {"accelerator": device, "max_epochs": epochs, "batch_size": batch_size, "learning_rate": lr}
+        options.update({f"train.{k}": v for k, v in explicit.items() if v is not None})
+        options.update(parse_assignments(set_))
+        rows = run_benchmark(dataset, model, lookback, horizons, seeds, options, data_dir, results)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    table = markdown_table(rows)
+    console.print(table, highlight=False, markup=False, soft_wrap=True)
+    console.print(f"appended {len(rows)} row(s) to {results}.csv and {results}.jsonl", highlight=False)
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
