@@ -6,8 +6,8 @@
 #   benchmarks/run_etth1_accuracy.sh OUTDIR DATA_DIR JOBSET [LIMIT_S]
 #
 # JOBSET "main": the 24 baseline runs; "variants": TSM2 options at L=512 (see VARIANTS below); "smoke": one
-# DLinear and one TSM2 epoch at L=336, H=96 (plumbing check). DEVICE (default gpu) and EXTRA (more bench
-# arguments for every process) come from the environment.
+# DLinear and one TSM2 epoch at L=336, H=96 (plumbing check). DEVICE (default gpu), EXTRA (more bench
+# arguments for every process) and TSM2_EXTRA (for the TSM2 processes only) come from the environment.
 # Each process is stopped after LIMIT_S seconds (default 540) so that whatever finished is still gathered.
 # Writes OUTDIR/results.csv, OUTDIR/results.jsonl, OUTDIR/logs.tar.gz and OUTDIR/summary.md.
 set -uo pipefail
@@ -17,6 +17,8 @@ export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 
 bench() {  # name, then bench arguments
   local name=$1; shift
+  # shellcheck disable=SC2086
+  case $name in tsm2*) set -- "$@" ${TSM2_EXTRA:-} ;; esac
   # shellcheck disable=SC2086
   timeout "$limit" python3 -m tsmamba.cli bench --dataset ETTh1 --data-dir "$data" --device "${DEVICE:-gpu}" \
     --no-progress --results "$work/$name" "$@" ${EXTRA:-} >"$work/$name.log" 2>&1
