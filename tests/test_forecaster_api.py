@@ -284,10 +284,16 @@ def test_splitter_folds_are_time_ordered_with_context() -> None:
         assert set(df["unique_id"].iloc[test]) == {"a", "b"}
 
 
-def test_grid_search_cv_with_the_splitter() -> None:
+@pytest.mark.parametrize("kind", ["pandas-long", "polars-long", "pandas-datetimeindex"])
+def test_grid_search_cv_with_the_splitter(kind: str) -> None:
+    frames = {
+        "pandas-long": long_frame,
+        "polars-long": lambda: pl.from_pandas(long_frame()),
+        "pandas-datetimeindex": lambda: wide_frame().set_index("ds"),
+    }
     splitter = TimeSeriesWindowSplit(n_splits=2, test_size=H, context_size=L_IN)
     search = GridSearchCV(tiny(max_epochs=1), {"learning_rate": [1e-3, 1e-2]}, cv=splitter)
-    search.fit(long_frame())
+    search.fit(frames[kind]())
     assert search.best_params_["learning_rate"] in (1e-3, 1e-2)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert (search.cv_results_["mean_test_score"] <= 0).all()
