@@ -1,0 +1,99 @@
+"""Test cases for the Triton backend of ``selective_scan`` (forward and backward) against the fp64 loop.
+
+Collected by ``test_selective_scan_triton.py``: natively on a CUDA machine, and on CPU in a subprocess with
+TRITON_INTERPRET=1 set before Triton is imported (Triton decides at import and decoration time whether its
+kernels run in the CPU interpreter, and other test modules import Triton first). Shapes are tiny because
+the interpreter is slow.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from selective_scan_cases import TOLERANCES, assert_close, check_against_reference, make_inputs, reference
+
+from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd, selective_scan
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+LENGTHS = [1, 2, 7, 16, 63, 127, 128, 129, 321]
+
+
+def _inputs(*shape, **kwargs):
+    return make_inputs(*shape, device=DEVICE, **kwargs)
+
+
+def test_kernels_run_interpreted_on_cpu_only():
+    interpreted = type(scan_triton_fwd._fwd_kernel).__name__ == "InterpretedFunction"
+    assert interpreted == (DEVICE == "cpu")
+    assert type(scan_triton_bwd._bwd_kernel).__name__ == type(scan_triton_fwd._fwd_kernel).__name__
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_matches_reference_over_lengths(length):
+    index = LENGTHS.index(length)
+    inputs = _inputs(1, 4, length, 4, groups=1 + index % 2, use_h0=index % 3 != 0, seed=length)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=index % 2 == 1, backend="triton")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("options", [(False, False, False, False), (True, True, True, True),
+                                     (True, False, True, False), (False, True, False, True)])
+def test_options_on_and_off(reverse, options):
+    use_z, use_d, use_bias, softplus = options
+    inputs = _inputs(2, 4, 19, 3, groups=2, use_z=use_z, use_d=use_d, use_bias=use_bias,
+                     positive_delta=not softplus, use_h0=reverse, channel_last=not reverse)
+    check_against_reference(inputs, torch.float32, softplus=softplus, reverse=reverse, backend="triton")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_chunk_parallel_forward_matches_reference(monkeypatch, reverse):
+    # force the long-L variant: 3 chunks of 32 steps scanned in parallel, then chained
+    monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_programs", 10**6)
+    monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_chunk", 32)
+    inputs = _inputs(1, 4, 70, 4, groups=2, use_h0=True, seed=3)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
+
+
+def test_non_contiguous_and_odd_dims():
+    # dim 6 (masked channel block, groups of 3 channels), B with stride 2 along L, u in (batch, dim, L) layout,
+    # delta and z channel-last views, C a slice of a wider tensor
+    inputs = _inputs(2, 6, 23, 5, groups=2, channel_last=True, use_h0=True)
+    inputs["u"] = inputs["u"].contiguous()
+    inputs["B"] = torch.repeat_interleave(inputs["B"], 2, dim=-1)[..., ::2]
+    inputs["C"] = torch.cat([inputs["C"], inputs["C"]], dim=2)[:, :, 5:]
+    assert not inputs["B"].is_contiguous() and not inputs["C"].is_contiguous()
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=False, backend="triton")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs(dtype):
+    inputs = _inputs(2, 4, 33, 4, dtype=dtype)
+    check_against_reference(inputs, dtype, softplus=True, reverse=True, backend="triton")
+
+
+def test_outputs_are_fully_written_and_deterministic():
+    inputs = _inputs(2, 4, 40, 4, groups=2)
+    first = selective_scan(**inputs, delta_softplus=True, backend="triton")
+    second = selective_scan(**inputs, delta_softplus=True, backend="triton")
+    assert torch.isfinite(first).all()
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    ref_out, _, _ = reference(inputs, True, False)
+    assert_close(first, ref_out, *TOLERANCES[torch.float32], "out")
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    batch=st.integers(1, 2),
+    dim_per_group=st.sampled_from([1, 2, 3, 4]),
+    groups=st.integers(1, 2),
+    length=st.integers(1, 40),
+    n_state=st.integers(1, 6),
+    reverse=st.booleans(),
+    use_h0=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_state, reverse, use_h0, seed):
+    inputs = _inputs(batch, dim_per_group * groups, length, n_state, groups=groups, use_h0=use_h0, seed=seed)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton", seed=seed)
