@@ -403,3 +403,10 @@ def test_other_models_through_the_same_api(cls: type, options: dict, tmp_path: P
     assert load_forecaster(tmp_path).predict().equals(out)
     cv = model.cross_validation(wide_frame(), n_windows=2)
     assert len(cv) == 2 * H * 2 and cv[cls.display_name].notna().all()
+
+
+def test_plot_accepts_wide_forecasts_and_polars(fitted: DLinearForecaster) -> None:
+    fig = fitted.plot(pl.from_pandas(wide_frame()), fitted.predict(format="wide"), max_history=10)
+    history, forecast = fig.axes[0].get_lines()
+    assert len(history.get_xdata()) == 10 and len(forecast.get_xdata()) == H
+    np.testing.assert_allclose(forecast.get_ydata(), fitted.predict(format="wide")["a"])
