@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 SPLIT_PROTOCOLS = ("ett_hourly", "ett_15min", "ratio_70_10_20")
 
@@ -59,17 +62,17 @@ class DatasetCard:
         return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
 
-def _card_dir() -> Path:
-    """The folder holding the card JSON files (installed package data, else the repository's ``datasets/``)."""
+def _card_files() -> list[Traversable]:
+    """The card JSON files: installed package data (also inside a zip), else the repository's ``datasets/``."""
     try:
-        installed = resources.files("tsmamba.dataset_cards")
-        if any(str(p.name).endswith(".json") for p in installed.iterdir()):
-            return Path(str(installed))
+        installed = [p for p in resources.files("tsmamba.dataset_cards").iterdir() if p.name.endswith(".json")]
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
-        pass
+        installed = []
+    if installed:
+        return installed
     repo_dir = Path(__file__).resolve().parents[2] / "datasets"
     if repo_dir.is_dir():
-        return repo_dir
+        return sorted(repo_dir.glob("*.json"))
     raise FileNotFoundError(
         "No dataset cards found: neither the installed package data 'tsmamba.dataset_cards' nor "
         f"{repo_dir} exists. Reinstall tsmamba (pip install .) or run from a full checkout."
@@ -79,7 +82,7 @@ def _card_dir() -> Path:
 @lru_cache(maxsize=1)
 def _all_cards() -> dict[str, DatasetCard]:
     cards = {}
-    for path in sorted(_card_dir().glob("*.json")):
+    for path in _card_files():
         card = DatasetCard.from_dict(json.loads(path.read_text(encoding="utf-8")))
         cards[card.name.lower()] = card
     return cards
