@@ -81,8 +81,11 @@ def _states(args: ScanArgs, dtT: Tensor, uT: Tensor, s: int, e: int, h0: Tensor,
     return a, h
 
 
-def scan_forward(args: ScanArgs) -> tuple[Tensor, Tensor, Tensor]:
-    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32/fp64, chunk checkpoints."""
+def scan_forward(args: ScanArgs, save_checkpoints: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32/fp64, chunk checkpoints.
+
+    The checkpoints (states entering each chunk) are cheap here and always returned.
+    """
     work = _work_dtype(args)
     batch, dim, length = args.u.shape
     groups, n_state = args.B.shape[1], args.B.shape[2]
@@ -104,7 +107,7 @@ def scan_forward(args: ScanArgs) -> tuple[Tensor, Tensor, Tensor]:
         h = hs[0] if args.reverse else hs[-1]
         T = e - s
         CT = args.C[..., s:e].to(work).permute(3, 0, 1, 2)  # (T, b, G, N)
-        yT = hs.view(T, batch, groups, dim // groups, n_state) @ CT[..., None]
+        yT = torch.linalg.vecdot(hs.view(T, batch, groups, dim // groups, n_state), CT[:, :, :, None, :])
         y[:, :, s:e] = yT.view(T, batch, dim).permute(1, 2, 0)
     out = _finish(args, y, work)
     return out.to(args.u.dtype), h.clone(), checkpoints
@@ -153,7 +156,8 @@ def scan_backward(
         g_out = grad_out[:, :, s:e].to(work)
         if args.z is not None:
             z_c = args.z[:, :, s:e].to(work)
-            y_c = (hs.view(T, batch, groups, dg, n_state) @ CT[..., None]).view(T, batch, dim).permute(1, 2, 0)
+            y_c = torch.linalg.vecdot(hs.view(T, batch, groups, dg, n_state), CT[:, :, :, None, :])
+            y_c = y_c.reshape(T, batch, dim).permute(1, 2, 0)
             if args.D is not None:
                 y_c = y_c + args.D.to(work)[:, None] * u_c
             sig = torch.sigmoid(z_c)
@@ -181,7 +185,7 @@ def scan_backward(
             h_prev = torch.cat([checkpoints[k][None], hs[:-1]], dim=0)
         P = G * a * h_prev  # g_t ⊙ a_t ⊙ h_{t-1}
         dA += torch.einsum("tbdn,tbd->dn", P, dtT)
-        GB = (G.view(T, batch, groups, dg, n_state) @ BT[..., None]).view(T, batch, dim)
+        GB = torch.linalg.vecdot(G.view(T, batch, groups, dg, n_state), BT[:, :, :, None, :]).reshape(T, batch, dim)
         ddt = torch.einsum("tbdn,dn->tbd", P, A) + GB * uT
         du_c = du_c + (GB * dtT).permute(1, 2, 0)
         dB[..., s:e] = ((dtT * uT).reshape(T, batch, groups, 1, dg) @ G.view(T, batch, groups, dg, n_state)).view(

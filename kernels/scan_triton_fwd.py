@@ -62,6 +62,7 @@ def _fwd_kernel(
     N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, CKPT: tl.constexpr,
     ONE_GROUP: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, HAS_INIT: tl.constexpr, STATES_ONLY: tl.constexpr,
+    SAVE_CKPT: tl.constexpr,
 ):
     pid_b = tl.program_id(0).to(tl.int64)
     pid_d = tl.program_id(1)
@@ -110,7 +111,7 @@ def _fwd_kernel(
         t_next = tl.maximum(L - 2 - i, 0) if REVERSE else tl.minimum(i + 1, L - 1)
         u_n, dl_n, z_n, bv_n, cv_n = _load_step(u_row, d_row, z_row, b_row, c_row, t_next, mask_d, mask_bc,
                                                 s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-        if not STATES_ONLY:
+        if SAVE_CKPT:
             if i % CKPT == 0:
                 tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_dn)
         if HAS_BIAS:
@@ -188,8 +189,13 @@ def _init_strides(x: Tensor | None, chunk_stride: int = 0) -> tuple[int, int, in
     return x.stride(0), chunk_stride, x.stride(1), x.stride(2)
 
 
-def scan_forward(args: ScanArgs, config: dict | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32, checkpoints (batch, n, dim, N)."""
+def scan_forward(
+    args: ScanArgs, save_checkpoints: bool = True, config: dict | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32, checkpoints (batch, n, dim, N).
+
+    Without ``save_checkpoints`` (inference) the checkpoints are not written: the returned tensor is empty.
+    """
     cfg = {**FWD_CONFIG, **(config or {})}
     u, delta, A, B, C = args.u, args.delta, args.A, args.B, args.C
     batch, dim, length = u.shape
@@ -200,7 +206,7 @@ def scan_forward(args: ScanArgs, config: dict | None = None) -> tuple[Tensor, Te
     n_ckpt = triton.cdiv(length, CKPT_STEPS)
     out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
     last = torch.empty(batch, dim, n_state, device=u.device, dtype=torch.float32)
-    ckpt = torch.empty(batch, n_ckpt, dim, n_state, device=u.device, dtype=torch.float32)
+    ckpt = torch.empty(batch, n_ckpt if save_checkpoints else 0, dim, n_state, device=u.device, dtype=torch.float32)
     n_dblk = triton.cdiv(dim, block_d)
     programs = batch * n_dblk
     n_chunks = 1
@@ -220,9 +226,9 @@ def scan_forward(args: ScanArgs, config: dict | None = None) -> tuple[Tensor, Te
         ends = torch.empty(batch, n_chunks, dim, n_state, device=u.device, dtype=torch.float32)
         dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)
         grid = (batch, n_dblk, n_chunks)
-        _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, u, out, last, ckpt, ends, dtsum,
+        _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, u, out, last, last, ends, dtsum,
                           length, dim, dpg, chunk_len, n_ckpt, *strides, 0, 0, 0, 0, *out.stride(),
-                          HAS_INIT=False, STATES_ONLY=True, **common)
+                          HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, **common)
         chunk_init = torch.empty_like(ends)
         _carry_kernel[(batch, n_dblk)](A, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim,
                                        *A.stride(), *(_init_strides(init)[i] for i in (0, 2, 3)), N=n_state,
@@ -234,7 +240,8 @@ def scan_forward(args: ScanArgs, config: dict | None = None) -> tuple[Tensor, Te
         grid = (batch, n_dblk, 1)
         init_args = (init if init is not None else u, *_init_strides(init))
         has_init = init is not None
-    _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, init_args[0], out, last, ckpt, last, last,
+    ckpt_arg = ckpt if save_checkpoints else last  # never written without SAVE_CKPT
+    _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last,
                       length, dim, dpg, chunk_len, n_ckpt, *strides, *init_args[1:], *out.stride(),
-                      HAS_INIT=has_init, STATES_ONLY=False, **common)
+                      HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, **common)
     return out, last, ckpt

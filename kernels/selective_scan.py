@@ -112,7 +112,7 @@ class SelectiveScanFn(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, backend):
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
         forward, _ = _ops(backend)
-        out, last, checkpoints = forward(args)
+        out, last, checkpoints = forward(args, save_checkpoints=any(ctx.needs_input_grad))
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
         ctx.flags = (bool(delta_softplus), bool(reverse), backend)
         ctx.mark_non_differentiable(checkpoints)

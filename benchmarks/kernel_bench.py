@@ -1,0 +1,376 @@
+"""Selective-scan benchmark: tsmamba's kernels vs mamba_ssm's CUDA kernel and its PyTorch reference.
+
+GPU (``--device cuda``): per shape and dtype prints ms forward, ms forward+backward, effective GB/s of the
+forward, % of the forward's roofline floor max(bytes / copy bandwidth, exp-ops / exp2 rate) (both ceilings
+measured in the same run), and speed-ups vs mamba_ssm's CUDA kernel and vs its ``selective_scan_ref``; also
+the relative error of our output and gradients vs mamba_ssm's. CPU (``--device cpu``): the torch backend vs
+``selective_scan_ref`` (mamba_ssm's own function when its sdist is unpacked under ``--peer``, else our
+structural copy ``selective_scan_dense``).
+
+mamba_ssm is loaded without running its package ``__init__`` (which imports optional model code); only the
+selective-scan interface is imported. Example:
+
+    python benchmarks/kernel_bench.py --device cuda --out benchmarks/results/kernel_h100.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import math
+import sys
+import time
+import types
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from tsmamba.kernels import selective_scan, selective_scan_dense
+
+GPU_SHAPES = [(1792, 128, 42), (256, 256, 64), (128, 128, 321), (2016, 256, 7), (10272, 256, 63),
+              (224, 256, 720), (8, 1024, 2048), (4, 2048, 8192)]
+CPU_SHAPES = [(64, 32, 42), (32, 64, 96), (16, 128, 336), (8, 64, 720)]
+N_STATE = 16
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def load_mamba_ssm(peer_dir: Path | None = None):
+    """(selective_scan_fn, selective_scan_ref) of mamba_ssm, or (None, ref) / (None, None) when unavailable.
+
+    With the CUDA extension installed, the package directory is registered without executing its __init__.
+    On a CPU machine the reference alone is extracted from the unpacked sdist's source (no CUDA extension).
+    """
+    try:
+        spec = importlib.util.find_spec("mamba_ssm")
+        if spec is not None and spec.submodule_search_locations:
+            import selective_scan_cuda  # noqa: F401  (torch must be imported first)
+
+            package = types.ModuleType("mamba_ssm")
+            package.__path__ = list(spec.submodule_search_locations)
+            sys.modules.setdefault("mamba_ssm", package)
+            interface = importlib.import_module("mamba_ssm.ops.selective_scan_interface")
+            return interface.selective_scan_fn, interface.selective_scan_ref
+    except ImportError as err:
+        print(f"mamba_ssm CUDA kernel unavailable: {err}")
+    if peer_dir is not None:
+        source_file = next(peer_dir.glob("mamba_ssm-*/mamba_ssm/ops/selective_scan_interface.py"), None)
+        if source_file is not None:
+            try:
+                from einops import rearrange, repeat
+            except ImportError:
+                print("einops missing: cannot load mamba_ssm's selective_scan_ref")
+                return None, None
+            tree = ast.parse(source_file.read_text())
+            node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "selective_scan_ref")
+            namespace = {"torch": torch, "F": F, "rearrange": rearrange, "repeat": repeat}
+            exec(compile(ast.Module(body=[node], type_ignores=[]), str(source_file), "exec"), namespace)
+            return None, namespace["selective_scan_ref"]
+    return None, None
+
+
+def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str, channel_last: bool, seed: int):
+    """Benchmark inputs like a Mamba block's: softplus(Δ + bias), D, z gate, N=16, A = -(1..N)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def seq(scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+        if channel_last:
+            x = torch.randn(batch, length, dim, device=device, generator=gen) * scale + shift
+            return x.to(dtype).transpose(1, 2)
+        return (torch.randn(batch, dim, length, device=device, generator=gen) * scale + shift).to(dtype)
+
+    A = -torch.arange(1, N_STATE + 1, device=device, dtype=torch.float32).repeat(dim, 1)
+    return dict(
+        u=seq(), delta=seq(0.5, -2.0), A=A,
+        B=torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype),
+        C=torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype),
+        D=torch.randn(dim, device=device, generator=gen), z=seq(),
+        delta_bias=torch.rand(dim, device=device, generator=gen) * 0.5,
+    )
+
+
+def contiguous_copy(case: dict) -> dict:
+    return {k: v.detach().contiguous() for k, v in case.items()}
+
+
+def forward_bytes(batch: int, dim: int, length: int, dtype: torch.dtype) -> int:
+    """Fewest bytes: read u, delta, z, B, C once, write out once (A, D, bias are negligible)."""
+    elem = torch.finfo(dtype).bits // 8
+    return elem * (4 * batch * dim * length + 2 * batch * N_STATE * length)
+
+
+def forward_exp_ops(batch: int, dim: int, length: int) -> int:
+    """Special-function ops: N exp2 for the decays + softplus (exp2, log2) + silu (exp2, reciprocal)."""
+    return batch * dim * length * (N_STATE + 4)
+
+
+def measure_copy_bandwidth() -> float:
+    """Bytes read + written per second of a 1 GiB device-to-device copy."""
+    import triton.testing
+
+    src = torch.randn(256 * 1024 * 1024, device="cuda")
+    dst = torch.empty_like(src)
+    ms = triton.testing.do_bench(lambda: dst.copy_(src), warmup=50, rep=300, return_mode="median")
+    return 2 * src.numel() * 4 / (ms * 1e-3)
+
+
+def measure_exp2_rate() -> float:
+    """exp2 operations per second of a Triton kernel doing 4 independent exp2 chains per element."""
+    import triton
+    import triton.language as tl
+    import triton.testing
+
+    @triton.jit
+    def exp2_kernel(x_ptr, out_ptr, iters, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        x0 = tl.load(x_ptr + offs)
+        x1 = x0 + 0.25
+        x2 = x0 + 0.5
+        x3 = x0 + 0.75
+        for _ in range(iters):
+            x0 = tl.exp2(-x0)
+            x1 = tl.exp2(-x1)
+            x2 = tl.exp2(-x2)
+            x3 = tl.exp2(-x3)
+        tl.store(out_ptr + offs, x0 + x1 + x2 + x3)
+
+    n, iters, block = 132 * 2048 * 16, 256, 1024
+    x = torch.rand(n, device="cuda")
+    out = torch.empty_like(x)
+    ms = triton.testing.do_bench(lambda: exp2_kernel[(n // block,)](x, out, iters, BLOCK=block), warmup=20,
+                                 rep=200, return_mode="median")
+    return 4 * n * iters / (ms * 1e-3)
+
+
+def bench_gpu(ms_fn, sets: list, fn) -> float:
+    """Median ms of ``fn`` cycling over several input sets (so that caches do not hold the inputs)."""
+    state = {"i": 0}
+
+    def run():
+        fn(sets[state["i"] % len(sets)])
+        state["i"] += 1
+
+    return ms_fn(run)
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def run_gpu(args) -> list[str]:
+    import triton.testing
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    fn_cuda, fn_ref = load_mamba_ssm()
+    bandwidth, exp_rate = measure_copy_bandwidth(), measure_exp2_rate()
+    device_name = torch.cuda.get_device_name()
+    head = [f"device: {device_name}; torch {torch.__version__}; triton {__import__('triton').__version__}; "
+            f"mamba_ssm CUDA kernel: {'yes' if fn_cuda else 'NO'}",
+            f"measured copy bandwidth {bandwidth / 1e9:.0f} GB/s (read+write); exp2 rate {exp_rate / 1e12:.2f} T/s",
+            ""]
+    print("\n".join(head), flush=True)
+    rows = ["| shape (B, D, L) | dtype | fwd ms | fwd GB/s | fwd % floor (bound) | fwd+bwd ms | mamba fwd ms | "
+            "mamba fwd+bwd ms | × mamba fwd | × mamba fwd+bwd | ref fwd ms | ref fwd+bwd ms | × ref fwd+bwd | "
+            "rel err vs mamba (out / worst grad) |",
+            "|" + "---|" * 14]
+
+    def do_bench(f):
+        return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
+
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
+    for (batch, dim, length) in shapes:
+        for dname in args.dtypes:
+            dtype = DTYPES[dname]
+            nbytes = forward_bytes(batch, dim, length, dtype)
+            n_sets = max(1, min(4, math.ceil(400e6 / nbytes)))
+            ours = [make_case(batch, dim, length, dtype, "cuda", True, s) for s in range(n_sets)]
+            theirs = [contiguous_copy(c) for c in ours]
+            kw = dict(delta_softplus=True)
+
+            def ours_fwd(c):
+                with torch.no_grad():
+                    selective_scan(**c, **kw, backend="triton")
+
+            def grads_of(fn, c):
+                leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
+                out = fn(leaves)
+                return out, leaves
+
+            def make_fb(fn):
+                def fb(c):
+                    out, leaves = grads_of(fn, c)
+                    out.backward(torch.ones_like(out))
+                return fb
+
+            ours_call = lambda c: selective_scan(**c, **kw, backend="triton")  # noqa: E731
+            t_fwd = bench_gpu(do_bench, ours, ours_fwd)
+            t_fb = bench_gpu(do_bench, ours, make_fb(ours_call))
+            floor_bytes = nbytes / bandwidth
+            floor_exp = forward_exp_ops(batch, dim, length) / exp_rate
+            floor = max(floor_bytes, floor_exp)
+            pct = 100 * floor / (t_fwd * 1e-3)
+            bound = "bytes" if floor_bytes >= floor_exp else "exp"
+            m_fwd = m_fb = r_fwd = r_fb = float("nan")
+            err = "n/a"
+            if fn_cuda is not None:
+                mamba_call = lambda c: fn_cuda(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"],  # noqa
+                                               c["delta_bias"], True)
+
+                def mamba_fwd(c):
+                    with torch.no_grad():
+                        mamba_call(c)
+
+                m_fwd = bench_gpu(do_bench, theirs, mamba_fwd)
+                m_fb = bench_gpu(do_bench, theirs, make_fb(mamba_call))
+                o1, l1 = grads_of(ours_call, ours[0])
+                g = torch.randn_like(o1)
+                o1.backward(g)
+                o2, l2 = grads_of(mamba_call, theirs[0])
+                o2.backward(g)
+                worst = max(_rel(l1[k].grad, l2[k].grad) for k in l1)
+                err = f"{_rel(o1, o2):.1e} / {worst:.1e}"
+                del o1, o2, l1, l2, g
+            if fn_ref is not None:
+                # selective_scan_ref holds ~3 (batch, dim, L, N) fp32 tensors forward, ~8 with autograd
+                dense = batch * dim * length * N_STATE * 4
+                if 3 * dense < args.ref_mem_gb * 1e9:
+                    ref_call = lambda c: fn_ref(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"],  # noqa
+                                                c["delta_bias"], True)
+
+                    def ref_fwd(c):
+                        with torch.no_grad():
+                            ref_call(c)
+
+                    slow = dict(warmup=1, rep=max(1, args.rep // 4))
+                    r_fwd = triton.testing.do_bench(lambda: ref_fwd(theirs[0]), **slow, return_mode="median")
+                    if 8 * dense < args.ref_mem_gb * 1e9:
+                        r_fb = triton.testing.do_bench(lambda: make_fb(ref_call)(theirs[0]), **slow,
+                                                       return_mode="median")
+            row = (f"| ({batch}, {dim}, {length}) | {dname} | {t_fwd:.3f} | {nbytes / (t_fwd * 1e-3) / 1e9:.0f} | "
+                   f"{pct:.0f}% ({bound}) | {t_fb:.3f} | {m_fwd:.3f} | {m_fb:.3f} | {m_fwd / t_fwd:.2f} | "
+                   f"{m_fb / t_fb:.2f} | {r_fwd:.2f} | {r_fb:.2f} | {r_fb / t_fb:.1f} | {err} |")
+            print(row, flush=True)
+            rows.append(row)
+            del ours, theirs
+            torch.cuda.empty_cache()
+    return head + rows
+
+
+def run_sweep(args) -> list[str]:
+    """Forward and forward+backward ms of our Triton kernels for several block configs (tuning)."""
+    import triton.testing
+
+    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
+
+    def do_bench(f):
+        return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
+
+    fwd_configs = [(16, 2), (32, 4), (32, 2), (64, 4), (64, 8), (16, 1)]
+    bwd_configs = [(16, 8), (8, 4), (16, 4), (32, 8), (8, 2)]
+    lines = ["| shape | dtype | kind | BLOCK_D | warps | ms |", "|---|---|---|---|---|---|"]
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
+    base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
+    for (batch, dim, length) in shapes:
+        for dname in args.dtypes:
+            sets = [make_case(batch, dim, length, DTYPES[dname], "cuda", True, s) for s in range(2)]
+
+            def fwd(c):
+                with torch.no_grad():
+                    selective_scan(**c, delta_softplus=True, backend="triton")
+
+            def fb(c):
+                leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
+                out = selective_scan(**leaves, delta_softplus=True, backend="triton")
+                out.backward(torch.ones_like(out))
+
+            for kind, configs, table, fn in (("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
+                                             ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb)):
+                for block_d, warps in configs:
+                    table.update(BLOCK_D=block_d, num_warps=warps)
+                    try:
+                        ms = bench_gpu(do_bench, sets, fn)
+                    except Exception as err:  # a config that does not compile or run is reported, not fatal
+                        ms = float("nan")
+                        print(f"config {kind} {block_d}/{warps} failed: {err}")
+                    line = f"| ({batch}, {dim}, {length}) | {dname} | {kind} | {block_d} | {warps} | {ms:.3f} |"
+                    print(line, flush=True)
+                    lines.append(line)
+                scan_triton_fwd.FWD_CONFIG.update(base_fwd)
+                scan_triton_bwd.BWD_CONFIG.update(base_bwd)
+            del sets
+    return lines
+
+
+def run_cpu(args) -> list[str]:
+    _, fn_ref = load_mamba_ssm(Path(args.peer))
+    name = "mamba_ssm selective_scan_ref" if fn_ref is not None else "selective_scan_dense (structural copy)"
+    fn_ref = fn_ref or selective_scan_dense
+    torch.set_num_threads(args.threads)
+    head = [f"device: CPU ({args.threads} thread(s)); torch {torch.__version__}; baseline: {name}", ""]
+    print("\n".join(head), flush=True)
+    rows = ["| shape (B, D, L) | torch fwd ms | ref fwd ms | × fwd | torch fwd+bwd ms | ref fwd+bwd ms | × fwd+bwd |",
+            "|---|---|---|---|---|---|---|"]
+
+    def timeit(fn, reps: int) -> float:
+        fn()
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 1e3 * sorted(times)[len(times) // 2]
+
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else CPU_SHAPES
+    for (batch, dim, length) in shapes:
+        case = make_case(batch, dim, length, torch.float32, "cpu", True, 0)
+        ref_case = contiguous_copy(case)
+        ours = lambda c: selective_scan(**c, delta_softplus=True, backend="torch")  # noqa: E731
+        ref = lambda c: fn_ref(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"], c["delta_bias"],  # noqa
+                               True)
+
+        def fwd(fn, c):
+            with torch.no_grad():
+                fn(c)
+
+        def fb(fn, c):
+            leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
+            fn(leaves).sum().backward()
+
+        t1, t2 = timeit(lambda: fwd(ours, case), args.reps), timeit(lambda: fwd(ref, ref_case), args.reps)
+        t3, t4 = timeit(lambda: fb(ours, case), args.reps), timeit(lambda: fb(ref, ref_case), args.reps)
+        row = (f"| ({batch}, {dim}, {length}) | {t1:.1f} | {t2:.1f} | {t2 / t1:.1f} | {t3:.1f} | {t4:.1f} | "
+               f"{t4 / t3:.1f} |")
+        print(row, flush=True)
+        rows.append(row)
+    return head + rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    parser.add_argument("--shapes", nargs="*", help="shapes as B,D,L (default: the issue's list for the device)")
+    parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
+    parser.add_argument("--rep", type=int, default=100, help="do_bench repetition time, ms")
+    parser.add_argument("--ref-mem-gb", type=float, default=40.0, help="skip selective_scan_ref above this estimate")
+    parser.add_argument("--reps", type=int, default=5, help="CPU repetitions (median)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads")
+    parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
+    parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
+    parser.add_argument("--out", help="write the table (markdown) here")
+    args = parser.parse_args()
+    if args.sweep:
+        lines = run_sweep(args)
+    else:
+        lines = run_gpu(args) if args.device == "cuda" else run_cpu(args)
+    command = "python " + " ".join(sys.argv)
+    text = "\n".join([f"command: `{command}`", ""] + lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

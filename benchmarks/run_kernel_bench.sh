@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One GPU-machine session for the selective-scan kernel: build mamba_ssm (sm_90 only) in the background,
+# run the Triton correctness cases natively, sweep block configs, then the benchmark table.
+# Usage (repository root, mamba_ssm sdist unpacked under .peers/): OUT=/some/dir bash benchmarks/run_kernel_bench.sh
+set -u
+OUT=${OUT:-/tmp/kernel_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+ROOT=$PWD
+# import tsmamba.kernels without the package's heavier dependencies (polars etc. may be absent there)
+mkdir -p /tmp/shim/tsmamba && : > /tmp/shim/tsmamba/__init__.py && ln -sfn "$ROOT/kernels" /tmp/shim/tsmamba/kernels
+export PYTHONPATH=/tmp/shim
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv > "$OUT/gpu.txt" 2>&1
+(
+  cd .peers/mamba_ssm-2.3.2.post1 &&
+  python3 - <<'PY'
+import re
+src = open("setup.py").read()
+marker = "    if HIP_BUILD:\n\n        extra_compile_args"
+assert marker in src, "setup.py layout changed"
+src = src.replace(marker, '    cc_flag = ["-gencode", "arch=compute_90,code=sm_90"]\n' + marker, 1)
+open("setup.py", "w").write(src)
+PY
+  MAMBA_FORCE_BUILD=TRUE MAX_JOBS=16 timeout 400 python3 -m pip wheel --no-deps --no-build-isolation . -w /tmp/wheels &&
+  python3 -m pip install -q --no-deps /tmp/wheels/mamba_ssm-*.whl
+) > "$OUT/build.log" 2>&1 &
+BUILD=$!
+timeout ${TEST_S:-200} python3 -m pytest -q -x -n 4 -p no:cacheprovider tests/kernels/selective_scan_triton_cases.py \
+  > "$OUT/tests.log" 2>&1; echo "tests rc=$?" >> "$OUT/tests.log"; tail -3 "$OUT/tests.log"
+if [ "${SWEEP:-1}" = 1 ]; then
+  timeout ${SWEEP_S:-120} python3 benchmarks/kernel_bench.py --sweep --shapes ${SWEEP_SHAPES:-1792,128,42 10272,256,63 8,1024,2048} \
+    --dtypes bf16 --rep 50 --out "$OUT/sweep.md" > "$OUT/sweep.log" 2>&1; tail -40 "$OUT/sweep.log"
+fi
+wait $BUILD; echo "build rc=$?"; tail -3 "$OUT/build.log"
+timeout ${BENCH_S:-300} python3 benchmarks/kernel_bench.py --device cuda ${BENCH_ARGS:-} --out "$OUT/kernel_bench.md" \
+  > "$OUT/bench.log" 2>&1; echo "bench rc=$?"; cat "$OUT/bench.log" | tail -30
