@@ -25,7 +25,7 @@ PY
   python3 -m pip install -q --no-deps /tmp/wheels/mamba_ssm-*.whl
 ) > "$OUT/build.log" 2>&1 &
 BUILD=$!
-timeout ${TEST_S:-200} python3 -m pytest -q -x -n 4 -p no:cacheprovider tests/kernels/selective_scan_triton_cases.py \
+timeout ${TEST_S:-200} python3 -P -m pytest -q -x -n 4 -p no:cacheprovider --noconftest tests/kernels/selective_scan_triton_cases.py \
   > "$OUT/tests.log" 2>&1; echo "tests rc=$?" >> "$OUT/tests.log"; tail -3 "$OUT/tests.log"
 if [ "${SWEEP:-1}" = 1 ]; then
   timeout ${SWEEP_S:-120} python3 benchmarks/kernel_bench.py --sweep --shapes ${SWEEP_SHAPES:-1792,128,42 10272,256,63 8,1024,2048} \

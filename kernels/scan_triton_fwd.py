@@ -21,8 +21,8 @@ from torch import Tensor
 
 from .scan_torch import ScanArgs
 
-LOG2E: tl.constexpr = 1.4426950408889634
-LN2: tl.constexpr = 0.6931471805599453
+LOG2E = tl.constexpr(1.4426950408889634)
+LN2 = tl.constexpr(0.6931471805599453)
 
 # Checkpoint interval = the backward's tile length (steps per tile).
 CKPT_STEPS = 16
