@@ -46,6 +46,14 @@ def test_nan_in_target_is_named() -> None:
         fit(df)
 
 
+def test_missing_value_in_a_nullable_column_is_named() -> None:
+    df = long_frame()
+    df["y"] = df["y"].astype("Float64")
+    df.loc[45, "y"] = pd.NA
+    with pytest.raises(ValueError, match=r"1 NaN or infinite value\(s\), first in series 'b'"):
+        fit(df)
+
+
 def test_inf_in_wide_frame_is_named() -> None:
     df = wide_frame()
     df.loc[7, "b"] = np.inf
@@ -160,6 +168,14 @@ def test_mixed_tz_aware_and_naive_timestamps() -> None:
     stamps[0] = stamps[0].tz_localize("UTC")
     df["ds"] = pd.Series(stamps, dtype=object)
     with pytest.raises(ValueError, match="mixes timezone-aware and naive timestamps"):
+        fit(df)
+
+
+def test_missing_value_among_python_datetimes() -> None:
+    df = wide_frame()
+    df["ds"] = pd.Series([ts.to_pydatetime() for ts in df["ds"]], dtype=object)
+    df.loc[6, "ds"] = None
+    with pytest.raises(ValueError, match=r"holds 1 missing timestamp"):
         fit(df)
 
 

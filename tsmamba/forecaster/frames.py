@@ -100,7 +100,7 @@ def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.DatetimeIndex:
                     f"Column {name!r} mixes timezone-aware and naive timestamps. Make them all aware "
                     f"(pd.to_datetime(df[{name!r}], utc=True)) or all naive (.dt.tz_localize(None))."
                 )
-            index = pd.DatetimeIndex(pd.to_datetime(pd.Series(dated), utc=aware == {True}))
+            index = pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype=object), utc=aware == {True}))
         else:
             raise TypeError(
                 f"Column {name!r} has dtype {values.dtype}, not datetime. Parse it first: "
@@ -128,7 +128,7 @@ def _numeric(df: pd.DataFrame, cols: list[Any], what: str) -> np.ndarray:
         raise TypeError(
             f"{what} must be numeric; non-numeric column(s): {kinds}. Convert them (pd.to_numeric) or drop them."
         )
-    return df[cols].to_numpy(dtype=np.float64)
+    return df[cols].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
