@@ -87,6 +87,13 @@ def test_missing_target_column() -> None:
         fit(long_frame().rename(columns={"y": "value"}))
 
 
+def test_missing_series_id() -> None:
+    df = long_frame()
+    df.loc[2, "unique_id"] = None
+    with pytest.raises(ValueError, match=r"'unique_id' holds 1 missing series id"):
+        fit(df)
+
+
 def test_non_numeric_target() -> None:
     df = long_frame()
     df["y"] = df["y"].astype(str)

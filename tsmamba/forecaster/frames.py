@@ -140,6 +140,11 @@ def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Pane
         )
     times = _timestamps(df[columns.time_col], columns.time_col)
     values = _numeric(df, [columns.target_col], f"Target column {columns.target_col!r}")[:, 0]
+    if df[columns.id_col].isna().any():
+        raise ValueError(
+            f"Column {columns.id_col!r} holds {int(df[columns.id_col].isna().sum())} missing series id(s); "
+            "every row needs the id of its series."
+        )
     ids = df[columns.id_col].to_numpy()
     frame = pd.DataFrame({"id": ids, "ds": times, "y": values})
     finite = np.isfinite(values)
