@@ -13,7 +13,6 @@ from pathlib import Path
 
 import matplotlib
 import polars as pl
-import pytest
 
 import tsmamba.data.loader as loader
 

@@ -18,31 +18,25 @@ Decisions (documented in the README):
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from tsmamba.data.scaler import fit_scaler
 from tsmamba.forecaster import training_adapter
+from tsmamba.forecaster.checks import check_int
+from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
 from tsmamba.forecaster.frequency import future_index, resolve_freq
-from tsmamba.data.scaler import fit_scaler
+from tsmamba.forecaster.persistence import FORECASTER_CLASSES, load_forecaster, save_forecaster
+from tsmamba.forecaster.plotting import plot_forecasts
 from tsmamba.models.registry import build_model, make_config
 from tsmamba.training import resolve_device
 
 _INFERENCE_BATCH = 1024  # windows per forward pass at inference: one pass for typical predict/CV calls
-FORECASTER_CLASSES: dict[str, type["BaseForecaster"]] = {}
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _inference_device(accelerator: str) -> torch.device:
@@ -75,10 +69,10 @@ class BaseForecaster(BaseEstimator):
         return {k: getattr(self, k) for k in self.model_params if getattr(self, k) is not None}
 
     def _validate_params(self) -> None:
-        _check_int("h", self.h, 1)
-        _check_int("input_size", self.input_size, 1)
-        _check_int("val_size", self.val_size, 0)
-        _check_int("random_state", self.random_state, 0)
+        check_int("h", self.h, 1)
+        check_int("input_size", self.input_size, 1)
+        check_int("val_size", self.val_size, 0)
+        check_int("random_state", self.random_state, 0)
         if self.val_size and self.val_size < self.h:
             raise ValueError(f"val_size={self.val_size} must be 0 or at least h={self.h} (one validation window).")
         if self.early_stopping_patience is not None and not self.val_size:
@@ -147,14 +141,14 @@ class BaseForecaster(BaseEstimator):
         if not np.isfinite(out).all():
             raise FloatingPointError(
                 f"The model produced NaN/inf forecasts ({int((~np.isfinite(out)).sum())} values); training diverged. "
-                "Lower learning_rate, set gradient clipping via trainer_kwargs, or check the input scale."
+                "Lower learning_rate, set gradient_clip, or check the input scale."
             )
         return out
 
     def _check_h(self, h: int | None) -> int:
         if h is None:
             return int(self.h)
-        h = _check_int("h", h, 1)
+        h = check_int("h", h, 1)
         if h > self.h:
             raise ValueError(
                 f"h={h} is larger than the fitted horizon h={self.h}. Re-fit with h={h} (the model's output length "
@@ -217,8 +211,6 @@ class BaseForecaster(BaseEstimator):
         The model is trained on the data up to the first cutoff (and re-trained at every cutoff when
         ``refit=True``). Output: long frame ``unique_id, ds, cutoff, <ModelName>, y`` in the library of ``df``.
         """
-        from tsmamba.forecaster.cross_validation import cross_validate
-
         self._validate_params()
         return cross_validate(self, df, n_windows, step_size, refit)
 
@@ -239,22 +231,16 @@ class BaseForecaster(BaseEstimator):
     # ------------------------------------------------------------------ persistence and plots
     def save(self, path: str) -> None:
         """Write ``config.json``, ``model.safetensors`` and ``scaler.safetensors`` into directory ``path``."""
-        from tsmamba.forecaster.persistence import save_forecaster
-
         check_is_fitted(self, "model_")
         save_forecaster(self, path)
 
     @classmethod
     def load(cls, path: str, map_location: str | torch.device | None = None) -> "BaseForecaster":
         """Load a saved forecaster; the class comes from ``config.json`` (an error if it is not ``cls``)."""
-        from tsmamba.forecaster.persistence import load_forecaster
-
         return load_forecaster(path, map_location=map_location, expected=cls)
 
     def plot(self, df: Any, forecasts: Any = None, max_history: int | None = 200, max_series: int = 8) -> Any:
         """Plot the history in ``df`` and ``forecasts`` (default: ``predict(df)``) per series; returns the Figure."""
-        from tsmamba.forecaster.plotting import plot_forecasts
-
         check_is_fitted(self, "model_")
         if forecasts is None:
             forecasts = self.predict(df)
@@ -263,5 +249,3 @@ class BaseForecaster(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
-
-__all__ = ["BaseForecaster", "FORECASTER_CLASSES", "NotFittedError"]

@@ -14,6 +14,7 @@ import pandas as pd
 import polars as pl
 from sklearn.model_selection import BaseCrossValidator, TimeSeriesSplit
 
+from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
 from tsmamba.forecaster.frequency import resolve_freq
 
@@ -30,11 +31,9 @@ def cross_validate(
     forecaster: "BaseForecaster", df: Any, n_windows: int, step_size: int | None, refit: bool
 ) -> Any:
     """See :meth:`BaseForecaster.cross_validation`."""
-    from tsmamba.forecaster.base import _check_int
-
-    n_windows = _check_int("n_windows", n_windows, 1)
+    n_windows = check_int("n_windows", n_windows, 1)
     h, lookback = int(forecaster.h), int(forecaster.input_size)
-    step = h if step_size is None else _check_int("step_size", step_size, 1)
+    step = h if step_size is None else check_int("step_size", step_size, 1)
     columns = forecaster._columns()
     panel = to_panel(df, columns)
     freq = resolve_freq(panel.index, forecaster.freq)

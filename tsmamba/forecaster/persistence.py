@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
 
 FORMAT_VERSION = 1
+FORECASTER_CLASSES: dict[str, type] = {}  # class name -> forecaster class, filled by BaseForecaster subclasses
 CONFIG_FILE, WEIGHTS_FILE, SCALER_FILE = "config.json", "model.safetensors", "scaler.safetensors"
 
 
@@ -102,14 +103,12 @@ def load_forecaster(
     path: str | Path, map_location: str | torch.device | None = None, expected: type | None = None
 ) -> "BaseForecaster":
     """Rebuild a fitted forecaster from ``path``; ``expected`` (a class) must match the saved one."""
-    from tsmamba.forecaster.base import FORECASTER_CLASSES, BaseForecaster
-
     config = read_config(path)
     name = config["class"]
     if name not in FORECASTER_CLASSES:
         raise ValueError(f"{path} holds an unknown forecaster class {name!r}; known: {sorted(FORECASTER_CLASSES)}.")
     cls = FORECASTER_CLASSES[name]
-    if expected is not None and expected is not BaseForecaster and cls is not expected:
+    if expected is not None and expected.model_name and cls is not expected:
         raise TypeError(
             f"{path} holds a {name}, not a {expected.__name__}. Load it with {name}.load(...) or "
             "tsmamba.forecaster.load_forecaster(...)."
