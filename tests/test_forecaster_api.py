@@ -125,7 +125,9 @@ def test_wide_in_wide_out_matches_long(fitted: DLinearForecaster) -> None:
     wide = tiny().fit(wide_frame()).predict(format="wide")
     assert list(wide.columns) == ["ds", "a", "b"] and len(wide) == H
     long = fitted.predict()
-    np.testing.assert_allclose(wide["b"].to_numpy(), long.loc[long["unique_id"] == "b", "DLinear"].to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        wide["b"].to_numpy(), long.loc[long["unique_id"] == "b", "DLinear"].to_numpy(), rtol=1e-6
+    )
 
 
 def test_alias_and_custom_column_names() -> None:
@@ -249,8 +251,9 @@ def test_cross_validation_with_too_many_windows() -> None:
 
 
 def test_evaluate_mse_and_mae() -> None:
-    cv = pd.DataFrame({"unique_id": ["a", "a", "b"], "ds": [1, 2, 1], "cutoff": 0, "M": [1.0, 2.0, 0.0],
-                       "y": [0.0, 0.0, 3.0]})
+    cv = pd.DataFrame(
+        {"unique_id": ["a", "a", "b"], "ds": [1, 2, 1], "cutoff": 0, "M": [1.0, 2.0, 0.0], "y": [0.0, 0.0, 3.0]}
+    )
     out = evaluate(cv)
     got = out.set_index(["unique_id", "metric"])["M"]
     assert got[("a", "mse")] == pytest.approx(2.5) and got[("a", "mae")] == pytest.approx(1.5)
@@ -306,12 +309,21 @@ def test_save_load_round_trip(fitted: DLinearForecaster, tmp_path: Path) -> None
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["class"] == "DLinearForecaster" and config["freq"] == "h" and config["series"] == ["a", "b"]
     assert config["params"]["h"] == H and config["training_range"]["n_timestamps"] == N
-    assert {p.name for p in (tmp_path / "model").iterdir()} == {"config.json", "model.safetensors", "scaler.safetensors"}
-    for loaded in (DLinearForecaster.load(tmp_path / "model"), load_forecaster(tmp_path / "model", map_location="cpu"),
-                   BaseForecaster.load(tmp_path / "model")):
+    assert {p.name for p in (tmp_path / "model").iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "scaler.safetensors",
+    }
+    for loaded in (
+        DLinearForecaster.load(tmp_path / "model"),
+        load_forecaster(tmp_path / "model", map_location="cpu"),
+        BaseForecaster.load(tmp_path / "model"),
+    ):
         assert type(loaded) is DLinearForecaster and loaded.get_params() == fitted.get_params()
         pd.testing.assert_frame_equal(loaded.predict(), fitted.predict())
-        pd.testing.assert_frame_equal(loaded.predict(wide_frame(20, "2023-01-01")), fitted.predict(wide_frame(20, "2023-01-01")))
+        pd.testing.assert_frame_equal(
+            loaded.predict(wide_frame(20, "2023-01-01")), fitted.predict(wide_frame(20, "2023-01-01"))
+        )
 
 
 def test_load_with_a_different_class(fitted: DLinearForecaster, tmp_path: Path) -> None:
@@ -388,7 +400,10 @@ def test_max_steps_and_trainer_kwargs_reach_lightning_or_fail_clearly() -> None:
     ("cls", "options"),
     [
         (PatchTSTForecaster, {"n_layers": 1, "n_heads": 2, "d_model": 8, "d_ff": 16, "patch_len": 4, "stride": 4}),
-        (TSM2Forecaster, {"n_layers": 1, "d_model": 8, "d_state": 4, "patch_len": 4, "stride": 4, "scan_backend": "torch"}),
+        (
+            TSM2Forecaster,
+            {"n_layers": 1, "d_model": 8, "d_state": 4, "patch_len": 4, "stride": 4, "scan_backend": "torch"},
+        ),
     ],
     ids=["PatchTST", "TSM2"],
 )

@@ -153,7 +153,9 @@ def test_invalid_freq_alias() -> None:
 
 
 def test_series_shorter_than_input_size_plus_h() -> None:
-    with pytest.raises(ValueError, match=r"have 11 timestamps; fitting needs at least input_size \+ h \+ val_size = 12"):
+    with pytest.raises(
+        ValueError, match=r"have 11 timestamps; fitting needs at least input_size \+ h \+ val_size = 12"
+    ):
         fit(wide_frame(n=11))
 
 

@@ -47,6 +47,8 @@ def test_readme_forecaster_section_runs(require_file, data_dir, monkeypatch, tmp
     for block in forecaster_blocks():
         exec(compile(block, str(README), "exec"), namespace)
     assert isinstance(namespace["forecast"], pl.DataFrame)
-    assert (tmp_path / "etth1_dlinear_cv.png").is_file() and (tmp_path / "etth1_dlinear_polars" / "config.json").is_file()
+    assert (tmp_path / "etth1_dlinear_cv.png").is_file() and (
+        tmp_path / "etth1_dlinear_polars" / "config.json"
+    ).is_file()
     assert namespace["cv"].height == 3 * 96 * 7
     assert set(namespace["search"].best_params_) == {"learning_rate"}

@@ -81,7 +81,7 @@ class BaseForecaster(BaseEstimator):
             raise TypeError(f"trainer_kwargs must be a dict or None, got {type(self.trainer_kwargs).__name__}.")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: Any, y: None = None) -> "BaseForecaster":
+    def fit(self, df: Any, y: None = None) -> BaseForecaster:
         """Validate ``df`` (long or wide, pandas or polars), scale per series on the training part, train.
 
         The last ``val_size`` steps are held out for early stopping when ``val_size > 0``. Weights are
@@ -91,7 +91,7 @@ class BaseForecaster(BaseEstimator):
         panel = to_panel(df, self._columns())
         return self._fit_panel(panel, resolve_freq(panel.index, self.freq))
 
-    def _fit_panel(self, panel: Panel, freq: str) -> "BaseForecaster":
+    def _fit_panel(self, panel: Panel, freq: str) -> BaseForecaster:
         n, n_vars = panel.values.shape
         need = self.input_size + self.h + self.val_size
         if n < need:
@@ -127,7 +127,10 @@ class BaseForecaster(BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _forward(self, windows: np.ndarray) -> np.ndarray:
         """Forecast original-scale windows ``[B, input_size, M]`` -> ``[B, h, M]``; one batched forward pass."""
-        return self._forward_scaled((windows - self.scaler_mean_) / self.scaler_scale_) * self.scaler_scale_ + self.scaler_mean_
+        return (
+            self._forward_scaled((windows - self.scaler_mean_) / self.scaler_scale_) * self.scaler_scale_
+            + self.scaler_mean_
+        )
 
     def _forward_scaled(self, scaled: np.ndarray) -> np.ndarray:
         device = next(self.model_.parameters()).device
@@ -135,7 +138,9 @@ class BaseForecaster(BaseEstimator):
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(scaled), _INFERENCE_BATCH):
-                chunk = torch.tensor(np.ascontiguousarray(scaled[start : start + _INFERENCE_BATCH]), dtype=torch.float32)
+                chunk = torch.tensor(
+                    np.ascontiguousarray(scaled[start : start + _INFERENCE_BATCH]), dtype=torch.float32
+                )
                 outputs.append(self.model_(chunk.to(device)).float().cpu().numpy())
         out = np.concatenate(outputs).astype(np.float64)
         if not np.isfinite(out).all():
@@ -199,13 +204,17 @@ class BaseForecaster(BaseEstimator):
             history, last, backend = panel.values[-self.input_size :], panel.index[-1], panel.backend
         forecast = self._forward(history[None])[0, :h]
         return forecast_frame(
-            forecast, future_index(last, self.freq_, h), self.series_, self._columns(), self.output_name(), format, backend
+            forecast,
+            future_index(last, self.freq_, h),
+            self.series_,
+            self._columns(),
+            self.output_name(),
+            format,
+            backend,
         )
 
     # ------------------------------------------------------------------ evaluation
-    def cross_validation(
-        self, df: Any, n_windows: int = 1, step_size: int | None = None, refit: bool = False
-    ) -> Any:
+    def cross_validation(self, df: Any, n_windows: int = 1, step_size: int | None = None, refit: bool = False) -> Any:
         """Rolling-origin forecasts of the last ``n_windows`` windows of ``df``, beside the actual ``y``.
 
         The model is trained on the data up to the first cutoff (and re-trained at every cutoff when
@@ -235,7 +244,7 @@ class BaseForecaster(BaseEstimator):
         save_forecaster(self, path)
 
     @classmethod
-    def load(cls, path: str, map_location: str | torch.device | None = None) -> "BaseForecaster":
+    def load(cls, path: str, map_location: str | torch.device | None = None) -> BaseForecaster:
         """Load a saved forecaster; the class comes from ``config.json`` (an error if it is not ``cls``)."""
         return load_forecaster(path, map_location=map_location, expected=cls)
 
@@ -248,4 +257,3 @@ class BaseForecaster(BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
-

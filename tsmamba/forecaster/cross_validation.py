@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +28,7 @@ def _cutoffs(n: int, h: int, n_windows: int, step: int) -> list[int]:
     return [n - h - (n_windows - 1 - i) * step for i in range(n_windows)]
 
 
-def cross_validate(
-    forecaster: "BaseForecaster", df: Any, n_windows: int, step_size: int | None, refit: bool
-) -> Any:
+def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_size: int | None, refit: bool) -> Any:
     """See :meth:`BaseForecaster.cross_validation`."""
     n_windows = check_int("n_windows", n_windows, 1)
     h, lookback = int(forecaster.h), int(forecaster.input_size)
@@ -62,7 +61,7 @@ def cross_validate(
 
     name = forecaster.output_name()
     parts = []
-    for cut, forecast in zip(cutoffs, forecasts):
+    for cut, forecast in zip(cutoffs, forecasts, strict=True):
         times = panel.index[cut : cut + h]
         for m, series in enumerate(panel.series):
             parts.append(
@@ -120,7 +119,9 @@ def _timestamps_of(X: Any, time_col: str) -> np.ndarray:
         return X[time_col].to_numpy()
     if isinstance(X.index, pd.DatetimeIndex):
         return X.index.to_numpy()
-    raise ValueError(f"The splitter needs timestamp column {time_col!r} or a DatetimeIndex; columns are {list(X.columns)}.")
+    raise ValueError(
+        f"The splitter needs timestamp column {time_col!r} or a DatetimeIndex; columns are {list(X.columns)}."
+    )
 
 
 class TimeSeriesWindowSplit(BaseCrossValidator):
@@ -132,8 +133,9 @@ class TimeSeriesWindowSplit(BaseCrossValidator):
     ``test_size >= h``. Train folds grow; test folds never overlap each other.
     """
 
-    def __init__(self, n_splits: int = 3, test_size: int | None = None, context_size: int = 0, gap: int = 0,
-                 time_col: str = "ds") -> None:
+    def __init__(
+        self, n_splits: int = 3, test_size: int | None = None, context_size: int = 0, gap: int = 0, time_col: str = "ds"
+    ) -> None:
         self.n_splits = n_splits
         self.test_size = test_size
         self.context_size = context_size

@@ -25,7 +25,6 @@ from typing import Any
 from tsmamba.forecaster.base import BaseForecaster
 
 
-
 def _store(estimator: BaseForecaster, params: dict[str, Any]) -> None:
     """Store every ``__init__`` argument as an attribute of the same name, unchanged (scikit-learn's rule)."""
     for name, value in params.items():
@@ -82,8 +81,22 @@ class PatchTSTForecaster(BaseForecaster):
     model_name = "patchtst"
     display_name = "PatchTST"
     model_params = (
-        "n_layers", "n_heads", "d_model", "d_ff", "dropout", "attn_dropout", "head_dropout", "patch_len",
-        "stride", "pad_end", "revin", "revin_affine", "subtract_last", "res_attention", "norm", "activation",
+        "n_layers",
+        "n_heads",
+        "d_model",
+        "d_ff",
+        "dropout",
+        "attn_dropout",
+        "head_dropout",
+        "patch_len",
+        "stride",
+        "pad_end",
+        "revin",
+        "revin_affine",
+        "subtract_last",
+        "res_attention",
+        "norm",
+        "activation",
         "individual",
     )
 
@@ -143,9 +156,26 @@ class TSM2Forecaster(BaseForecaster):
     model_name = "tsm2"
     display_name = "TSM2"
     model_params = (
-        "d_model", "n_layers", "d_state", "d_conv", "expand", "dt_rank", "dt_min", "dt_max", "patch_len", "stride",
-        "pad_end", "revin", "revin_affine", "positional_embedding", "token_direction", "skip", "norm", "dropout",
-        "head_dropout", "scan_backend",
+        "d_model",
+        "n_layers",
+        "d_state",
+        "d_conv",
+        "expand",
+        "dt_rank",
+        "dt_min",
+        "dt_max",
+        "patch_len",
+        "stride",
+        "pad_end",
+        "revin",
+        "revin_affine",
+        "positional_embedding",
+        "token_direction",
+        "skip",
+        "norm",
+        "dropout",
+        "head_dropout",
+        "scan_backend",
     )
 
     def __init__(

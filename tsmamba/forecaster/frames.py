@@ -107,7 +107,9 @@ def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.DatetimeIndex:
                 f"df[{name!r}] = pd.to_datetime(df[{name!r}]) (or read_csv(..., parse_dates=[{name!r}]))."
             )
     if index.hasnans:
-        raise ValueError(f"Column {name!r} holds {int(index.isna().sum())} missing timestamp(s); drop or fix those rows.")
+        raise ValueError(
+            f"Column {name!r} holds {int(index.isna().sum())} missing timestamp(s); drop or fix those rows."
+        )
     return index
 
 

@@ -16,7 +16,9 @@ def normalise_freq(freq: str | pd.DateOffset) -> str:
     try:
         return to_offset(freq).freqstr
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"freq={freq!r} is not a pandas frequency alias (e.g. 'h', '15min', 'D', 'W-SUN'): {exc}") from exc
+        raise ValueError(
+            f"freq={freq!r} is not a pandas frequency alias (e.g. 'h', '15min', 'D', 'W-SUN'): {exc}"
+        ) from exc
 
 
 def resolve_freq(index: pd.DatetimeIndex, freq: str | pd.DateOffset | None) -> str:

@@ -48,7 +48,7 @@ def _json_ready(name: str, value: Any) -> Any:
     return value
 
 
-def save_forecaster(forecaster: "BaseForecaster", path: str | Path) -> None:
+def save_forecaster(forecaster: BaseForecaster, path: str | Path) -> None:
     """Write a fitted forecaster to directory ``path`` (created if needed, files overwritten)."""
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
@@ -101,7 +101,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 def load_forecaster(
     path: str | Path, map_location: str | torch.device | None = None, expected: type | None = None
-) -> "BaseForecaster":
+) -> BaseForecaster:
     """Rebuild a fitted forecaster from ``path``; ``expected`` (a class) must match the saved one."""
     config = read_config(path)
     name = config["class"]

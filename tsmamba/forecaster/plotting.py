@@ -30,15 +30,20 @@ def plot_forecasts(
     fig = Figure(figsize=(10, 2.4 * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
     start = 0 if max_history is None else max(history.n_times - max_history, 0)
-    for ax, series in zip(axes, shown):
+    for ax, series in zip(axes, shown, strict=True):
         m = history.series.index(series)
         ax.plot(history.index[start:], history.values[start:, m], color="black", linewidth=1, label="history")
         rows = fc[fc[columns.id_col].astype(str) == str(series)]
         groups = rows.groupby("cutoff") if "cutoff" in rows.columns else [(None, rows)]
         for i, (_, part) in enumerate(groups):
             for j, model in enumerate(models):
-                ax.plot(pd.DatetimeIndex(part[columns.time_col]), part[model], color=f"C{j}", linewidth=1.2,
-                        label=model if i == 0 else None)
+                ax.plot(
+                    pd.DatetimeIndex(part[columns.time_col]),
+                    part[model],
+                    color=f"C{j}",
+                    linewidth=1.2,
+                    label=model if i == 0 else None,
+                )
         ax.set_title(str(series), fontsize=9)
         ax.legend(loc="upper left", fontsize=7)
     if len(history.series) > len(shown):

@@ -30,7 +30,10 @@ def train_config(params: Any) -> TrainConfig:
         "devices": params.devices,
     }
     fields = set(TrainConfig.field_names())
-    for name, value, default in (("max_steps", params.max_steps, None), ("trainer_kwargs", params.trainer_kwargs, None)):
+    for name, value, default in (
+        ("max_steps", params.max_steps, None),
+        ("trainer_kwargs", params.trainer_kwargs, None),
+    ):
         if name in fields:
             values[name] = value if value is not None else TrainConfig.__dataclass_fields__[name].default
         elif value is not default:
@@ -49,7 +52,9 @@ def train(model: nn.Module, scaled: np.ndarray, train_end: int, params: Any) -> 
     """
     lookback, horizon = int(params.input_size), int(params.h)
     train_windows = WindowDataset(scaled, lookback, horizon, 0, train_end)
-    val_windows = WindowDataset(scaled, lookback, horizon, train_end - lookback, len(scaled)) if params.val_size else None
+    val_windows = (
+        WindowDataset(scaled, lookback, horizon, train_end - lookback, len(scaled)) if params.val_size else None
+    )
     config = train_config(params)
     result = fit_model(model, train_windows, val_windows, config)
     return result, ForecastModule(result.model, config, train_windows, val_windows)
