@@ -30,17 +30,16 @@ def train_config(params: Any) -> TrainConfig:
         "devices": params.devices,
     }
     fields = set(TrainConfig.field_names())
-    for name, value, default in (
-        ("max_steps", params.max_steps, None),
-        ("trainer_kwargs", params.trainer_kwargs, None),
-    ):
-        if name in fields:
-            values[name] = value if value is not None else TrainConfig.__dataclass_fields__[name].default
-        elif value is not default:
+    for name in ("max_steps", "trainer_kwargs"):
+        value = getattr(params, name)
+        if value is None:
+            continue  # TrainConfig's own default (no step limit, no extra Trainer arguments)
+        if name not in fields:
             raise NotImplementedError(
                 f"{name}={value!r} is not supported by this version of tsmamba.training (TrainConfig has no "
                 f"{name!r}); use max_epochs/the other keywords instead."
             )
+        values[name] = value
     return TrainConfig(**values)
 
 
