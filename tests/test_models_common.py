@@ -38,7 +38,8 @@ def seasonal_windows(n_windows: int, lookback: int, horizon: int, n_vars: int, s
     t = torch.arange(length, dtype=torch.float32)[:, None]
     period = 6.0 + 3.0 * torch.arange(n_vars, dtype=torch.float32)
     phase = 2 * math.pi * torch.rand(n_vars, generator=gen)
-    series = torch.sin(2 * math.pi * t / period + phase) + 0.5 * torch.cos(2 * math.pi * t / 24.0) + torch.arange(n_vars)
+    series = torch.sin(2 * math.pi * t / period + phase) + 0.5 * torch.cos(2 * math.pi * t / 24.0)
+    series = series + torch.arange(n_vars)
     idx = torch.arange(n_windows)[:, None]
     x = series[idx + torch.arange(lookback)]
     y = series[idx + lookback + torch.arange(horizon)]

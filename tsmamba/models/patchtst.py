@@ -86,7 +86,7 @@ class PatchTSTConfig:
 
 
 class _TokenNorm(nn.Module):
-    """BatchNorm1d over d_model for (batch, tokens, d_model) (the official Transpose-BatchNorm-Transpose), or LayerNorm."""
+    """BatchNorm1d over d_model of (batch, tokens, d_model), as the official Transpose-BatchNorm-Transpose; or LayerNorm."""
 
     def __init__(self, kind: str, d_model: int) -> None:
         super().__init__()
@@ -115,7 +115,8 @@ class ResidualAttention(nn.Module):
         """``x`` (batch, tokens, d_model), ``prev`` scores (batch, heads, tokens, tokens) or None."""
         batch, tokens, _ = x.shape
         q, k, v = (
-            w(x).view(batch, tokens, self.n_heads, self.head_dim).transpose(1, 2) for w in (self.W_Q, self.W_K, self.W_V)
+            proj(x).view(batch, tokens, self.n_heads, self.head_dim).transpose(1, 2)
+            for proj in (self.W_Q, self.W_K, self.W_V)
         )
         scores = torch.matmul(q, k.transpose(-2, -1)) * self.scale
         if prev is not None:
