@@ -86,7 +86,7 @@ class PatchTSTConfig:
 
 
 class _TokenNorm(nn.Module):
-    """BatchNorm1d over d_model of (batch, tokens, d_model), as the official Transpose-BatchNorm-Transpose; or LayerNorm."""
+    """BatchNorm1d over d_model of (batch, tokens, d_model) (official Transpose-BatchNorm-Transpose), or LayerNorm."""
 
     def __init__(self, kind: str, d_model: int) -> None:
         super().__init__()
