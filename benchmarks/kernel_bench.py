@@ -232,7 +232,7 @@ def run_gpu(args) -> list[str]:
                 worst = max(_rel(l1[k].grad, l2[k].grad) for k in l1)
                 err = f"{_rel(o1, o2):.1e} / {worst:.1e}"
                 del o1, o2, l1, l2, g
-            if fn_ref is not None:
+            if fn_ref is not None and length <= args.ref_max_l:
                 # selective_scan_ref holds ~3 (batch, dim, L, N) fp32 tensors forward, ~8 with autograd
                 dense = batch * dim * length * N_STATE * 4
                 if 3 * dense < args.ref_mem_gb * 1e9:
@@ -267,9 +267,10 @@ def run_sweep(args) -> list[str]:
     def do_bench(f):
         return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
 
-    fwd_configs = [(16, 2), (32, 4), (32, 2), (64, 4), (64, 8), (16, 1)]
-    bwd_configs = [(16, 8), (8, 4), (16, 4), (32, 8), (8, 2)]
-    lines = ["| shape | dtype | kind | BLOCK_D | warps | ms |", "|---|---|---|---|---|---|"]
+    fwd_configs = [dict(BLOCK_D=b, num_warps=w) for b, w in [(16, 2), (32, 4), (32, 2), (64, 4), (16, 1)]]
+    bwd_configs = [dict(kernel="loop", BLOCK_D=b, num_warps=w) for b, w in [(16, 4), (32, 4), (8, 2), (32, 8), (16, 2)]]
+    bwd_configs += [dict(kernel="tile", tile_BLOCK_D=16, tile_num_warps=4)]
+    lines = ["| shape | dtype | kind | config | ms |", "|---|---|---|---|---|"]
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
     for (batch, dim, length) in shapes:
@@ -287,14 +288,14 @@ def run_sweep(args) -> list[str]:
 
             for kind, configs, table, fn in (("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
                                              ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb)):
-                for block_d, warps in configs:
-                    table.update(BLOCK_D=block_d, num_warps=warps)
+                for config in configs:
+                    table.update(config)
                     try:
                         ms = bench_gpu(do_bench, sets, fn)
                     except Exception as err:  # a config that does not compile or run is reported, not fatal
                         ms = float("nan")
-                        print(f"config {kind} {block_d}/{warps} failed: {err}")
-                    line = f"| ({batch}, {dim}, {length}) | {dname} | {kind} | {block_d} | {warps} | {ms:.3f} |"
+                        print(f"config {kind} {config} failed: {err}")
+                    line = f"| ({batch}, {dim}, {length}) | {dname} | {kind} | {config} | {ms:.3f} |"
                     print(line, flush=True)
                     lines.append(line)
                 scan_triton_fwd.FWD_CONFIG.update(base_fwd)
@@ -355,6 +356,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetition time, ms")
     parser.add_argument("--ref-mem-gb", type=float, default=40.0, help="skip selective_scan_ref above this estimate")
+    parser.add_argument("--ref-max-l", type=int, default=2048, help="skip selective_scan_ref above this L")
     parser.add_argument("--reps", type=int, default=5, help="CPU repetitions (median)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")

@@ -20,9 +20,10 @@ import triton.language as tl
 from torch import Tensor
 
 from .scan_torch import ScanArgs
-from .scan_triton_fwd import CKPT_STEPS, LOG2E, softplus
+from .scan_triton_fwd import CKPT_STEPS, LOG2E, _time, softplus
 
-BWD_CONFIG = {"BLOCK_D": 16, "num_warps": 8}
+# "loop": step-by-step kernel with an L2-resident scratch; "tile": associative scans over register tiles.
+BWD_CONFIG = {"kernel": "loop", "BLOCK_D": 16, "num_warps": 4, "tile_BLOCK_D": 16, "tile_num_warps": 4}
 
 
 @triton.jit
@@ -174,6 +175,143 @@ def _bwd_kernel(
     tl.store(dbias_ptr + pid_b * dim + offs_d, dbias_acc, mask=mask_d)
 
 
+@triton.jit
+def _bwd_loop_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, dlast_ptr,
+    du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr, dh0_ptr, scratch_ptr,
+    L, dim, dim_per_group, n_tiles,
+    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
+    s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
+    s_qb, s_qd, s_qn, s_xb, s_xd, s_xl, s_eb, s_ed, s_el, s_wb, s_wd, s_wl,
+    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr,
+):
+    """Step-by-step variant: per tile, recompute the T states into a small per-program scratch (L2-resident),
+    then walk the tile backwards one step at a time with the adjoint state in registers."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    pid_d = tl.program_id(1)
+    n_dblk = tl.num_programs(1)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask_d = offs_d < dim
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_n = offs_n < N
+    mask_dn = mask_d[:, None] & mask_n[None, :]
+    zero_d = tl.zeros([BLOCK_D], dtype=tl.int32)
+    zero_n = tl.zeros([BLOCK_N], dtype=tl.int32)
+    A = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+    A2 = A * LOG2E
+    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
+    Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    group = (pid_d * BLOCK_D) // dim_per_group
+    state_off = offs_d[:, None] * N + offs_n[None, :]
+    local_off = tl.arange(0, BLOCK_D)[:, None] * BLOCK_N + offs_n[None, :]
+    scratch = scratch_ptr + (pid_b * n_dblk + pid_d) * (T * BLOCK_D * BLOCK_N) + local_off
+    if HAS_DLAST:
+        q = tl.load(dlast_ptr + pid_b * s_qb + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
+                    other=0.0).to(tl.float32)
+    else:
+        q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    dA_acc = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    dD_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    dbias_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+    u_row = u_ptr + pid_b * s_ub + offs_d * s_ud
+    d_row = delta_ptr + pid_b * s_db + offs_d * s_dd
+    z_row = z_ptr + pid_b * s_zb + offs_d * s_zd
+    g_row = dout_ptr + pid_b * s_gb + offs_d * s_gd
+    b_row = B_ptr + pid_b * s_bb + group * s_bg + offs_n * s_bn
+    c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
+    part_bc = ((pid_b * n_dblk + pid_d) * N + offs_n) * L
+
+    for kk in range(n_tiles):
+        k = n_tiles - 1 - kk
+        # ---- recompute the tile's states (scan order) into the scratch ----
+        h = tl.load(ckpt_ptr + (pid_b * n_tiles + k) * dim * N + state_off, mask=mask_dn, other=0.0)
+        t = _time(k * T, L, REVERSE)
+        u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
+        dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+        bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
+        for j in range(T):
+            i = k * T + j
+            t_n = _time(i + 1, L, REVERSE)
+            u_n = tl.load(u_row + t_n * s_ul, mask=mask_d, other=0.0).to(tl.float32)
+            dl_n = tl.load(d_row + t_n * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+            bv_n = tl.load(b_row + t_n * s_bl, mask=mask_n, other=0.0).to(tl.float32)
+            dl = dl + bias
+            if SOFTPLUS:
+                dl = softplus(dl)
+            dt = tl.where(zero_d + i < L, dl, 0.0)
+            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * bv[None, :]
+            tl.store(scratch + j * (BLOCK_D * BLOCK_N), h)
+            u, dl, bv = u_n, dl_n, bv_n
+        # ---- walk the tile backwards ----
+        t = _time(k * T + T - 1, L, REVERSE)
+        u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
+        dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+        go = tl.load(g_row + t * s_gl, mask=mask_d, other=0.0).to(tl.float32)
+        z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
+        bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
+        cv = tl.load(c_row + t * s_cl, mask=mask_n, other=0.0).to(tl.float32)
+        hj = tl.load(scratch + (T - 1) * (BLOCK_D * BLOCK_N))
+        for jj in range(T):
+            j = T - 1 - jj
+            i = k * T + j
+            ok_d = zero_d + i < L
+            t = _time(i, L, REVERSE)
+            t_n = _time(tl.maximum(i - 1, 0), L, REVERSE)
+            j_n = tl.maximum(j - 1, 0)
+            u_n = tl.load(u_row + t_n * s_ul, mask=mask_d, other=0.0).to(tl.float32)
+            dl_n = tl.load(d_row + t_n * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+            go_n = tl.load(g_row + t_n * s_gl, mask=mask_d, other=0.0).to(tl.float32)
+            z_n = tl.load(z_row + t_n * s_zl, mask=mask_d, other=0.0).to(tl.float32)
+            bv_n = tl.load(b_row + t_n * s_bl, mask=mask_n, other=0.0).to(tl.float32)
+            cv_n = tl.load(c_row + t_n * s_cl, mask=mask_n, other=0.0).to(tl.float32)
+            hj_n = tl.load(scratch + j_n * (BLOCK_D * BLOCK_N))
+            raw = dl + bias
+            if SOFTPLUS:
+                dt = softplus(raw)
+            else:
+                dt = raw
+            dt = tl.where(ok_d, dt, 0.0)
+            go = tl.where(ok_d, go, 0.0)
+            if HAS_Z:
+                y = tl.sum(hj * cv[None, :], axis=1) + Dv * u
+                sz = _sigmoid(z)
+                tl.store(dz_ptr + pid_b * s_wb + offs_d * s_wd + t * s_wl, go * y * sz * (1.0 + z * (1.0 - sz)),
+                         mask=mask_d & ok_d)
+                dy = go * z * sz
+            else:
+                dy = go
+            g = q + dy[:, None] * cv[None, :]
+            dtu = dt * u
+            P = g * (hj - dtu[:, None] * bv[None, :])  # g_t a_t h_{t-1}
+            dA_acc += P * dt[:, None]
+            gB = tl.sum(g * bv[None, :], axis=1)
+            ddt = tl.sum(P * A, axis=1) + gB * u
+            du = gB * dt + dy * Dv
+            ok_n = mask_n & (zero_n + i < L)
+            tl.store(dB_ptr + part_bc + t, tl.sum(g * dtu[:, None], axis=0), mask=ok_n)
+            tl.store(dC_ptr + part_bc + t, tl.sum(hj * dy[:, None], axis=0), mask=ok_n)
+            if SOFTPLUS:
+                ddt = tl.where(raw > 20.0, ddt, ddt * _sigmoid(raw))
+            ddt = tl.where(ok_d, ddt, 0.0)
+            dbias_acc += ddt
+            dD_acc += dy * u
+            tl.store(du_ptr + pid_b * s_xb + offs_d * s_xd + t * s_xl, du, mask=mask_d & ok_d)
+            tl.store(ddelta_ptr + pid_b * s_eb + offs_d * s_ed + t * s_el, ddt, mask=mask_d & ok_d)
+            q = tl.exp2(dt[:, None] * A2) * g
+            u, dl, go, z, bv, cv, hj = u_n, dl_n, go_n, z_n, bv_n, cv_n, hj_n
+
+    tl.store(dA_ptr + pid_b * dim * N + state_off, dA_acc, mask=mask_dn)
+    tl.store(dh0_ptr + pid_b * dim * N + state_off, q, mask=mask_dn)
+    tl.store(dD_ptr + pid_b * dim + offs_d, dD_acc, mask=mask_d)
+    tl.store(dbias_ptr + pid_b * dim + offs_d, dbias_acc, mask=mask_d)
+
+
 def scan_backward(
     args: ScanArgs, checkpoints: Tensor, grad_out: Tensor, grad_last: Tensor | None, config: dict | None = None
 ) -> tuple[Tensor | None, ...]:
@@ -183,7 +321,10 @@ def scan_backward(
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
     dpg = dim // groups
-    block_d = min(cfg["BLOCK_D"], dpg & -dpg)  # a power of two dividing dim/groups: one group per program
+    loop = cfg["kernel"] == "loop"
+    # a power of two dividing dim/groups: every program's channels share one group
+    block_d = min(cfg["BLOCK_D"] if loop else cfg["tile_BLOCK_D"], dpg & -dpg)
+    block_n = triton.next_power_of_2(n_state)
     n_dblk = dim // block_d
     n_tiles = checkpoints.shape[1]
     dev = u.device
@@ -201,16 +342,21 @@ def scan_backward(
     dlast = grad_last if grad_last is not None else dh0
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
-    _bwd_kernel[(batch, n_dblk)](
+    kernel = _bwd_loop_kernel if loop else _bwd_kernel
+    extra = ()
+    if loop:
+        scratch = torch.empty(batch * n_dblk * CKPT_STEPS * block_d * block_n, device=dev, dtype=f32)
+        extra = (scratch,)
+    kernel[(batch, n_dblk)](
         u, delta, A, B, C, D, z, bias, checkpoints, grad_out, dlast,
-        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0,
+        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, *extra,
         length, dim, dpg, n_tiles,
         *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(), *grad_out.stride(),
         *dlast.stride(), *du.stride(), *ddelta.stride(), *dz.stride(),
-        N=n_state, BLOCK_N=triton.next_power_of_2(n_state), BLOCK_D=block_d, T=CKPT_STEPS,
+        N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, T=CKPT_STEPS,
         HAS_D=args.D is not None, HAS_Z=args.z is not None, HAS_BIAS=args.delta_bias is not None,
         SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, HAS_DLAST=grad_last is not None,
-        num_warps=cfg["num_warps"],
+        num_warps=cfg["num_warps"] if loop else cfg["tile_num_warps"],
     )
     per_group = n_dblk // groups
     dB = dB_part.view(batch, groups, per_group, n_state, length).sum(2)

@@ -3,7 +3,8 @@
 One program owns a block of ``BLOCK_D`` channels of one batch row and keeps their (BLOCK_D, N) state in
 registers while it walks the time axis; the inputs of step t+1 are loaded before step t is computed
 (prefetch), decays use exp2 with A pre-scaled by log2(e), and channel-last inputs ((batch, L, dim) tensors
-seen as (batch, dim, L)) are read coalesced along dim. The state before every ``CKPT``-th scanned step is
+seen as (batch, dim, L)) are read coalesced along dim. Steps are processed four per iteration with the next four
+already in flight. The state before every ``CKPT``-th scanned step is
 saved: the backward restarts from these checkpoints instead of storing all (L, N) states.
 
 Small batch*dim with long L would leave most of the GPU idle, so the launcher then splits the scanned
@@ -52,6 +53,47 @@ def _load_step(u_row, d_row, z_row, b_row, c_row, t, mask_d, mask_bc,
 
 
 @triton.jit
+def _time(i, L, REVERSE: tl.constexpr):
+    """Time index of scan step i, clamped into [0, L) (steps past the end are masked by the caller)."""
+    t = tl.minimum(i, L - 1)
+    if REVERSE:
+        t = L - 1 - t
+    return t
+
+
+@triton.jit
+def _fwd_step(h, dtsum, u, dl, z, bv, cv, A2, bias, Dv, o_row, t, s_ol, ok,
+              ONE_GROUP: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+              SOFTPLUS: tl.constexpr, STATES_ONLY: tl.constexpr):
+    """One scan step for a block of channels; steps with ``ok`` false (past the end) are the identity."""
+    if HAS_BIAS:
+        dl = dl + bias
+    if SOFTPLUS:
+        dt = softplus(dl)
+    else:
+        dt = dl
+    dt = tl.where(ok, dt, 0.0)
+    if ONE_GROUP:
+        drive = (dt * u)[:, None] * bv[None, :]
+    else:
+        drive = (dt * u)[:, None] * bv
+    h = tl.exp2(dt[:, None] * A2) * h + drive
+    if STATES_ONLY:
+        dtsum += dt
+    else:
+        if ONE_GROUP:
+            y = tl.sum(h * cv[None, :], axis=1)
+        else:
+            y = tl.sum(h * cv, axis=1)
+        if HAS_D:
+            y += Dv * u
+        if HAS_Z:
+            y = y * z / (1.0 + tl.exp2(-z * LOG2E))
+        tl.store(o_row + t * s_ol, y, mask=ok)
+    return h, dtsum
+
+
+@triton.jit
 def _fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr,
     out_ptr, last_ptr, ckpt_ptr, end_ptr, dtsum_ptr,
@@ -74,6 +116,8 @@ def _fwd_kernel(
     mask_dn = mask_d[:, None] & mask_n[None, :]
     A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
     A2 = A2 * LOG2E
+    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
+    Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     if HAS_D:
@@ -103,42 +147,43 @@ def _fwd_kernel(
     dtsum = tl.zeros([BLOCK_D], dtype=tl.float32)
     state_off = offs_d[:, None] * N + offs_n[None, :]
 
-    t0 = (L - 1 - start) if REVERSE else start
-    u, dl, z, bv, cv = _load_step(u_row, d_row, z_row, b_row, c_row, t0, mask_d, mask_bc,
-                                  s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-    for i in range(start, end):
-        # prefetch step i+1 while step i is computed (clamped in range; unused after the last step)
-        t_next = tl.maximum(L - 2 - i, 0) if REVERSE else tl.minimum(i + 1, L - 1)
-        u_n, dl_n, z_n, bv_n, cv_n = _load_step(u_row, d_row, z_row, b_row, c_row, t_next, mask_d, mask_bc,
-                                                s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    # four steps per iteration; the next four are loaded before these are computed (prefetch)
+    zero_d = tl.zeros([BLOCK_D], dtype=tl.int32)
+    u0, dl0, z0, b0, c0 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start, L, REVERSE), mask_d,
+                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    u1, dl1, z1, b1, c1 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start + 1, L, REVERSE), mask_d,
+                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    u2, dl2, z2, b2, c2 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start + 2, L, REVERSE), mask_d,
+                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    u3, dl3, z3, b3, c3 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start + 3, L, REVERSE), mask_d,
+                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    for i in range(start, end, 4):
+        p_u0, p_dl0, p_z0, p_b0, p_c0 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 4, L, REVERSE),
+                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+        p_u1, p_dl1, p_z1, p_b1, p_c1 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 5, L, REVERSE),
+                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+        p_u2, p_dl2, p_z2, p_b2, p_c2 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 6, L, REVERSE),
+                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+        p_u3, p_dl3, p_z3, p_b3, p_c3 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 7, L, REVERSE),
+                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
         if SAVE_CKPT:
             if i % CKPT == 0:
                 tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_dn)
-        if HAS_BIAS:
-            dl = dl + bias
-        if SOFTPLUS:
-            dt = softplus(dl)
-        else:
-            dt = dl
-        if ONE_GROUP:
-            drive = (dt * u)[:, None] * bv[None, :]
-        else:
-            drive = (dt * u)[:, None] * bv
-        h = tl.exp2(dt[:, None] * A2) * h + drive
-        if STATES_ONLY:
-            dtsum += dt
-        else:
-            if ONE_GROUP:
-                y = tl.sum(h * cv[None, :], axis=1)
-            else:
-                y = tl.sum(h * cv, axis=1)
-            if HAS_D:
-                y += Dv * u
-            if HAS_Z:
-                y = y * z / (1.0 + tl.exp2(-z * LOG2E))
-            t = (L - 1 - i) if REVERSE else i
-            tl.store(o_row + t * s_ol, y, mask=mask_d)
-        u, dl, z, bv, cv = u_n, dl_n, z_n, bv_n, cv_n
+        h, dtsum = _fwd_step(h, dtsum, u0, dl0, z0, b0, c0, A2, bias, Dv, o_row, _time(i, L, REVERSE), s_ol,
+                             mask_d & (zero_d + i < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, STATES_ONLY)
+        h, dtsum = _fwd_step(h, dtsum, u1, dl1, z1, b1, c1, A2, bias, Dv, o_row, _time(i + 1, L, REVERSE), s_ol,
+                             mask_d & (zero_d + i + 1 < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
+                             STATES_ONLY)
+        h, dtsum = _fwd_step(h, dtsum, u2, dl2, z2, b2, c2, A2, bias, Dv, o_row, _time(i + 2, L, REVERSE), s_ol,
+                             mask_d & (zero_d + i + 2 < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
+                             STATES_ONLY)
+        h, dtsum = _fwd_step(h, dtsum, u3, dl3, z3, b3, c3, A2, bias, Dv, o_row, _time(i + 3, L, REVERSE), s_ol,
+                             mask_d & (zero_d + i + 3 < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
+                             STATES_ONLY)
+        u0, dl0, z0, b0, c0 = p_u0, p_dl0, p_z0, p_b0, p_c0
+        u1, dl1, z1, b1, c1 = p_u1, p_dl1, p_z1, p_b1, p_c1
+        u2, dl2, z2, b2, c2 = p_u2, p_dl2, p_z2, p_b2, p_c2
+        u3, dl3, z3, b3, c3 = p_u3, p_dl3, p_z3, p_b3, p_c3
     if STATES_ONLY:
         tl.store(end_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim * N + state_off, h, mask=mask_dn)
         tl.store(dtsum_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim + offs_d, dtsum, mask=mask_d)
