@@ -200,12 +200,17 @@ def run_benchmark(dataset: str, model: str, lookback: int, horizons: Sequence[in
     return rows
 
 
-def append_results(rows: Sequence[dict], stem: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Append rows to ``<stem>.csv`` (header written once) and ``<stem>.jsonl``; returns both paths."""
+def results_paths(stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(<stem>.csv, <stem>.jsonl)``; a ``.csv``/``.jsonl`` suffix on ``stem`` is dropped first."""
     stem = Path(stem)
     stem = stem.with_suffix("") if stem.suffix in (".csv", ".jsonl") else stem
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    csv_path, jsonl_path = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".jsonl")
+    return stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".jsonl")
+
+
+def append_results(rows: Sequence[dict], stem: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Append rows to ``<stem>.csv`` (header written once) and ``<stem>.jsonl``; returns both paths."""
+    csv_path, jsonl_path = results_paths(stem)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
     if csv_path.exists():
         with open(csv_path, newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), None)

@@ -7,6 +7,7 @@ from typing import Any, List, Optional
 
 import click
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperCommand
@@ -70,19 +71,27 @@ def datasets(
     from tsmamba.data.cards import card_names, get_card
     from tsmamba.data.loader import ChecksumMismatchError, DatasetNotFoundError, find_dataset_file
 
-    table = Table(title="tsmamba datasets")
-    for column in ("name", "file", "rows", "freq", "variates", "split", "local file"):
-        table.add_column(column)
+    table = Table(title="tsmamba datasets", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("name", "rows", "freq", "vars", "split", "local file"):
+        table.add_column(column, no_wrap=True)
+    folders: set[Path] = set()
+    missing: list[str] = []
     for name in card_names():
         card = get_card(name)
         try:
-            status = f"[green]verified[/] {find_dataset_file(card, data_dir, download=False)}"
+            folders.add(find_dataset_file(card, data_dir, download=False).parent)
+            status = "[green]verified[/]"
         except DatasetNotFoundError:
-            status = "[yellow]missing[/]" + (" (downloadable)" if card.url else " (manual download)")
+            status = "[yellow]missing[/]" + (", downloads on use" if card.url else ", get it by hand")
+            missing.append(card.file)
         except ChecksumMismatchError:
             status = "[red]sha256 mismatch[/]"
-        table.add_row(card.name, card.file, str(card.n_rows), card.freq, str(len(card.columns)), card.split, status)
+        table.add_row(card.name, str(card.n_rows), card.freq, str(len(card.columns)), card.split, status)
     console.print(table)
+    for folder in sorted(folders):
+        console.print(f"verified files found in {folder}", highlight=False, soft_wrap=True)
+    if missing:
+        console.print(f"missing files: {', '.join(missing)}", highlight=False, soft_wrap=True)
     console.print("Files are looked up in --data-dir, $TSMAMBA_DATA_DIR, then ~/.cache/tsmamba.")
 
 
@@ -106,7 +115,7 @@ def bench(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a training progress bar."),
 ) -> None:
     """Train and evaluate on the standard long-horizon protocol (every test window); append results; print a table."""
-    from tsmamba.bench import load_config_file, markdown_table, parse_assignments, run_benchmark
+    from tsmamba.bench import load_config_file, markdown_table, parse_assignments, results_paths, run_benchmark
 
     options: dict[str, Any] = {"progress_bar": progress}
     try:
@@ -121,7 +130,8 @@ def bench(
         return
     table = markdown_table(rows)
     console.print(table, highlight=False, markup=False, soft_wrap=True)
-    console.print(f"appended {len(rows)} row(s) to {results}.csv and {results}.jsonl", highlight=False)
+    csv_path, jsonl_path = results_paths(results)
+    console.print(f"appended {len(rows)} row(s) to {csv_path} and {jsonl_path}", highlight=False, soft_wrap=True)
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table + "\n", encoding="utf-8")
