@@ -123,3 +123,25 @@ def test_results_files_append_and_refuse_foreign_headers(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="different columns"):
         append_results([row], tmp_path / "other")
     assert "| X | m | 1 | 1 | 1 | 1.000 |" in markdown_table([row])
+
+
+SHRINK = {"d_model": 16, "n_heads": 4, "d_ff": 32, "n_layers": 1, "d_state": 4}
+
+
+@pytest.mark.parametrize("name", ["dlinear", "patchtst", "tsm2"])
+def test_bench_runs_every_registry_model(name, data_dir, require_file, tmp_path: Path) -> None:
+    import dataclasses
+
+    from tsmamba.models.registry import get_model_spec, model_names
+
+    assert name in model_names()
+    require_file("ETTh1.csv")
+    fields = {f.name for f in dataclasses.fields(get_model_spec(name).config_cls)}
+    shrink = [f"--set={k}={v}" for k, v in SHRINK.items() if k in fields]  # tiny, whatever the model's size knobs
+    result = invoke("bench", "--dataset", "ETTh1", "--model", name, "--lookback", "48", "--horizons", "24",
+                    "--set", "max_epochs=1", "--batch-size", "512", "--data-dir", str(data_dir), "--no-progress",
+                    "--results", str(tmp_path / "r"), *shrink)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert rows[0]["model"] == name and rows[0]["n_test_windows"] == str(2880 - 24 + 1)
+    assert float(rows[0]["mse"]) > 0
