@@ -56,7 +56,9 @@ class WindowDataset(Dataset):
 
     def to(self, device: str | torch.device) -> "WindowDataset":
         """A view of the same windows with the split's rows on ``device`` (self when already there)."""
-        if self.series.device == torch.device(device):
+        target = torch.device(device)
+        here = self.series.device
+        if here.type == target.type and (target.index is None or target.index == here.index):
             return self
         moved = copy.copy(self)
         moved.series = self.series.to(device)
