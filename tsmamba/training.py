@@ -222,7 +222,7 @@ class _BestWeights(Callback):
 
 
 @contextlib.contextmanager
-def _quiet_lightning(enabled: bool) -> Iterator[None]:
+def _quiet_lightning() -> Iterator[None]:
     """Silence Lightning's start-up chatter and DataLoader-worker hints (our loaders only shuffle integers)."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
     levels = [lg.level for lg in loggers]
@@ -231,9 +231,8 @@ def _quiet_lightning(enabled: bool) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*validation_step.*no `val_dataloader`.*")
-        if enabled:
-            for lg in loggers:
-                lg.setLevel(logging.WARNING)
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
         try:
             yield
         finally:
@@ -269,13 +268,13 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
     if config.log_dir:
         from lightning.pytorch.loggers import CSVLogger
         logger = CSVLogger(config.log_dir, name="tsmamba")
-    with _quiet_lightning(not config.progress_bar):
+    with _quiet_lightning():
         trainer = L.Trainer(
             max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
             strategy=config.strategy, precision=config.precision, gradient_clip_val=config.gradient_clip,
             logger=logger, enable_checkpointing=False, enable_model_summary=False,
             enable_progress_bar=config.progress_bar, num_sanity_val_steps=0, callbacks=callbacks,
-            deterministic=config.deterministic, limit_val_batches=1.0 if val is not None else 0,
+            deterministic=config.deterministic, limit_val_batches=None if val is not None else 0,
             default_root_dir=config.log_dir,
         )
         train_loader = _index_loader(len(train), config.batch_size, True, config.seed, config.drop_last)
