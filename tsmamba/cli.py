@@ -60,7 +60,8 @@ def demo(
     for name, m in (("DLinear", result.model), ("seasonal naive", result.seasonal_naive)):
         table.add_row(name, f"{m.mse:.4f}", f"{m.mae:.4f}", f"{m.mse_raw:.4f}", f"{m.mae_raw:.4f}")
     console.print(table)
-    console.print(f"trained {result.epochs_run} epochs in {result.fit_seconds:.1f} s; plot written to {result.plot_path}")
+    console.print(f"trained {result.epochs_run} epochs in {result.fit_seconds:.1f} s; "
+                  f"plot written to {result.plot_path}", highlight=False)
 
 
 @app.command()

@@ -21,7 +21,7 @@ class StandardScaler:
         """Learn mean and std of each column of a (rows, variates) array."""
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[0] == 0:
-            raise ValueError(f"StandardScaler.fit expects a non-empty (rows, variates) array, got shape {values.shape}.")
+            raise ValueError(f"StandardScaler.fit expects a non-empty (rows, variates) array, got {values.shape}.")
         sk = _SkStandardScaler().fit(values)
         self.mean, self.scale = sk.mean_, sk.scale_
         return self
