@@ -379,22 +379,13 @@ def test_model_trained_with_gpu_settings_loads_and_predicts_on_cpu(fitted: DLine
     pd.testing.assert_frame_equal(loaded.predict(), fitted.predict())
 
 
-def test_max_steps_and_trainer_kwargs_reach_lightning_or_fail_clearly() -> None:
-    """Either the training spine takes them (visible in the fit), or fit says they are unsupported; never ignored."""
-    from tsmamba.training import TrainConfig
-
-    if "max_steps" in TrainConfig.field_names():
-        assert len(tiny(max_epochs=5, max_steps=1).fit(wide_frame()).training_history_) == 1
-    else:
-        with pytest.raises(NotImplementedError, match="max_steps=1 is not supported"):
-            tiny(max_steps=1).fit(wide_frame())
-    if "trainer_kwargs" in TrainConfig.field_names():
-        limited = tiny(trainer_kwargs={"limit_train_batches": 1}).fit(wide_frame()).predict()
-        assert not np.allclose(limited["DLinear"], tiny().fit(wide_frame()).predict()["DLinear"])
-    else:
-        with pytest.raises(NotImplementedError, match="trainer_kwargs=.* is not supported"):
-            tiny(trainer_kwargs={"limit_train_batches": 1}).fit(wide_frame())
-
+def test_max_steps_and_trainer_kwargs_reach_lightning() -> None:
+    """max_steps caps the optimiser steps; trainer_kwargs reach Lightning's Trainer; TrainConfig's own options clash."""
+    assert len(tiny(max_epochs=5, max_steps=1).fit(wide_frame()).training_history_) == 1
+    limited = tiny(trainer_kwargs={"limit_train_batches": 1}).fit(wide_frame()).predict()
+    assert not np.allclose(limited["DLinear"], tiny().fit(wide_frame()).predict()["DLinear"])
+    with pytest.raises(ValueError, match="trainer_kwargs \\['max_epochs'\\] are TrainConfig options"):
+        tiny(trainer_kwargs={"max_epochs": 3}).fit(wide_frame())
 
 @pytest.mark.parametrize(
     ("cls", "options"),

@@ -45,6 +45,7 @@ class TrainConfig:
     learning_rate: float = 1e-4  # Adam step size (the peak for 'onecycle')
     batch_size: int = 32  # training windows per step
     max_epochs: int = 10  # upper bound on passes over the training windows
+    max_steps: int = -1  # upper bound on optimiser steps; -1: no limit (max_epochs alone decides)
     patience: int | None = 3  # epochs without a lower val loss before stopping; None: never stop early
     lr_schedule: str = "constant"  # 'constant', 'type1' (halve each epoch), 'type3' (x0.9 after epoch 3), 'onecycle'
     pct_start: float = 0.3  # 'onecycle': fraction of steps spent warming up (PatchTST uses 0.3 or 0.4)
@@ -62,6 +63,7 @@ class TrainConfig:
     progress_bar: bool = False  # Lightning's progress bar (the CLI turns it on)
     log_dir: str | None = None  # write Lightning CSV logs here; None: no log files at all
     deterministic: bool = False  # Lightning deterministic mode (CPU runs are reproducible without it)
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # extra lightning.Trainer arguments
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -72,6 +74,8 @@ class TrainConfig:
             raise ValueError("learning_rate, batch_size and max_epochs must be positive.")
         if not 0.0 < self.pct_start < 1.0:
             raise ValueError(f"pct_start must lie in (0, 1), got {self.pct_start}.")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be positive or -1 (no limit), got {self.max_steps}.")
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be positive or None (no early stopping), got {self.patience}.")
 
@@ -240,6 +244,11 @@ def _quiet_lightning() -> Iterator[None]:
                 lg.setLevel(level)
 
 
+# Trainer arguments that TrainConfig fields decide (trainer_kwargs may set any other Trainer argument).
+_TRAINER_ARGS_FROM_CONFIG = {"max_epochs", "max_steps", "accelerator", "devices", "strategy", "precision",
+                             "gradient_clip_val", "logger", "callbacks", "deterministic", "enable_progress_bar"}
+
+
 def _index_loader(n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> DataLoader:
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
@@ -268,15 +277,21 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
     if config.log_dir:
         from lightning.pytorch.loggers import CSVLogger
         logger = CSVLogger(config.log_dir, name="tsmamba")
+    trainer_args: dict[str, Any] = dict(
+        max_epochs=config.max_epochs, max_steps=config.max_steps, accelerator=config.accelerator,
+        devices=config.devices, strategy=config.strategy, precision=config.precision,
+        gradient_clip_val=config.gradient_clip, logger=logger, enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=config.progress_bar, num_sanity_val_steps=0,
+        callbacks=callbacks, deterministic=config.deterministic,
+        limit_val_batches=None if val is not None else 0, default_root_dir=config.log_dir,
+    )
+    clash = sorted(set(config.trainer_kwargs) & _TRAINER_ARGS_FROM_CONFIG)
+    if clash:
+        raise ValueError(f"trainer_kwargs {clash} are TrainConfig options; set them through its own fields "
+                         f"({', '.join(TrainConfig.field_names())}) instead.")
+    trainer_args.update(config.trainer_kwargs)
     with _quiet_lightning():
-        trainer = L.Trainer(
-            max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
-            strategy=config.strategy, precision=config.precision, gradient_clip_val=config.gradient_clip,
-            logger=logger, enable_checkpointing=False, enable_model_summary=False,
-            enable_progress_bar=config.progress_bar, num_sanity_val_steps=0, callbacks=callbacks,
-            deterministic=config.deterministic, limit_val_batches=None if val is not None else 0,
-            default_root_dir=config.log_dir,
-        )
+        trainer = L.Trainer(**trainer_args)
         train_loader = _index_loader(len(train), config.batch_size, True, config.seed, config.drop_last)
         val_loader = _index_loader(len(val), config.prediction_batch_size, False, 0) if val is not None else None
         started = time.perf_counter()
@@ -288,7 +303,8 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
         best_val_loss=None if keeper.state is None else keeper.best_loss,
         best_epoch=keeper.best_epoch,
         epochs_run=trainer.current_epoch,
-        stopped_early=bool(trainer.should_stop and trainer.current_epoch < config.max_epochs),
+        stopped_early=bool(trainer.should_stop and trainer.current_epoch < config.max_epochs
+                           and trainer.global_step != config.max_steps),
         fit_seconds=seconds,
         history=module.history,
     )

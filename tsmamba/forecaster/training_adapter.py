@@ -1,8 +1,4 @@
-"""Train a forecaster's model through the library's training spine (``tsmamba.training.fit_model``).
-
-``max_steps`` and ``trainer_kwargs`` reach Lightning only when ``TrainConfig`` has those fields; until then a
-non-default value is a clear error rather than silently ignored.
-"""
+"""Train a forecaster's model through the library's training spine (``tsmamba.training.fit_model``)."""
 
 from __future__ import annotations
 
@@ -29,17 +25,10 @@ def train_config(params: Any) -> TrainConfig:
         "accelerator": params.accelerator,
         "devices": params.devices,
     }
-    fields = set(TrainConfig.field_names())
-    for name in ("max_steps", "trainer_kwargs"):
-        value = getattr(params, name)
-        if value is None:
-            continue  # TrainConfig's own default (no step limit, no extra Trainer arguments)
-        if name not in fields:
-            raise NotImplementedError(
-                f"{name}={value!r} is not supported by this version of tsmamba.training (TrainConfig has no "
-                f"{name!r}); use max_epochs/the other keywords instead."
-            )
-        values[name] = value
+    if params.max_steps is not None:
+        values["max_steps"] = params.max_steps
+    if params.trainer_kwargs is not None:
+        values["trainer_kwargs"] = dict(params.trainer_kwargs)
     return TrainConfig(**values)
 
 
