@@ -25,6 +25,32 @@ bench() {  # name, then bench arguments
   echo "$name exit $?" >>"$work/exits.txt"
 }
 
+# Before the runs: TSM2's gradients with the default (Triton on CUDA) scan must match the PyTorch scan's on one
+# batch; if they do not, the TSM2 runs fall back to the PyTorch scan and the log says so.
+if [ "${DEVICE:-gpu}" = gpu ] && ! python3 - <<'EOF'
+import torch
+from tsmamba.models.registry import build_model, make_config
+torch.manual_seed(0)
+model = build_model("tsm2", make_config("tsm2", "ETTh1"), 336, 96, 7).cuda().eval()
+x = torch.randn(16, 336, 7, device="cuda")
+results = []
+for backend in ("torch", "auto"):
+    for module in model.modules():
+        if hasattr(module, "scan_backend"):
+            module.scan_backend = backend
+    model.zero_grad()
+    y = model(x)
+    y.square().mean().backward()
+    results.append([y.detach()] + [p.grad.clone() for p in model.parameters()])
+error = max(((a - b).norm() / b.norm().clamp_min(1e-12)).item() for a, b in zip(*results))
+print(f"TSM2 forward+gradients, default scan vs torch scan: max relative error {error:.2e}")
+raise SystemExit(0 if error < 1e-3 else 1)
+EOF
+then
+  echo "default scan check failed: TSM2 runs use scan_backend=torch"
+  TSM2_EXTRA="${TSM2_EXTRA:-} --set scan_backend=torch"
+fi
+
 horizons=(96 192 336 720)
 VARIANTS=(
   "bidir token_direction=bidirectional"
