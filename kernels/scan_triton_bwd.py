@@ -23,7 +23,8 @@ from .scan_torch import ScanArgs
 from .scan_triton_fwd import CKPT_STEPS, LOG2E, _time, softplus
 
 # "loop": step-by-step kernel with an L2-resident scratch; "tile": associative scans over register tiles.
-BWD_CONFIG = {"kernel": "loop", "BLOCK_D": 16, "num_warps": 4, "tile_BLOCK_D": 16, "tile_num_warps": 4}
+# BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 2048 programs, else 16 on 4 (H100 sweep).
+BWD_CONFIG = {"kernel": "loop", "BLOCK_D": None, "num_warps": None, "tile_BLOCK_D": 16, "tile_num_warps": 4}
 
 
 @triton.jit
@@ -323,7 +324,8 @@ def scan_backward(
     dpg = dim // groups
     loop = cfg["kernel"] == "loop"
     # a power of two dividing dim/groups: every program's channels share one group
-    block_d = min(cfg["BLOCK_D"] if loop else cfg["tile_BLOCK_D"], dpg & -dpg)
+    auto_block = 32 if batch * dim // 32 >= 2048 else 16
+    block_d = min((cfg["BLOCK_D"] or auto_block) if loop else cfg["tile_BLOCK_D"], dpg & -dpg)
     block_n = triton.next_power_of_2(n_state)
     n_dblk = dim // block_d
     n_tiles = checkpoints.shape[1]
@@ -356,7 +358,7 @@ def scan_backward(
         N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, T=CKPT_STEPS,
         HAS_D=args.D is not None, HAS_Z=args.z is not None, HAS_BIAS=args.delta_bias is not None,
         SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, HAS_DLAST=grad_last is not None,
-        num_warps=cfg["num_warps"] if loop else cfg["tile_num_warps"],
+        num_warps=(cfg["num_warps"] or 4) if loop else cfg["tile_num_warps"],
     )
     per_group = n_dblk // groups
     dB = dB_part.view(batch, groups, per_group, n_state, length).sum(2)

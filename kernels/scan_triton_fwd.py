@@ -27,8 +27,17 @@ LN2 = tl.constexpr(0.6931471805599453)
 
 # Checkpoint interval = the backward's tile length (steps per tile).
 CKPT_STEPS = 16
-# Forward tuning (overridable for the benchmark sweep).
-FWD_CONFIG = {"BLOCK_D": 32, "num_warps": 4, "min_programs": 1024, "min_chunk": 128}
+# Forward tuning; None = chosen from the problem size (see _fwd_blocks). The benchmark sweep overrides these.
+FWD_CONFIG = {"BLOCK_D": None, "num_warps": None, "min_programs": 1024, "min_chunk": 128}
+
+
+def _fwd_blocks(channels: int, min_programs: int) -> tuple[int, int]:
+    """(BLOCK_D, num_warps), from the H100 sweep in kernels/NOTES.md: 32 channels on 2 warps when that
+    still gives ``min_programs`` programs; else 16 channels on 1 warp if that does (a single pass beats the
+    two-pass chunked variant); else 32/2 with the chunked variant."""
+    if channels // 32 >= min_programs or channels // 16 < min_programs:
+        return 32, 2
+    return 16, 1
 
 
 @triton.jit
@@ -246,7 +255,9 @@ def scan_forward(
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
     dpg = dim // groups
-    block_d, one_group = _block_d(dim, dpg, cfg["BLOCK_D"])
+    auto_block, auto_warps = _fwd_blocks(batch * dim, cfg["min_programs"])
+    num_warps = cfg["num_warps"] or auto_warps
+    block_d, one_group = _block_d(dim, dpg, cfg["BLOCK_D"] or auto_block)
     block_n = triton.next_power_of_2(n_state)
     n_ckpt = triton.cdiv(length, CKPT_STEPS)
     out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
@@ -264,7 +275,7 @@ def scan_forward(
     bias = args.delta_bias if args.delta_bias is not None else A
     common = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, CKPT=CKPT_STEPS, ONE_GROUP=one_group,
                   HAS_D=args.D is not None, HAS_Z=args.z is not None, HAS_BIAS=args.delta_bias is not None,
-                  SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, num_warps=cfg["num_warps"])
+                  SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, num_warps=num_warps)
     strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride())
     init = args.initial_state
     if n_chunks > 1:
@@ -278,7 +289,7 @@ def scan_forward(
         _carry_kernel[(batch, n_dblk)](A, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim,
                                        *A.stride(), *(_init_strides(init)[i] for i in (0, 2, 3)), N=n_state,
                                        BLOCK_N=block_n, BLOCK_D=block_d, HAS_INIT=init is not None,
-                                       num_warps=cfg["num_warps"])
+                                       num_warps=num_warps)
         init_args = (chunk_init, *_init_strides(chunk_init[:, 0], chunk_init.stride(1)))
         has_init = True
     else:
