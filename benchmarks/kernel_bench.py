@@ -267,9 +267,9 @@ def run_sweep(args) -> list[str]:
     def do_bench(f):
         return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
 
-    fwd_configs = [dict(BLOCK_D=b, num_warps=w) for b, w in [(16, 2), (32, 4), (32, 2), (64, 4), (16, 1)]]
-    bwd_configs = [dict(kernel="loop", BLOCK_D=b, num_warps=w) for b, w in [(16, 4), (32, 4), (8, 2), (32, 8), (16, 2)]]
-    bwd_configs += [dict(kernel="tile", tile_BLOCK_D=16, tile_num_warps=4)]
+    # {} = the shipped defaults (block sizes from the problem size); the rest are alternatives to compare
+    fwd_configs = [{}, dict(min_programs=4096, min_chunk=64), dict(BLOCK_D=64, num_warps=4)]
+    bwd_configs = [{}, dict(min_programs=8192, min_tiles=4), dict(BLOCK_D=16, num_warps=2)]
     lines = ["| shape | dtype | kind | config | ms |", "|---|---|---|---|---|"]
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)

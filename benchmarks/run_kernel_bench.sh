@@ -28,7 +28,7 @@ BUILD=$!
 timeout ${TEST_S:-200} python3 -P -m pytest -q -x -n 4 -p no:cacheprovider --noconftest tests/kernels/selective_scan_triton_cases.py \
   > "$OUT/tests.log" 2>&1; echo "tests rc=$?" >> "$OUT/tests.log"; tail -3 "$OUT/tests.log"
 if [ "${SWEEP:-1}" = 1 ]; then
-  timeout ${SWEEP_S:-120} python3 benchmarks/kernel_bench.py --sweep --shapes ${SWEEP_SHAPES:-1792,128,42 128,128,321 10272,256,63 8,1024,2048} \
+  timeout ${SWEEP_S:-120} python3 benchmarks/kernel_bench.py --sweep --shapes ${SWEEP_SHAPES:-256,256,64 128,128,321 8,1024,2048 4,2048,8192} \
     --dtypes bf16 --rep 50 --out "$OUT/sweep.md" > "$OUT/sweep.log" 2>&1; tail -40 "$OUT/sweep.log"
 fi
 wait $BUILD; echo "build rc=$?"; tail -3 "$OUT/build.log"

@@ -24,7 +24,9 @@ from .scan_triton_fwd import CKPT_STEPS, LOG2E, _time, softplus
 
 # "loop": step-by-step kernel with an L2-resident scratch; "tile": associative scans over register tiles.
 # BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 2048 programs, else 16 on 4 (H100 sweep).
-BWD_CONFIG = {"kernel": "loop", "BLOCK_D": None, "num_warps": None, "tile_BLOCK_D": 16, "tile_num_warps": 4}
+# Below min_programs programs the loop kernel splits the tiles into chunks (>= min_tiles tiles) run in parallel.
+BWD_CONFIG = {"kernel": "loop", "BLOCK_D": None, "num_warps": None, "tile_BLOCK_D": 16, "tile_num_warps": 4,
+              "min_programs": 2048, "min_tiles": 8}
 
 
 @triton.jit
@@ -180,7 +182,7 @@ def _bwd_kernel(
 def _bwd_loop_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, dlast_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr, dh0_ptr, scratch_ptr,
-    L, dim, dim_per_group, n_tiles,
+    L, dim, dim_per_group, n_tiles, tiles_per_chunk, s_qc,
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
     s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
     s_qb, s_qd, s_qn, s_xb, s_xd, s_xl, s_eb, s_ed, s_el, s_wb, s_wd, s_wl,
@@ -189,10 +191,16 @@ def _bwd_loop_kernel(
     REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr,
 ):
     """Step-by-step variant: per tile, recompute the T states into a small per-program scratch (L2-resident),
-    then walk the tile backwards one step at a time with the adjoint state in registers."""
+    then walk the tile backwards one step at a time with the adjoint state in registers. Program axis 2 is
+    a chunk of ``tiles_per_chunk`` tiles (chunk-parallel variant); its adjoint at the chunk's end comes from
+    ``dlast_ptr`` (chunk stride ``s_qc``), computed by the chunk-carry pass."""
     pid_b = tl.program_id(0).to(tl.int64)
     pid_d = tl.program_id(1)
     n_dblk = tl.num_programs(1)
+    pid_c = tl.program_id(2)
+    n_chunks = tl.num_programs(2)
+    tile_lo = pid_c * tiles_per_chunk
+    tile_hi = tl.minimum(tile_lo + tiles_per_chunk, n_tiles)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     mask_d = offs_d < dim
     offs_n = tl.arange(0, BLOCK_N)
@@ -211,9 +219,9 @@ def _bwd_loop_kernel(
     group = (pid_d * BLOCK_D) // dim_per_group
     state_off = offs_d[:, None] * N + offs_n[None, :]
     local_off = tl.arange(0, BLOCK_D)[:, None] * BLOCK_N + offs_n[None, :]
-    scratch = scratch_ptr + (pid_b * n_dblk + pid_d) * (T * BLOCK_D * BLOCK_N) + local_off
+    scratch = scratch_ptr + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_D * BLOCK_N) + local_off
     if HAS_DLAST:
-        q = tl.load(dlast_ptr + pid_b * s_qb + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
+        q = tl.load(dlast_ptr + pid_b * s_qb + pid_c * s_qc + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
                     other=0.0).to(tl.float32)
     else:
         q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
@@ -228,8 +236,8 @@ def _bwd_loop_kernel(
     c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
     part_bc = ((pid_b * n_dblk + pid_d) * N + offs_n) * L
 
-    for kk in range(n_tiles):
-        k = n_tiles - 1 - kk
+    for kk in range(0, tile_hi - tile_lo):
+        k = tile_hi - 1 - kk
         # ---- recompute the tile's states (scan order) into the scratch ----
         h = tl.load(ckpt_ptr + (pid_b * n_tiles + k) * dim * N + state_off, mask=mask_dn, other=0.0)
         t = _time(k * T, L, REVERSE)
@@ -307,10 +315,100 @@ def _bwd_loop_kernel(
             q = tl.exp2(dt[:, None] * A2) * g
             u, dl, go, z, bv, cv, hj = u_n, dl_n, go_n, z_n, bv_n, cv_n, hj_n
 
-    tl.store(dA_ptr + pid_b * dim * N + state_off, dA_acc, mask=mask_dn)
-    tl.store(dh0_ptr + pid_b * dim * N + state_off, q, mask=mask_dn)
-    tl.store(dD_ptr + pid_b * dim + offs_d, dD_acc, mask=mask_d)
-    tl.store(dbias_ptr + pid_b * dim + offs_d, dbias_acc, mask=mask_d)
+    row = pid_b * n_chunks + pid_c
+    tl.store(dA_ptr + row * dim * N + state_off, dA_acc, mask=mask_dn)
+    tl.store(dD_ptr + row * dim + offs_d, dD_acc, mask=mask_d)
+    tl.store(dbias_ptr + row * dim + offs_d, dbias_acc, mask=mask_d)
+    if pid_c == 0:
+        tl.store(dh0_ptr + pid_b * dim * N + state_off, q, mask=mask_dn)
+
+
+@triton.jit
+def _bwd_chunk_adjoint_kernel(
+    delta_ptr, A_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, qloc_ptr, dtsum_ptr,
+    L, dim, dim_per_group, chunk_steps,
+    s_db, s_dd, s_dl, s_ad, s_an, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
+    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr,
+):
+    """Chunk-parallel pass 1: the adjoint leaving each chunk's first step when the adjoint at its end is
+    zero, q <- a_t (q + C_t dy_t) walked backwards (no states needed), and the chunk's ΣΔ (its decay)."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    pid_d = tl.program_id(1)
+    pid_c = tl.program_id(2)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask_d = offs_d < dim
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_n = offs_n < N
+    mask_dn = mask_d[:, None] & mask_n[None, :]
+    zero_d = tl.zeros([BLOCK_D], dtype=tl.int32)
+    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+    A2 = A2 * LOG2E
+    bias = tl.zeros([BLOCK_D], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    group = (pid_d * BLOCK_D) // dim_per_group
+    d_row = delta_ptr + pid_b * s_db + offs_d * s_dd
+    z_row = z_ptr + pid_b * s_zb + offs_d * s_zd
+    g_row = dout_ptr + pid_b * s_gb + offs_d * s_gd
+    c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
+    lo = pid_c * chunk_steps
+    hi = tl.minimum(lo + chunk_steps, L)
+    q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    dtsum = tl.zeros([BLOCK_D], dtype=tl.float32)
+    t = _time(hi - 1, L, REVERSE)
+    dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+    go = tl.load(g_row + t * s_gl, mask=mask_d, other=0.0).to(tl.float32)
+    z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
+    cv = tl.load(c_row + t * s_cl, mask=mask_n, other=0.0).to(tl.float32)
+    for ii in range(0, hi - lo):
+        i = hi - 1 - ii
+        t_n = _time(tl.maximum(i - 1, 0), L, REVERSE)
+        dl_n = tl.load(d_row + t_n * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+        go_n = tl.load(g_row + t_n * s_gl, mask=mask_d, other=0.0).to(tl.float32)
+        z_n = tl.load(z_row + t_n * s_zl, mask=mask_d, other=0.0).to(tl.float32)
+        cv_n = tl.load(c_row + t_n * s_cl, mask=mask_n, other=0.0).to(tl.float32)
+        raw = dl + bias
+        if SOFTPLUS:
+            dt = softplus(raw)
+        else:
+            dt = raw
+        if HAS_Z:
+            dy = go * z * _sigmoid(z)
+        else:
+            dy = go
+        q = tl.exp2(dt[:, None] * A2) * (q + dy[:, None] * cv[None, :])
+        dtsum += dt
+        dl, go, z, cv = dl_n, go_n, z_n, cv_n
+    base = pid_b * tl.num_programs(2) + pid_c
+    tl.store(qloc_ptr + base * dim * N + offs_d[:, None] * N + offs_n[None, :], q, mask=mask_dn)
+    tl.store(dtsum_ptr + base * dim + offs_d, dtsum, mask=mask_d)
+
+
+@triton.jit
+def _bwd_chunk_carry_kernel(A_ptr, dlast_ptr, qloc_ptr, dtsum_ptr, carry_ptr, n_chunks, dim,
+                            s_ad, s_an, s_qb, s_qd, s_qn,
+                            N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, HAS_DLAST: tl.constexpr):
+    """Chain the chunks backwards: carry_c = adjoint at chunk c's end; carry_{c-1} = qloc_c + decay_c carry_c."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_d = offs_d < dim
+    mask_dn = mask_d[:, None] & (offs_n < N)[None, :]
+    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+    A2 = A2 * LOG2E
+    off = offs_d[:, None] * N + offs_n[None, :]
+    if HAS_DLAST:
+        q = tl.load(dlast_ptr + pid_b * s_qb + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
+                    other=0.0).to(tl.float32)
+    else:
+        q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+    for cc in range(n_chunks):
+        c = n_chunks - 1 - cc
+        base = pid_b * n_chunks + c
+        tl.store(carry_ptr + base * dim * N + off, q, mask=mask_dn)
+        dts = tl.load(dtsum_ptr + base * dim + offs_d, mask=mask_d, other=0.0)
+        q = tl.load(qloc_ptr + base * dim * N + off, mask=mask_dn, other=0.0) + tl.exp2(dts[:, None] * A2) * q
 
 
 def scan_backward(
@@ -337,29 +435,52 @@ def scan_backward(
     dz = torch.empty_like(z) if args.z is not None else du
     dB_part = torch.empty(batch, n_dblk, n_state, length, device=dev, dtype=f32)
     dC_part = torch.empty(batch, n_dblk, n_state, length, device=dev, dtype=f32)
-    dA_part = torch.empty(batch, dim, n_state, device=dev, dtype=f32)
+    n_chunks = 1
+    programs = batch * n_dblk
+    if loop and programs < cfg["min_programs"] and n_tiles >= 2 * cfg["min_tiles"]:
+        n_chunks = min(triton.cdiv(cfg["min_programs"], programs), n_tiles // cfg["min_tiles"])
+    tiles_per_chunk = triton.cdiv(n_tiles, n_chunks)
+    n_chunks = triton.cdiv(n_tiles, tiles_per_chunk)
+    dA_part = torch.empty(batch * n_chunks, dim, n_state, device=dev, dtype=f32)
     dh0 = torch.empty(batch, dim, n_state, device=dev, dtype=f32)
-    dD_part = torch.empty(batch, dim, device=dev, dtype=f32)
-    dbias_part = torch.empty(batch, dim, device=dev, dtype=f32)
-    dlast = grad_last if grad_last is not None else dh0
+    dD_part = torch.empty(batch * n_chunks, dim, device=dev, dtype=f32)
+    dbias_part = torch.empty(batch * n_chunks, dim, device=dev, dtype=f32)
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
-    kernel = _bwd_loop_kernel if loop else _bwd_kernel
-    extra = ()
+    flags = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, HAS_Z=args.z is not None,
+                 HAS_BIAS=args.delta_bias is not None, SOFTPLUS=args.delta_softplus, REVERSE=args.reverse)
+    num_warps = (cfg["num_warps"] or 4) if loop else cfg["tile_num_warps"]
+    dlast = grad_last if grad_last is not None else dh0
+    dlast_strides = (dlast.stride(0), 0, *dlast.stride()[1:])
+    has_dlast = grad_last is not None
+    if n_chunks > 1:
+        qloc = torch.empty(batch, n_chunks, dim, n_state, device=dev, dtype=f32)
+        dtsum = torch.empty(batch, n_chunks, dim, device=dev, dtype=f32)
+        _bwd_chunk_adjoint_kernel[(batch, n_dblk, n_chunks)](
+            delta, A, C, z, bias, grad_out, qloc, dtsum, length, dim, dpg, tiles_per_chunk * CKPT_STEPS,
+            *delta.stride(), *A.stride(), *C.stride(), *z.stride(), *grad_out.stride(), **flags,
+            num_warps=num_warps)
+        carry = torch.empty_like(qloc)
+        _bwd_chunk_carry_kernel[(batch, n_dblk)](
+            A, dlast, qloc, dtsum, carry, n_chunks, dim, *A.stride(), *dlast.stride(), N=n_state, BLOCK_N=block_n,
+            BLOCK_D=block_d, HAS_DLAST=has_dlast, num_warps=num_warps)
+        dlast, has_dlast = carry, True
+        dlast_strides = (carry.stride(0), carry.stride(1), carry.stride(2), carry.stride(3))
+    common = (u, delta, A, B, C, D, z, bias, checkpoints, grad_out, dlast,
+              du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0)
+    strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(),
+               *grad_out.stride())
+    out_strides = (*du.stride(), *ddelta.stride(), *dz.stride())
     if loop:
-        scratch = torch.empty(batch * n_dblk * CKPT_STEPS * block_d * block_n, device=dev, dtype=f32)
-        extra = (scratch,)
-    kernel[(batch, n_dblk)](
-        u, delta, A, B, C, D, z, bias, checkpoints, grad_out, dlast,
-        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, *extra,
-        length, dim, dpg, n_tiles,
-        *u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(), *grad_out.stride(),
-        *dlast.stride(), *du.stride(), *ddelta.stride(), *dz.stride(),
-        N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, T=CKPT_STEPS,
-        HAS_D=args.D is not None, HAS_Z=args.z is not None, HAS_BIAS=args.delta_bias is not None,
-        SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, HAS_DLAST=grad_last is not None,
-        num_warps=(cfg["num_warps"] or 4) if loop else cfg["tile_num_warps"],
-    )
+        scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_d * block_n, device=dev, dtype=f32)
+        _bwd_loop_kernel[(batch, n_dblk, n_chunks)](
+            *common, scratch, length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1], *strides,
+            dlast_strides[0], *dlast_strides[2:], *out_strides, T=CKPT_STEPS, HAS_D=args.D is not None,
+            HAS_DLAST=has_dlast, **flags, num_warps=num_warps)
+    else:
+        _bwd_kernel[(batch, n_dblk)](
+            *common, length, dim, dpg, n_tiles, *strides, dlast_strides[0], *dlast_strides[2:], *out_strides,
+            T=CKPT_STEPS, HAS_D=args.D is not None, HAS_DLAST=has_dlast, **flags, num_warps=num_warps)
     per_group = n_dblk // groups
     dB = dB_part.view(batch, groups, per_group, n_state, length).sum(2)
     dC = dC_part.view(batch, groups, per_group, n_state, length).sum(2)

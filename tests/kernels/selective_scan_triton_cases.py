@@ -48,10 +48,13 @@ def test_options_on_and_off(reverse, options):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_chunk_parallel_forward_matches_reference(monkeypatch, reverse):
-    # force the long-L variant: 3 chunks of 32 steps scanned in parallel, then chained
+def test_chunk_parallel_variants_match_reference(monkeypatch, reverse):
+    # force the long-L variants: forward in 3 chunks of 32 steps, backward in chunks of 2 tiles (32 steps),
+    # each scanned in parallel and chained by a carry pass
     monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_programs", 10**6)
     monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_chunk", 32)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "min_programs", 10**6)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "min_tiles", 2)
     inputs = _inputs(1, 4, 70, 4, groups=2, use_h0=True, seed=3)
     check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
 
