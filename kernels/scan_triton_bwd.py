@@ -23,7 +23,8 @@ from .scan_torch import ScanArgs
 from .scan_triton_fwd import CKPT_STEPS, LOG2E, _time, softplus
 
 # "loop": step-by-step kernel with an L2-resident scratch; "tile": associative scans over register tiles.
-# BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 2048 programs, else 16 on 4 (H100 sweep).
+# BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 4096 programs, else 16 on 2 (H100 sweeps,
+# benchmarks/results/kernel_h100.md).
 # Below min_programs programs the loop kernel splits the tiles into chunks (>= min_tiles tiles) run in parallel.
 BWD_CONFIG = {"kernel": "loop", "BLOCK_D": None, "num_warps": None, "tile_BLOCK_D": 16, "tile_num_warps": 4,
               "min_programs": 2048, "min_tiles": 8}
@@ -422,8 +423,8 @@ def scan_backward(
     dpg = dim // groups
     loop = cfg["kernel"] == "loop"
     # a power of two dividing dim/groups: every program's channels share one group
-    auto_block = 32 if batch * dim // 32 >= 2048 else 16
-    block_d = min((cfg["BLOCK_D"] or auto_block) if loop else cfg["tile_BLOCK_D"], dpg & -dpg)
+    big = batch * dim // 32 >= 4096
+    block_d = min((cfg["BLOCK_D"] or (32 if big else 16)) if loop else cfg["tile_BLOCK_D"], dpg & -dpg)
     block_n = triton.next_power_of_2(n_state)
     n_dblk = dim // block_d
     n_tiles = checkpoints.shape[1]
@@ -449,7 +450,7 @@ def scan_backward(
     bias = args.delta_bias if args.delta_bias is not None else A
     flags = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, HAS_Z=args.z is not None,
                  HAS_BIAS=args.delta_bias is not None, SOFTPLUS=args.delta_softplus, REVERSE=args.reverse)
-    num_warps = (cfg["num_warps"] or 4) if loop else cfg["tile_num_warps"]
+    num_warps = (cfg["num_warps"] or (4 if big else 2)) if loop else cfg["tile_num_warps"]
     dlast = grad_last if grad_last is not None else dh0
     dlast_strides = (dlast.stride(0), 0, *dlast.stride()[1:])
     has_dlast = grad_last is not None
