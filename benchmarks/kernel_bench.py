@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from tsmamba.kernels import selective_scan, selective_scan_dense
 
 GPU_SHAPES = [(1792, 128, 42), (256, 256, 64), (128, 128, 321), (2016, 256, 7), (10272, 256, 63),
@@ -253,7 +252,7 @@ def run_gpu(args) -> list[str]:
                    f"{m_fb / t_fb:.2f} | {r_fwd:.2f} | {r_fb:.2f} | {r_fb / t_fb:.1f} | {err} |")
             print(row, flush=True)
             rows.append(row)
-            del ours, theirs
+            ours = theirs = None  # free the inputs before the next shape
             torch.cuda.empty_cache()
     return head + rows
 
@@ -261,7 +260,6 @@ def run_gpu(args) -> list[str]:
 def run_sweep(args) -> list[str]:
     """Forward and forward+backward ms of our Triton kernels for several block configs (tuning)."""
     import triton.testing
-
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
     def do_bench(f):

@@ -222,8 +222,8 @@ def _bwd_loop_kernel(
     local_off = tl.arange(0, BLOCK_D)[:, None] * BLOCK_N + offs_n[None, :]
     scratch = scratch_ptr + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_D * BLOCK_N) + local_off
     if HAS_DLAST:
-        q = tl.load(dlast_ptr + pid_b * s_qb + pid_c * s_qc + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
-                    other=0.0).to(tl.float32)
+        q = tl.load(dlast_ptr + pid_b * s_qb + pid_c * s_qc + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn,
+                    mask=mask_dn, other=0.0).to(tl.float32)
     else:
         q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
     dA_acc = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
@@ -342,7 +342,6 @@ def _bwd_chunk_adjoint_kernel(
     offs_n = tl.arange(0, BLOCK_N)
     mask_n = offs_n < N
     mask_dn = mask_d[:, None] & mask_n[None, :]
-    zero_d = tl.zeros([BLOCK_D], dtype=tl.int32)
     A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
     A2 = A2 * LOG2E
     bias = tl.zeros([BLOCK_D], dtype=tl.float32)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-
 from tsmamba.kernels import selective_scan_loop
 
 # mamba_ssm's test tolerances per input dtype: (rtol, atol) for the output.

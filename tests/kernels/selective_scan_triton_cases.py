@@ -13,7 +13,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from selective_scan_cases import TOLERANCES, assert_close, check_against_reference, make_inputs, reference
-
 from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd, selective_scan
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

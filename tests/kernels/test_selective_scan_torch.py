@@ -15,7 +15,6 @@ from selective_scan_cases import (
     reference,
     require_grad,
 )
-
 from tsmamba.kernels import scan_torch, selective_scan, selective_scan_dense
 
 LENGTHS = [1, 2, 7, 16, 63, 127, 128, 129, 321]
