@@ -112,7 +112,9 @@ class SelectiveScanFn(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, backend):
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
         forward, _ = _ops(backend)
-        out, last, checkpoints = forward(args, save_checkpoints=any(ctx.needs_input_grad))
+        # states and accumulations stay fp32 under autocast (AMP): inputs keep the dtypes they came with
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            out, last, checkpoints = forward(args, save_checkpoints=any(ctx.needs_input_grad))
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
         ctx.flags = (bool(delta_softplus), bool(reverse), backend)
         ctx.mark_non_differentiable(checkpoints)
@@ -124,7 +126,8 @@ class SelectiveScanFn(torch.autograd.Function):
         softplus, reverse, backend = ctx.flags
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial_state)
         _, backward = _ops(backend)
-        grads = backward(args, checkpoints, grad_out, grad_last)
+        with torch.autocast(device_type=u.device.type, enabled=False):
+            grads = backward(args, checkpoints, grad_out, grad_last)
         du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dh0 = grads
         if B.dim() == 3:
             dB = dB.squeeze(1)

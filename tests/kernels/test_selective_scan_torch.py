@@ -163,3 +163,14 @@ def test_torch_compile_fullgraph_forward_and_backward():
     torch.testing.assert_close(out, ref_out)
     for g, g_ref in zip(grads, ref_grads):
         torch.testing.assert_close(g, g_ref)
+
+
+def test_autocast_keeps_the_scan_in_fp32():
+    inputs = make_inputs(2, 8, 40, 16)
+    leaves = require_grad(inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = selective_scan(**inputs, delta_softplus=True, backend="torch")
+        grads = torch.autograd.grad(out.sum(), leaves)
+    assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads)
+    ref_out, _, _ = reference(inputs, True, False)
+    assert_close(out, ref_out, *TOLERANCES[torch.float32], "out under autocast")
