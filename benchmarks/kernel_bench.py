@@ -267,7 +267,7 @@ def run_sweep(args) -> list[str]:
 
     # {} = the shipped defaults (block sizes from the problem size); the rest are alternatives to compare
     fwd_configs = [{}, dict(min_programs=4096, min_chunk=64), dict(BLOCK_D=64, num_warps=4)]
-    bwd_configs = [{}, dict(min_programs=8192, min_tiles=4), dict(BLOCK_D=16, num_warps=2)]
+    bwd_configs = [{}, dict(min_programs=8192, min_tiles=4), dict(BLOCK_D=32, num_warps=4)]
     lines = ["| shape | dtype | kind | config | ms |", "|---|---|---|---|---|"]
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)

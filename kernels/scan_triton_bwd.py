@@ -2,14 +2,20 @@
 
 One program owns ``BLOCK_D`` channels (inside one group) of one batch row and walks the scanned steps
 backwards in tiles of ``T`` = ``CKPT_STEPS`` steps, the forward's checkpoint interval. For a tile it
- 1. reloads the tile's inputs and recomputes its states from the forward's checkpoint with an associative
-    scan over (decay, input) pairs held in registers (T, BLOCK_D, N) — no (L, N) states are stored;
- 2. computes the adjoint states g_t = C_t dy_t + a_{t+1} g_{t+1} with a second associative scan on tiles
-    loaded in reversed step order (``tl.associative_scan(reverse=True)`` is avoided on purpose), flipped back;
- 3. uses a_t h_{t-1} = h_t - Δ_t B_t u_t (never dividing by a decay) for the dA and dΔ terms.
-The adjoint leaving a tile's first step is carried to the previous tile in registers. dA, dD and dΔbias are
-accumulated per program and dB, dC per channel block into fp32 partial buffers that the launcher sums:
-deterministic, no atomics. Steps past L are padding and act as the identity (Δ = 0: a = 1, input 0).
+ 1. recomputes the tile's T states from the forward's checkpoint, one step at a time, into a small
+    per-program scratch that the same threads read back at once (L1/L2-resident) — no (L, N) states are
+    stored;
+ 2. walks the tile backwards with the adjoint state in registers: g_t = C_t dy_t + q_{t+1} and
+    q_t = a_t g_t, using a_t h_{t-1} = h_t - Δ_t B_t u_t (never dividing by a decay) for the dA and dΔ terms.
+dA, dD and dΔbias are accumulated per program and dB, dC per channel block into fp32 partial buffers that
+the launcher sums: deterministic, no atomics. Steps past L are padding and act as the identity (Δ = 0:
+a = 1, input 0).
+
+Few programs with long L (small batch*dim) would leave SMs idle, so the tiles are then split into chunks
+run in parallel: pass 1 walks each chunk backwards with a zero adjoint at its end (q <- a (q + C dy) needs
+no states) and keeps ΣΔ; a carry kernel chains the chunks; the loop kernel then runs every chunk from its
+true end-adjoint. An earlier variant that scanned whole (T, BLOCK_D, N) register tiles with
+``tl.associative_scan`` was 1.1-1.9x slower on the H100 (kernels/NOTES.md, commit f9744dc).
 """
 
 from __future__ import annotations
@@ -22,18 +28,10 @@ from torch import Tensor
 from .scan_torch import ScanArgs
 from .scan_triton_fwd import CKPT_STEPS, LOG2E, _time, softplus
 
-# "loop": step-by-step kernel with an L2-resident scratch; "tile": associative scans over register tiles.
 # BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 4096 programs, else 16 on 2 (H100 sweeps,
 # benchmarks/results/kernel_h100.md).
 # Below min_programs programs the loop kernel splits the tiles into chunks (>= min_tiles tiles) run in parallel.
-BWD_CONFIG = {"kernel": "loop", "BLOCK_D": None, "num_warps": None, "tile_BLOCK_D": 16, "tile_num_warps": 4,
-              "min_programs": 2048, "min_tiles": 8}
-
-
-@triton.jit
-def _combine(a1, b1, a2, b2):
-    """Compose x -> a1 x + b1 then x -> a2 x + b2."""
-    return a1 * a2, a2 * b1 + b2
+BWD_CONFIG = {"BLOCK_D": None, "num_warps": None, "min_programs": 2048, "min_tiles": 8}
 
 
 @triton.jit
@@ -44,144 +42,6 @@ def _sigmoid(x):
 @triton.jit
 def _bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, dlast_ptr,
-    du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr, dh0_ptr,
-    L, dim, dim_per_group, n_tiles,
-    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
-    s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
-    s_qb, s_qd, s_qn, s_xb, s_xd, s_xl, s_eb, s_ed, s_el, s_wb, s_wd, s_wl,
-    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr,
-):
-    pid_b = tl.program_id(0).to(tl.int64)
-    pid_d = tl.program_id(1)
-    n_dblk = tl.num_programs(1)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    mask_d = offs_d < dim
-    offs_n = tl.arange(0, BLOCK_N)
-    mask_n = offs_n < N
-    mask_dn = mask_d[:, None] & mask_n[None, :]
-    rows = tl.arange(0, T)
-    A = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
-    A2 = A * LOG2E
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    if HAS_D:
-        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    group = (pid_d * BLOCK_D) // dim_per_group
-    state_off = offs_d[:, None] * N + offs_n[None, :]
-    if HAS_DLAST:
-        q = tl.load(dlast_ptr + pid_b * s_qb + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
-                    other=0.0).to(tl.float32)
-    else:
-        q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
-    dA_acc = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
-    dD_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    dbias_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    u_base = u_ptr + pid_b * s_ub + offs_d[None, :] * s_ud
-    d_base = delta_ptr + pid_b * s_db + offs_d[None, :] * s_dd
-    z_base = z_ptr + pid_b * s_zb + offs_d[None, :] * s_zd
-    g_base = dout_ptr + pid_b * s_gb + offs_d[None, :] * s_gd
-    b_base = B_ptr + pid_b * s_bb + group * s_bg + offs_n[None, :] * s_bn
-    c_base = C_ptr + pid_b * s_cb + group * s_cg + offs_n[None, :] * s_cn
-    part_bc = ((pid_b * n_dblk + pid_d) * N + offs_n[None, :]) * L
-
-    for kk in range(n_tiles):
-        k = n_tiles - 1 - kk
-        # ---- tile rows in scan order: recompute the states ----
-        step = k * T + rows
-        valid = step < L
-        t = tl.where(valid, (L - 1 - step) if REVERSE else step, 0)
-        m_td = valid[:, None] & mask_d[None, :]
-        m_tn = valid[:, None] & mask_n[None, :]
-        u = tl.load(u_base + t[:, None] * s_ul, mask=m_td, other=0.0).to(tl.float32)
-        raw = tl.load(d_base + t[:, None] * s_dl, mask=m_td, other=0.0).to(tl.float32)
-        dout = tl.load(g_base + t[:, None] * s_gl, mask=m_td, other=0.0).to(tl.float32)
-        Bt = tl.load(b_base + t[:, None] * s_bl, mask=m_tn, other=0.0).to(tl.float32)
-        Ct = tl.load(c_base + t[:, None] * s_cl, mask=m_tn, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            raw = raw + bias[None, :]
-        if SOFTPLUS:
-            dt = softplus(raw)
-        else:
-            dt = raw
-        dt = tl.where(m_td, dt, 0.0)
-        a = tl.exp2(dt[:, :, None] * A2[None, :, :])
-        bx = (dt * u)[:, :, None] * Bt[:, None, :]
-        h0 = tl.load(ckpt_ptr + (pid_b * n_tiles + k) * dim * N + state_off, mask=mask_dn, other=0.0)
-        a_cum, b_cum = tl.associative_scan((a, bx), 0, _combine)
-        h = a_cum * h0[None, :, :] + b_cum
-        if HAS_Z:
-            z = tl.load(z_base + t[:, None] * s_zl, mask=m_td, other=0.0).to(tl.float32)
-            y = tl.sum(h * Ct[:, None, :], axis=2)
-            if HAS_D:
-                y += Dv[None, :] * u
-            sz = _sigmoid(z)
-            dz = dout * y * sz * (1.0 + z * (1.0 - sz))
-            tl.store(dz_ptr + pid_b * s_wb + offs_d[None, :] * s_wd + t[:, None] * s_wl, dz, mask=m_td)
-            dy = dout * z * sz
-        else:
-            dy = dout
-        if HAS_D:
-            dD_acc += tl.sum(dy * u, axis=0)
-            du = dy * Dv[None, :]
-        else:
-            du = tl.zeros([T, BLOCK_D], dtype=tl.float32)
-        # ---- tile rows in reversed scan order: the adjoint states ----
-        step_r = k * T + (T - 1 - rows)
-        valid_r = step_r < L
-        t_r = tl.where(valid_r, (L - 1 - step_r) if REVERSE else step_r, 0)
-        m_td_r = valid_r[:, None] & mask_d[None, :]
-        dy_r = tl.load(g_base + t_r[:, None] * s_gl, mask=m_td_r, other=0.0).to(tl.float32)
-        if HAS_Z:
-            z_r = tl.load(z_base + t_r[:, None] * s_zl, mask=m_td_r, other=0.0).to(tl.float32)
-            dy_r = dy_r * z_r * _sigmoid(z_r)
-        C_r = tl.load(c_base + t_r[:, None] * s_cl, mask=valid_r[:, None] & mask_n[None, :], other=0.0)
-        # decay of the next scanned step (identity past L; row 0's is never used by the scan)
-        step_n = step_r + 1
-        valid_n = step_n < L
-        t_n = tl.where(valid_n, (L - 1 - step_n) if REVERSE else step_n, 0)
-        m_td_n = valid_n[:, None] & mask_d[None, :]
-        raw_n = tl.load(d_base + t_n[:, None] * s_dl, mask=m_td_n, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            raw_n = raw_n + bias[None, :]
-        if SOFTPLUS:
-            dt_n = softplus(raw_n)
-        else:
-            dt_n = raw_n
-        dt_n = tl.where(m_td_n, dt_n, 0.0)
-        a_n = tl.exp2(dt_n[:, :, None] * A2[None, :, :])
-        c_r = dy_r[:, :, None] * C_r.to(tl.float32)[:, None, :]
-        c_r += tl.where(rows[:, None, None] == 0, q[None, :, :], 0.0)
-        _, g_r = tl.associative_scan((a_n, c_r), 0, _combine)
-        g = tl.flip(g_r, 0)
-        q = tl.sum(tl.where(rows[:, None, None] == 0, a * g, 0.0), axis=0)
-        # ---- gradients of the tile ----
-        P = g * (h - bx)  # g_t a_t h_{t-1}
-        dA_acc += tl.sum(P * dt[:, :, None], axis=0)
-        gB = tl.sum(g * Bt[:, None, :], axis=2)
-        ddt = tl.sum(P * A[None, :, :], axis=2) + gB * u
-        du += gB * dt
-        dB_t = tl.sum(g * (dt * u)[:, :, None], axis=1)
-        dC_t = tl.sum(h * dy[:, :, None], axis=1)
-        tl.store(dB_ptr + part_bc + t[:, None], dB_t, mask=m_tn)
-        tl.store(dC_ptr + part_bc + t[:, None], dC_t, mask=m_tn)
-        if SOFTPLUS:
-            ddt = tl.where(raw > 20.0, ddt, ddt * _sigmoid(raw))
-        ddt = tl.where(m_td, ddt, 0.0)
-        dbias_acc += tl.sum(ddt, axis=0)
-        tl.store(du_ptr + pid_b * s_xb + offs_d[None, :] * s_xd + t[:, None] * s_xl, du, mask=m_td)
-        tl.store(ddelta_ptr + pid_b * s_eb + offs_d[None, :] * s_ed + t[:, None] * s_el, ddt, mask=m_td)
-
-    tl.store(dA_ptr + pid_b * dim * N + state_off, dA_acc, mask=mask_dn)
-    tl.store(dh0_ptr + pid_b * dim * N + state_off, q, mask=mask_dn)
-    tl.store(dD_ptr + pid_b * dim + offs_d, dD_acc, mask=mask_d)
-    tl.store(dbias_ptr + pid_b * dim + offs_d, dbias_acc, mask=mask_d)
-
-
-@triton.jit
-def _bwd_loop_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, dlast_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr, dh0_ptr, scratch_ptr,
     L, dim, dim_per_group, n_tiles, tiles_per_chunk, s_qc,
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
@@ -191,8 +51,8 @@ def _bwd_loop_kernel(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr,
 ):
-    """Step-by-step variant: per tile, recompute the T states into a small per-program scratch (L2-resident),
-    then walk the tile backwards one step at a time with the adjoint state in registers. Program axis 2 is
+    """Per tile: recompute the T states into a small per-program scratch, then walk the tile backwards one
+    step at a time with the adjoint state in registers. Program axis 2 is
     a chunk of ``tiles_per_chunk`` tiles (chunk-parallel variant); its adjoint at the chunk's end comes from
     ``dlast_ptr`` (chunk stride ``s_qc``), computed by the chunk-carry pass."""
     pid_b = tl.program_id(0).to(tl.int64)
@@ -420,10 +280,9 @@ def scan_backward(
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
     dpg = dim // groups
-    loop = cfg["kernel"] == "loop"
     # a power of two dividing dim/groups: every program's channels share one group
     big = batch * dim // 32 >= 4096
-    block_d = min((cfg["BLOCK_D"] or (32 if big else 16)) if loop else cfg["tile_BLOCK_D"], dpg & -dpg)
+    block_d = min(cfg["BLOCK_D"] or (32 if big else 16), dpg & -dpg)
     block_n = triton.next_power_of_2(n_state)
     n_dblk = dim // block_d
     n_tiles = checkpoints.shape[1]
@@ -437,7 +296,7 @@ def scan_backward(
     dC_part = torch.empty(batch, n_dblk, n_state, length, device=dev, dtype=f32)
     n_chunks = 1
     programs = batch * n_dblk
-    if loop and programs < cfg["min_programs"] and n_tiles >= 2 * cfg["min_tiles"]:
+    if programs < cfg["min_programs"] and n_tiles >= 2 * cfg["min_tiles"]:
         n_chunks = min(triton.cdiv(cfg["min_programs"], programs), n_tiles // cfg["min_tiles"])
     tiles_per_chunk = triton.cdiv(n_tiles, n_chunks)
     n_chunks = triton.cdiv(n_tiles, tiles_per_chunk)
@@ -449,7 +308,7 @@ def scan_backward(
     bias = args.delta_bias if args.delta_bias is not None else A
     flags = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, HAS_Z=args.z is not None,
                  HAS_BIAS=args.delta_bias is not None, SOFTPLUS=args.delta_softplus, REVERSE=args.reverse)
-    num_warps = (cfg["num_warps"] or (4 if big else 2)) if loop else cfg["tile_num_warps"]
+    num_warps = cfg["num_warps"] or (4 if big else 2)
     dlast = grad_last if grad_last is not None else dh0
     dlast_strides = (dlast.stride(0), 0, *dlast.stride()[1:])
     has_dlast = grad_last is not None
@@ -471,16 +330,11 @@ def scan_backward(
     strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(),
                *grad_out.stride())
     out_strides = (*du.stride(), *ddelta.stride(), *dz.stride())
-    if loop:
-        scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_d * block_n, device=dev, dtype=f32)
-        _bwd_loop_kernel[(batch, n_dblk, n_chunks)](
-            *common, scratch, length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1], *strides,
-            dlast_strides[0], *dlast_strides[2:], *out_strides, T=CKPT_STEPS, HAS_D=args.D is not None,
-            HAS_DLAST=has_dlast, **flags, num_warps=num_warps)
-    else:
-        _bwd_kernel[(batch, n_dblk)](
-            *common, length, dim, dpg, n_tiles, *strides, dlast_strides[0], *dlast_strides[2:], *out_strides,
-            T=CKPT_STEPS, HAS_D=args.D is not None, HAS_DLAST=has_dlast, **flags, num_warps=num_warps)
+    scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_d * block_n, device=dev, dtype=f32)
+    _bwd_kernel[(batch, n_dblk, n_chunks)](
+        *common, scratch, length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1], *strides,
+        dlast_strides[0], *dlast_strides[2:], *out_strides, T=CKPT_STEPS, HAS_D=args.D is not None,
+        HAS_DLAST=has_dlast, **flags, num_warps=num_warps)
     per_group = n_dblk // groups
     dB = dB_part.view(batch, groups, per_group, n_state, length).sum(2)
     dC = dC_part.view(batch, groups, per_group, n_state, length).sum(2)

@@ -58,14 +58,6 @@ def test_chunk_parallel_variants_match_reference(monkeypatch, reverse):
     check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
 
 
-@pytest.mark.parametrize(("length", "reverse"), [(7, False), (40, True)])
-def test_tile_backward_variant_matches_reference(monkeypatch, length, reverse):
-    # the associative-scan backward (kernel="tile") against the same reference as the default step loop
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "kernel", "tile")
-    inputs = _inputs(2, 4, length, 4, groups=2, use_h0=True, seed=length)
-    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
-
-
 def test_non_contiguous_and_odd_dims():
     # dim 6 (masked channel block, groups of 3 channels), B with stride 2 along L, u in (batch, dim, L) layout,
     # delta and z channel-last views, C a slice of a wider tensor
