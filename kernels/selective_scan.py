@@ -41,6 +41,8 @@ def _canonical(
     """Validate shapes/dtypes and return grouped (batch, G, N, L) views of B and C (never a copy)."""
     _check("u", u.dim() == 3, f"has shape {tuple(u.shape)}", "Pass u as (batch, dim, L).")
     batch, dim, length = u.shape
+    _check("u", batch > 0 and dim > 0 and length > 0, f"has an empty axis: shape {tuple(u.shape)}",
+           "Pass at least one batch row, one channel and one time step.")
     _check("delta", delta.shape == u.shape, f"has shape {tuple(delta.shape)}, u has {tuple(u.shape)}",
            "Pass delta with u's shape (batch, dim, L).")
     _check("A", A.dim() == 2 and A.shape[0] == dim, f"has shape {tuple(A.shape)}", f"Pass A as (dim={dim}, N).")

@@ -125,6 +125,7 @@ def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_s
         (lambda x: x.update(z=x["z"][:, :-1]), "z has shape"),
         (lambda x: x.update(initial_state=torch.zeros(1)), "initial_state has shape"),
         (lambda x: x.update(u=x["u"].to(torch.int64)), "u has dtype"),
+        (lambda x: x.update(u=x["u"][:, :, :0]), "u has an empty axis"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(change, message):
