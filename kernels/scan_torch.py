@@ -71,7 +71,7 @@ def _states(args: ScanArgs, dtT: Tensor, uT: Tensor, s: int, e: int, h0: Tensor,
     """Decays a (T,b,d,N) and states h (T,b,d,N) of one chunk, starting from h0 (b,d,N) in scan order."""
     T, batch, dim = dtT.shape
     groups, n_state = args.B.shape[1], args.B.shape[2]
-    a = torch.exp(dtT[..., None] * args.A.to(work))
+    a = (dtT[..., None] * args.A.to(work)).exp_()
     BT = args.B[..., s:e].to(work).permute(3, 0, 1, 2)  # (T, b, G, N)
     h = ((dtT * uT).view(T, batch, groups, dim // groups, 1) * BT[:, :, :, None, :]).reshape(T, batch, dim, n_state)
     steps = range(T - 1, -1, -1) if args.reverse else range(T)
