@@ -92,7 +92,8 @@ mkdir -p "$out"
 python3 - "$work" "$out" <<'EOF'
 import csv, dataclasses, json, sys
 from pathlib import Path
-from tsmamba.models.registry import make_config
+from tsmamba.models.registry import get_model_spec, make_config
+from tsmamba.training import TrainConfig
 work, out = Path(sys.argv[1]), Path(sys.argv[2])
 rows = [json.loads(line) for f in sorted(work.glob("*.jsonl")) for line in f.read_text().splitlines() if line]
 if rows:
@@ -105,9 +106,12 @@ if rows:
 
 
 def changed(row):
-    """Model options that differ from the model's ETTh1 defaults (the variant's name)."""
-    used = json.loads(row["config"])["model"]
+    """Model and training options that differ from the model's ETTh1 defaults (the variant's name)."""
+    config = json.loads(row["config"])
+    spec = get_model_spec(row["model"])
     default = dataclasses.asdict(make_config(row["model"], "ETTh1"))
+    default.update(dataclasses.asdict(TrainConfig.from_dict(spec.dataset_defaults("ETTh1")["train"])))
+    used = {**config["model"], **{k: v for k, v in config["train"].items() if k not in ("accelerator", "seed")}}
     return " ".join(f"{k}={v}" for k, v in sorted(used.items()) if default.get(k) != v) or "defaults"
 
 
