@@ -5,7 +5,7 @@
 #
 #   benchmarks/run_etth1_accuracy.sh OUTDIR DATA_DIR JOBSET [LIMIT_S]
 #
-# JOBSET "main": the 24 baseline runs; "variants": TSM2 options at L=512 (see VARIANTS below); "smoke": one
+# JOBSET "main": the 24 baseline runs; "variants", "variants2": TSM2 options at L=512 (below); "smoke": one
 # DLinear and one TSM2 epoch at L=336, H=96 (plumbing check). DEVICE (default gpu), EXTRA (more bench
 # arguments for every process) and TSM2_EXTRA (for the TSM2 processes only) come from the environment.
 # Each process is stopped after LIMIT_S seconds (default 540) so that whatever finished is still gathered.
@@ -60,6 +60,12 @@ VARIANTS=(
   "lr1e-4-d16 learning_rate=1e-4 d_model=16"
   "lr1e-4-residual learning_rate=1e-4 skip=residual"
 )
+# JOBSET "variants2": the two best of "variants" (d_model 16, bidirectional tokens) combined, then varied.
+VARIANTS2=(
+  "d16-bidir learning_rate=1e-4 d_model=16 token_direction=bidirectional"
+  "d16-bidir-3layers learning_rate=1e-4 d_model=16 token_direction=bidirectional n_layers=3"
+  "d16-bidir-lr5e-5 learning_rate=5e-5 d_model=16 token_direction=bidirectional"
+)
 
 if [ "$jobset" = main ]; then
   for lookback in 336 512; do
@@ -69,7 +75,8 @@ if [ "$jobset" = main ]; then
       bench "tsm2_${lookback}_$h" --model tsm2 --lookback "$lookback" --horizons "$h" &
     done
   done
-elif [ "$jobset" = variants ]; then
+elif [ "$jobset" = variants ] || [ "$jobset" = variants2 ]; then
+  if [ "$jobset" = variants2 ]; then VARIANTS=("${VARIANTS2[@]}"); fi
   for variant in "${VARIANTS[@]}"; do
     read -r tag settings <<<"$variant"
     sets=()
@@ -82,7 +89,7 @@ elif [ "$jobset" = smoke ]; then
   bench dlinear_smoke --model dlinear --lookback 336 --horizons 96 --epochs 1 &
   bench tsm2_smoke --model tsm2 --lookback 336 --horizons 96 --epochs 1 &
 else
-  echo "unknown JOBSET $jobset (main, variants or smoke)" >&2; exit 2
+  echo "unknown JOBSET $jobset (main, variants, variants2 or smoke)" >&2; exit 2
 fi
 started=$(date +%s)
 wait
