@@ -26,7 +26,7 @@ import triton.language as tl
 from torch import Tensor
 
 from .scan_torch import ScanArgs
-from .scan_triton_fwd import CKPT_STEPS, LOG2E, _time, softplus
+from .scan_triton_fwd import CKPT_STEPS, LOG2E, _chain_chunks_kernel, _time, softplus
 
 # BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 4096 programs, else 16 on 2 (H100 sweeps,
 # benchmarks/results/kernel_h100.md).
@@ -245,32 +245,6 @@ def _bwd_chunk_adjoint_kernel(
     tl.store(dtsum_ptr + base * dim + offs_d, dtsum, mask=mask_d)
 
 
-@triton.jit
-def _bwd_chunk_carry_kernel(A_ptr, dlast_ptr, qloc_ptr, dtsum_ptr, carry_ptr, n_chunks, dim,
-                            s_ad, s_an, s_qb, s_qd, s_qn,
-                            N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, HAS_DLAST: tl.constexpr):
-    """Chain the chunks backwards: carry_c = adjoint at chunk c's end; carry_{c-1} = qloc_c + decay_c carry_c."""
-    pid_b = tl.program_id(0).to(tl.int64)
-    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_n = tl.arange(0, BLOCK_N)
-    mask_d = offs_d < dim
-    mask_dn = mask_d[:, None] & (offs_n < N)[None, :]
-    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
-    A2 = A2 * LOG2E
-    off = offs_d[:, None] * N + offs_n[None, :]
-    if HAS_DLAST:
-        q = tl.load(dlast_ptr + pid_b * s_qb + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn, mask=mask_dn,
-                    other=0.0).to(tl.float32)
-    else:
-        q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
-    for cc in range(n_chunks):
-        c = n_chunks - 1 - cc
-        base = pid_b * n_chunks + c
-        tl.store(carry_ptr + base * dim * N + off, q, mask=mask_dn)
-        dts = tl.load(dtsum_ptr + base * dim + offs_d, mask=mask_d, other=0.0)
-        q = tl.load(qloc_ptr + base * dim * N + off, mask=mask_dn, other=0.0) + tl.exp2(dts[:, None] * A2) * q
-
-
 def scan_backward(
     args: ScanArgs, checkpoints: Tensor, grad_out: Tensor, grad_last: Tensor | None, config: dict | None = None
 ) -> tuple[Tensor | None, ...]:
@@ -320,9 +294,9 @@ def scan_backward(
             *delta.stride(), *A.stride(), *C.stride(), *z.stride(), *grad_out.stride(), **flags,
             num_warps=num_warps)
         carry = torch.empty_like(qloc)
-        _bwd_chunk_carry_kernel[(batch, n_dblk)](
-            A, dlast, qloc, dtsum, carry, n_chunks, dim, *A.stride(), *dlast.stride(), N=n_state, BLOCK_N=block_n,
-            BLOCK_D=block_d, HAS_DLAST=has_dlast, num_warps=num_warps)
+        _chain_chunks_kernel[(batch, n_dblk)](
+            A, dlast, qloc, dtsum, carry, n_chunks, dim, *A.stride(), *dlast.stride(), N=n_state,
+            BLOCK_N=block_n, BLOCK_D=block_d, HAS_START=has_dlast, REVERSE=True, num_warps=num_warps)
         dlast, has_dlast = carry, True
         dlast_strides = (carry.stride(0), carry.stride(1), carry.stride(2), carry.stride(3))
     common = (u, delta, A, B, C, D, z, bias, checkpoints, grad_out, dlast,

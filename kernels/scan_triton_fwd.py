@@ -202,10 +202,14 @@ def _fwd_kernel(
 
 
 @triton.jit
-def _carry_kernel(A_ptr, init_ptr, end_ptr, dtsum_ptr, chunk_init_ptr, n_chunks, dim, s_ad, s_an,
-                  s_ib, s_id, s_in, N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-                  HAS_INIT: tl.constexpr):
-    """Chain chunk end states: start_{k+1} = exp(A·ΣΔ_k) start_k + end_k (sequential over chunks)."""
+def _chain_chunks_kernel(A_ptr, start_ptr, local_ptr, dtsum_ptr, carry_ptr, n_chunks, dim, s_ad, s_an,
+                         s_sb, s_sd, s_sn, N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+                         HAS_START: tl.constexpr, REVERSE: tl.constexpr):
+    """Chain per-chunk results in scan order: carry_c = what enters chunk c; next = exp(A·ΣΔ_c) carry_c + local_c.
+
+    Forward: local = chunk end states from a zero start, carry = true chunk start states. Backward (REVERSE,
+    chunks visited last to first): local = chunk adjoints from a zero end-adjoint, carry = true end-adjoints.
+    """
     pid_b = tl.program_id(0).to(tl.int64)
     offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
@@ -213,17 +217,18 @@ def _carry_kernel(A_ptr, init_ptr, end_ptr, dtsum_ptr, chunk_init_ptr, n_chunks,
     mask_dn = mask_d[:, None] & (offs_n < N)[None, :]
     A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
     A2 = A2 * LOG2E
-    state_off = offs_d[:, None] * N + offs_n[None, :]
-    if HAS_INIT:
-        h = tl.load(init_ptr + pid_b * s_ib + offs_d[:, None] * s_id + offs_n[None, :] * s_in, mask=mask_dn,
+    off = offs_d[:, None] * N + offs_n[None, :]
+    if HAS_START:
+        h = tl.load(start_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn, mask=mask_dn,
                     other=0.0).to(tl.float32)
     else:
         h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
     for k in range(n_chunks):
-        base = pid_b * n_chunks + k
-        tl.store(chunk_init_ptr + base * dim * N + state_off, h, mask=mask_dn)
+        c = n_chunks - 1 - k if REVERSE else k
+        base = pid_b * n_chunks + c
+        tl.store(carry_ptr + base * dim * N + off, h, mask=mask_dn)
         dts = tl.load(dtsum_ptr + base * dim + offs_d, mask=mask_d, other=0.0)
-        h = tl.exp2(dts[:, None] * A2) * h + tl.load(end_ptr + base * dim * N + state_off, mask=mask_dn, other=0.0)
+        h = tl.exp2(dts[:, None] * A2) * h + tl.load(local_ptr + base * dim * N + off, mask=mask_dn, other=0.0)
 
 
 def _block_d(dim: int, dim_per_group: int, limit: int) -> tuple[int, bool]:
@@ -286,10 +291,10 @@ def scan_forward(
                           length, dim, dpg, chunk_len, n_ckpt, *strides, 0, 0, 0, 0, *out.stride(),
                           HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, **common)
         chunk_init = torch.empty_like(ends)
-        _carry_kernel[(batch, n_dblk)](A, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim,
-                                       *A.stride(), *(_init_strides(init)[i] for i in (0, 2, 3)), N=n_state,
-                                       BLOCK_N=block_n, BLOCK_D=block_d, HAS_INIT=init is not None,
-                                       num_warps=num_warps)
+        _chain_chunks_kernel[(batch, n_dblk)](
+            A, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim, *A.stride(),
+            *(_init_strides(init)[i] for i in (0, 2, 3)), N=n_state, BLOCK_N=block_n, BLOCK_D=block_d,
+            HAS_START=init is not None, REVERSE=False, num_warps=num_warps)
         init_args = (chunk_init, *_init_strides(chunk_init[:, 0], chunk_init.stride(1)))
         has_init = True
     else:
