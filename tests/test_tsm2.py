@@ -207,6 +207,6 @@ def test_invalid_options_are_clear_errors(option: str, value) -> None:
 
 
 def test_dataset_defaults_shrink_the_model_for_etth() -> None:
-    assert make_config("tsm2", "ETTh1").d_model == 32
+    assert make_config("tsm2", "ETTh1").d_model == 16
     assert make_config("tsm2", "ETTm1").d_model == TSM2Config().d_model
     assert make_config("tsm2", "ETTh1", {"d_model": 128}).d_model == 128
