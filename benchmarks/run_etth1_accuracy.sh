@@ -5,7 +5,8 @@
 #
 #   benchmarks/run_etth1_accuracy.sh OUTDIR DATA_DIR JOBSET [LIMIT_S]
 #
-# JOBSET "main": the 24 baseline runs; "variants", "variants2": TSM2 options at L=512 (below); "smoke": one
+# JOBSET "main": the 24 baseline runs; "variants", "variants2": TSM2 options at L=512 (below); "confirm": TSM2's
+# final defaults at L=336 and with a second seed at L=512; "smoke": one
 # DLinear and one TSM2 epoch at L=336, H=96 (plumbing check). DEVICE (default gpu), EXTRA (more bench
 # arguments for every process) and TSM2_EXTRA (for the TSM2 processes only) come from the environment.
 # Each process is stopped after LIMIT_S seconds (default 540) so that whatever finished is still gathered.
@@ -85,11 +86,17 @@ elif [ "$jobset" = variants ] || [ "$jobset" = variants2 ]; then
       bench "tsm2-${tag}_512_$h" --model tsm2 --lookback 512 --horizons "$h" "${sets[@]}" &
     done
   done
+elif [ "$jobset" = confirm ]; then
+  # TSM2 with the defaults chosen from the runs above: L=336 (seed 2021) and a second seed at L=512.
+  for h in "${horizons[@]}"; do
+    bench "tsm2_336_$h" --model tsm2 --lookback 336 --horizons "$h" &
+    bench "tsm2-seed2022_512_$h" --model tsm2 --lookback 512 --horizons "$h" --seeds 2022 &
+  done
 elif [ "$jobset" = smoke ]; then
   bench dlinear_smoke --model dlinear --lookback 336 --horizons 96 --epochs 1 &
   bench tsm2_smoke --model tsm2 --lookback 336 --horizons 96 --epochs 1 &
 else
-  echo "unknown JOBSET $jobset (main, variants, variants2 or smoke)" >&2; exit 2
+  echo "unknown JOBSET $jobset (main, variants, variants2, confirm or smoke)" >&2; exit 2
 fi
 started=$(date +%s)
 wait
