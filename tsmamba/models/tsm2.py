@@ -48,7 +48,7 @@ class TSM2Config:
     - ``d_model=64``, ``n_layers=2``: small, because the ETT/Weather training sets hold 8k–37k windows and
       PatchTST's scripts show large models overfit them; two MambaMixer layers = four selective mixers.
       ``dataset_defaults`` shrinks ``d_model`` to 16 for ETTh1/ETTh2, as PatchTST's scripts do; on ETTh1 at L=512
-      it had the lowest validation loss of the sizes tried (16, 32, 64; benchmarks/results/etth1_accuracy.md).
+      it had a lower validation loss than 32 (benchmarks/results/etth1_accuracy.md).
     - ``d_state=16``, ``d_conv=4``, ``expand=2``, ``dt_rank=0`` (= ceil(d_model/16)), ``dt_min=1e-3``,
       ``dt_max=1e-1``: mamba_ssm's ``Mamba`` defaults, which the paper's S6 blocks are.
 
