@@ -18,13 +18,7 @@ TINY = {
 MODELS = sorted(TINY)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny models only lose time to thread hand-offs on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(name: str, lookback: int = 32, horizon: int = 8, n_vars: int = 3, **overrides) -> torch.nn.Module:

@@ -11,13 +11,7 @@ from tsmamba.models.registry import make_config
 from tsmamba.models.revin import RevIN
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny models only lose time to thread hand-offs on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(("lookback", "n_patches"), [(336, 42), (512, 64), (96, 12)])

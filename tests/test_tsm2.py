@@ -17,13 +17,7 @@ LOOKBACK, HORIZON, N_VARS = 24, 6, 3
 TINY = {"d_model": 8, "d_state": 4, "patch_len": 8, "stride": 4, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny models only lose time to thread hand-offs on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> TSM2Model:
