@@ -36,6 +36,21 @@ def test_demo_out_option(tmp_path: Path) -> None:
     assert out.is_file()
 
 
+def test_demo_trains_tsm2(tmp_path: Path) -> None:
+    from tsmamba.demo import run_demo
+
+    result = run_demo(out=tmp_path / "tsm2.png", n_steps=800, max_epochs=1, model="tsm2")
+    assert result.model_name == "TSM2" and result.epochs_run == 1
+    assert result.model.n_windows == result.seasonal_naive.n_windows > 0
+    assert result.model.mse < 2 * result.seasonal_naive.mse  # trained a real forecaster, not a constant
+    assert (tmp_path / "tsm2.png").is_file()
+
+
+def test_demo_unknown_model_is_a_clear_error() -> None:
+    result = invoke("demo", "--model", "tsm3")
+    assert result.exit_code == 2 and "Unknown model 'tsm3'" in result.output and "tsm2" in result.output
+
+
 def test_datasets_lists_every_card(isolated_env) -> None:
     result = invoke("datasets")
     assert result.exit_code == 0
