@@ -160,6 +160,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def run_gpu(args) -> list[str]:
     import triton.testing
+    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
     torch.backends.cuda.matmul.allow_tf32 = False
     fn_cuda, fn_ref = load_mamba_ssm()
@@ -167,6 +168,7 @@ def run_gpu(args) -> list[str]:
     device_name = torch.cuda.get_device_name()
     head = [f"device: {device_name}; torch {torch.__version__}; triton {__import__('triton').__version__}; "
             f"mamba_ssm CUDA kernel: {'yes' if fn_cuda else 'NO'}",
+            f"our configs: forward {scan_triton_fwd.FWD_CONFIG}; backward {scan_triton_bwd.BWD_CONFIG}",
             f"measured copy bandwidth {bandwidth / 1e9:.0f} GB/s (read+write); exp2 rate {exp_rate / 1e12:.2f} T/s",
             ""]
     print("\n".join(head), flush=True)
@@ -265,9 +267,15 @@ def run_sweep(args) -> list[str]:
     def do_bench(f):
         return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
 
-    # {} = the shipped defaults (block sizes from the problem size); the rest are alternatives to compare
-    fwd_configs = [{}, dict(min_programs=4096, min_chunk=64), dict(BLOCK_D=64, num_warps=4)]
-    bwd_configs = [{}, dict(min_programs=8192, min_tiles=4), dict(BLOCK_D=32, num_warps=4)]
+    # {} = the shipped defaults (block sizes from the problem size); the rest are alternatives to compare, each
+    # applied on top of the defaults. The backward rows compare the two variants (kernels/NOTES.md, v6).
+    fwd_configs = [{}]
+    if args.sweep_fwd:
+        fwd_configs += [dict(min_programs=4096, min_chunk=64), dict(BLOCK_D=64, num_warps=4)]
+    # {} and {'variant': 'loop'} are the same code while "loop" is the default: their gap is the run's noise
+    bwd_configs = [{}, dict(variant="loop"), dict(variant="tile_reduce"), dict(variant="tile_reduce", red_steps=8),
+                   dict(variant="tile_reduce", BLOCK_D=32, num_warps=4), dict(variant="loop", bc_2d=True),
+                   dict(variant="tile_reduce", bc_2d=False)]
     lines = ["| shape | dtype | kind | config | ms |", "|---|---|---|---|---|"]
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
@@ -287,6 +295,8 @@ def run_sweep(args) -> list[str]:
             for kind, configs, table, fn in (("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
                                              ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb)):
                 for config in configs:
+                    scan_triton_fwd.FWD_CONFIG.update(base_fwd)
+                    scan_triton_bwd.BWD_CONFIG.update(base_bwd)
                     table.update(config)
                     try:
                         ms = bench_gpu(do_bench, sets, fn)
@@ -359,8 +369,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
+    parser.add_argument("--sweep-fwd", action="store_true", help="also sweep forward block configs")
+    parser.add_argument("--bwd-variant", choices=["loop", "tile_reduce"],
+                        help="backward variant for the table (default: BWD_CONFIG's)")
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()
+    if args.bwd_variant:
+        from tsmamba.kernels import scan_triton_bwd
+
+        scan_triton_bwd.BWD_CONFIG["variant"] = args.bwd_variant
     if args.sweep:
         lines = run_sweep(args)
     else:

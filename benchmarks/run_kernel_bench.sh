@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One GPU-machine session for the selective-scan kernel: build mamba_ssm (sm_90 only) in the background,
-# run the Triton correctness cases natively, sweep block configs, then the benchmark table.
+# run the Triton correctness cases natively, sweep block configs and both backward variants, then the benchmark
+# table (with BWD_CONFIG's default variant; BENCH_ARGS="--bwd-variant tile_reduce" picks the other).
 # Usage (repository root, mamba_ssm sdist unpacked under .peers/): OUT=/some/dir bash benchmarks/run_kernel_bench.sh
 set -u
 OUT=${OUT:-/tmp/kernel_out}
@@ -28,8 +29,9 @@ BUILD=$!
 timeout ${TEST_S:-200} python3 -P -m pytest -q -x -n 4 -p no:cacheprovider --noconftest tests/kernels/selective_scan_triton_cases.py \
   > "$OUT/tests.log" 2>&1; echo "tests rc=$?" >> "$OUT/tests.log"; tail -3 "$OUT/tests.log"
 if [ "${SWEEP:-1}" = 1 ]; then
-  timeout ${SWEEP_S:-120} python3 benchmarks/kernel_bench.py --sweep --shapes ${SWEEP_SHAPES:-256,256,64 128,128,321 8,1024,2048 4,2048,8192} \
-    --dtypes bf16 --rep 50 --out "$OUT/sweep.md" > "$OUT/sweep.log" 2>&1; tail -40 "$OUT/sweep.log"
+  timeout ${SWEEP_S:-240} python3 benchmarks/kernel_bench.py --sweep \
+    --shapes ${SWEEP_SHAPES:-1792,128,42 256,256,64 128,128,321 10272,256,63 8,1024,2048 4,2048,8192} \
+    --dtypes bf16 --rep 50 --out "$OUT/sweep.md" > "$OUT/sweep.log" 2>&1; tail -55 "$OUT/sweep.log"
 fi
 wait $BUILD; echo "build rc=$?"; tail -3 "$OUT/build.log"
 timeout ${BENCH_S:-300} python3 benchmarks/kernel_bench.py --device cuda ${BENCH_ARGS:-} --out "$OUT/kernel_bench.md" \

@@ -8,8 +8,10 @@ backwards in tiles of ``T`` = ``CKPT_STEPS`` steps, the forward's checkpoint int
  2. walks the tile backwards with the adjoint state in registers: g_t = C_t dy_t + q_{t+1} and
     q_t = a_t g_t, using a_t h_{t-1} = h_t - Δ_t B_t u_t (never dividing by a decay) for the dA and dΔ terms.
 dA, dD and dΔbias are accumulated per program and dB, dC per channel block into fp32 partial buffers that
-the launcher sums: deterministic, no atomics. Steps past L are padding and act as the identity (Δ = 0:
-a = 1, input 0).
+the launcher sums: deterministic, no atomics. dB and dC are reduced over the block's channels every step
+(``BWD_CONFIG["variant"] = "loop"``) or, with ``"tile_reduce"``, once per few steps after each tile's walk from
+per-step terms kept in the scratch (fewer cross-warp reductions, more scratch bytes; kernels/NOTES.md, v6).
+Steps past L are padding and act as the identity (Δ = 0: a = 1, input 0).
 
 Few programs with long L (small batch*dim) would leave SMs idle, so the tiles are then split into chunks
 run in parallel: pass 1 walks each chunk backwards with a zero adjoint at its end (q <- a (q + C dy) needs
@@ -31,12 +33,26 @@ from .scan_triton_fwd import CKPT_STEPS, LOG2E, _chain_chunks_kernel, _time, sof
 # BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 4096 programs, else 16 on 2 (H100 sweeps,
 # benchmarks/results/kernel_h100.md).
 # Below min_programs programs the loop kernel splits the tiles into chunks (>= min_tiles tiles) run in parallel.
-BWD_CONFIG = {"BLOCK_D": None, "num_warps": None, "min_programs": 2048, "min_tiles": 8}
+# variant "loop": dB and dC reduced over the channel block every step; "tile_reduce": their per-step terms go to the
+# scratch and are reduced once per red_steps steps after each tile's walk (see _bwd_kernel).
+# bc_2d: load B and C rows in the state's 2-D layout (see _bwd_kernel); None = on with "tile_reduce" only.
+BWD_CONFIG = {"BLOCK_D": None, "num_warps": None, "min_programs": 2048, "min_tiles": 8, "variant": "loop",
+              "red_steps": 4, "bc_2d": None}
+VARIANTS = ("loop", "tile_reduce")
 
 
 @triton.jit
 def _sigmoid(x):
     return 1.0 / (1.0 + tl.exp2(-x * LOG2E))
+
+
+@triton.jit
+def _bcast_n(x, IS_2D: tl.constexpr):
+    """x as a [BLOCK_D, BLOCK_N] operand: already 2-D (loaded per channel row), or an (N,) row to broadcast."""
+    if IS_2D:
+        return x
+    else:
+        return x[None, :]
 
 
 @triton.jit
@@ -49,12 +65,21 @@ def _bwd_kernel(
     s_qb, s_qd, s_qn, s_xb, s_xd, s_xl, s_eb, s_ed, s_el, s_wb, s_wd, s_wl,
     N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr,
+    REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr, TILE_REDUCE: tl.constexpr, RED_STEPS: tl.constexpr,
+    BC_2D: tl.constexpr,
 ):
     """Per tile: recompute the T states into a small per-program scratch, then walk the tile backwards one
     step at a time with the adjoint state in registers. Program axis 2 is
     a chunk of ``tiles_per_chunk`` tiles (chunk-parallel variant); its adjoint at the chunk's end comes from
-    ``dlast_ptr`` (chunk stride ``s_qc``), computed by the chunk-carry pass."""
+    ``dlast_ptr`` (chunk stride ``s_qc``), computed by the chunk-carry pass.
+
+    TILE_REDUCE: the walk stores g_t Δ_t u_t (dB's terms) and dy_t into the scratch beside the states instead of
+    reducing dB and dC over the channels every step (two cross-warp reductions and barriers per step); after the
+    walk, [RED_STEPS, BLOCK_D, BLOCK_N] blocks of the scratch are reduced over the channels at once. The
+    scratch is then read by threads other than its writers, hence the barriers around that phase.
+
+    BC_2D: B_t and C_t are loaded as [BLOCK_D, BLOCK_N] tiles (each channel row reads the same N values) in the
+    layout of the state, instead of (N,) rows that the compiler converts through shared memory every step."""
     pid_b = tl.program_id(0).to(tl.int64)
     pid_d = tl.program_id(1)
     n_dblk = tl.num_programs(1)
@@ -80,7 +105,21 @@ def _bwd_kernel(
     group = (pid_d * BLOCK_D) // dim_per_group
     state_off = offs_d[:, None] * N + offs_n[None, :]
     local_off = tl.arange(0, BLOCK_D)[:, None] * BLOCK_N + offs_n[None, :]
-    scratch = scratch_ptr + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_D * BLOCK_N) + local_off
+    # scratch per program: the T states [T, BLOCK_D, BLOCK_N]; with TILE_REDUCE also g Δ u (same shape) and dy
+    # [T, BLOCK_D]
+    if TILE_REDUCE:
+        prog_scratch = scratch_ptr + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_D * (2 * BLOCK_N + 1))
+    else:
+        prog_scratch = scratch_ptr + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_D * BLOCK_N)
+    scratch = prog_scratch + local_off
+    gdtu_scratch = scratch + T * BLOCK_D * BLOCK_N
+    dy_scratch = prog_scratch + 2 * T * BLOCK_D * BLOCK_N + tl.arange(0, BLOCK_D)
+    offs_s = tl.arange(0, RED_STEPS)
+    red_off = (offs_s[:, None, None] * BLOCK_D + tl.arange(0, BLOCK_D)[None, :, None]) * BLOCK_N + offs_n[None, None, :]
+    dy_red_off = offs_s[:, None] * BLOCK_D + tl.arange(0, BLOCK_D)[None, :]
+    du_row = du_ptr + pid_b * s_xb + offs_d * s_xd
+    ddt_row = ddelta_ptr + pid_b * s_eb + offs_d * s_ed
+    dz_row = dz_ptr + pid_b * s_wb + offs_d * s_wd
     if HAS_DLAST:
         q = tl.load(dlast_ptr + pid_b * s_qb + pid_c * s_qc + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn,
                     mask=mask_dn, other=0.0).to(tl.float32)
@@ -95,6 +134,17 @@ def _bwd_kernel(
     g_row = dout_ptr + pid_b * s_gb + offs_d * s_gd
     b_row = B_ptr + pid_b * s_bb + group * s_bg + offs_n * s_bn
     c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
+    if BC_2D:
+        # B and C rows loaded straight into the state's 2-D layout (one copy per channel row, L1 hits): no
+        # per-step layout conversion of the (N,) rows through shared memory
+        zero_dn = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.int32)
+        b_ld = b_row[None, :] + zero_dn
+        c_ld = c_row[None, :] + zero_dn
+        mask_bc = mask_dn
+    else:
+        b_ld = b_row
+        c_ld = c_row
+        mask_bc = mask_n
     part_bc = ((pid_b * n_dblk + pid_d) * N + offs_n) * L
 
     for kk in range(0, tile_hi - tile_lo):
@@ -104,18 +154,18 @@ def _bwd_kernel(
         t = _time(k * T, L, REVERSE)
         u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
         dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
-        bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
+        bv = tl.load(b_ld + t * s_bl, mask=mask_bc, other=0.0).to(tl.float32)
         for j in range(T):
             i = k * T + j
             t_n = _time(i + 1, L, REVERSE)
             u_n = tl.load(u_row + t_n * s_ul, mask=mask_d, other=0.0).to(tl.float32)
             dl_n = tl.load(d_row + t_n * s_dl, mask=mask_d, other=0.0).to(tl.float32)
-            bv_n = tl.load(b_row + t_n * s_bl, mask=mask_n, other=0.0).to(tl.float32)
+            bv_n = tl.load(b_ld + t_n * s_bl, mask=mask_bc, other=0.0).to(tl.float32)
             dl = dl + bias
             if SOFTPLUS:
                 dl = softplus(dl)
             dt = tl.where(zero_d + i < L, dl, 0.0)
-            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * bv[None, :]
+            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * _bcast_n(bv, BC_2D)
             tl.store(scratch + j * (BLOCK_D * BLOCK_N), h)
             u, dl, bv = u_n, dl_n, bv_n
         # ---- walk the tile backwards ----
@@ -124,8 +174,8 @@ def _bwd_kernel(
         dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
         go = tl.load(g_row + t * s_gl, mask=mask_d, other=0.0).to(tl.float32)
         z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
-        bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
-        cv = tl.load(c_row + t * s_cl, mask=mask_n, other=0.0).to(tl.float32)
+        bv = tl.load(b_ld + t * s_bl, mask=mask_bc, other=0.0).to(tl.float32)
+        cv = tl.load(c_ld + t * s_cl, mask=mask_bc, other=0.0).to(tl.float32)
         hj = tl.load(scratch + (T - 1) * (BLOCK_D * BLOCK_N))
         for jj in range(T):
             j = T - 1 - jj
@@ -138,8 +188,8 @@ def _bwd_kernel(
             dl_n = tl.load(d_row + t_n * s_dl, mask=mask_d, other=0.0).to(tl.float32)
             go_n = tl.load(g_row + t_n * s_gl, mask=mask_d, other=0.0).to(tl.float32)
             z_n = tl.load(z_row + t_n * s_zl, mask=mask_d, other=0.0).to(tl.float32)
-            bv_n = tl.load(b_row + t_n * s_bl, mask=mask_n, other=0.0).to(tl.float32)
-            cv_n = tl.load(c_row + t_n * s_cl, mask=mask_n, other=0.0).to(tl.float32)
+            bv_n = tl.load(b_ld + t_n * s_bl, mask=mask_bc, other=0.0).to(tl.float32)
+            cv_n = tl.load(c_ld + t_n * s_cl, mask=mask_bc, other=0.0).to(tl.float32)
             hj_n = tl.load(scratch + j_n * (BLOCK_D * BLOCK_N))
             raw = dl + bias
             if SOFTPLUS:
@@ -149,32 +199,50 @@ def _bwd_kernel(
             dt = tl.where(ok_d, dt, 0.0)
             go = tl.where(ok_d, go, 0.0)
             if HAS_Z:
-                y = tl.sum(hj * cv[None, :], axis=1) + Dv * u
+                y = tl.sum(hj * _bcast_n(cv, BC_2D), axis=1) + Dv * u
                 sz = _sigmoid(z)
-                tl.store(dz_ptr + pid_b * s_wb + offs_d * s_wd + t * s_wl, go * y * sz * (1.0 + z * (1.0 - sz)),
+                tl.store(dz_row + t * s_wl, go * y * sz * (1.0 + z * (1.0 - sz)),
                          mask=mask_d & ok_d)
                 dy = go * z * sz
             else:
                 dy = go
-            g = q + dy[:, None] * cv[None, :]
+            g = q + dy[:, None] * _bcast_n(cv, BC_2D)
             dtu = dt * u
-            P = g * (hj - dtu[:, None] * bv[None, :])  # g_t a_t h_{t-1}
+            P = g * (hj - dtu[:, None] * _bcast_n(bv, BC_2D))  # g_t a_t h_{t-1}
             dA_acc += P * dt[:, None]
-            gB = tl.sum(g * bv[None, :], axis=1)
+            gB = tl.sum(g * _bcast_n(bv, BC_2D), axis=1)
             ddt = tl.sum(P * A, axis=1) + gB * u
             du = gB * dt + dy * Dv
-            ok_n = mask_n & (zero_n + i < L)
-            tl.store(dB_ptr + part_bc + t, tl.sum(g * dtu[:, None], axis=0), mask=ok_n)
-            tl.store(dC_ptr + part_bc + t, tl.sum(hj * dy[:, None], axis=0), mask=ok_n)
+            if TILE_REDUCE:
+                tl.store(gdtu_scratch + j * (BLOCK_D * BLOCK_N), g * dtu[:, None])
+                tl.store(dy_scratch + j * BLOCK_D, dy)
+            else:
+                ok_n = mask_n & (zero_n + i < L)
+                tl.store(dB_ptr + part_bc + t, tl.sum(g * dtu[:, None], axis=0), mask=ok_n)
+                tl.store(dC_ptr + part_bc + t, tl.sum(hj * dy[:, None], axis=0), mask=ok_n)
             if SOFTPLUS:
                 ddt = tl.where(raw > 20.0, ddt, ddt * _sigmoid(raw))
             ddt = tl.where(ok_d, ddt, 0.0)
             dbias_acc += ddt
             dD_acc += dy * u
-            tl.store(du_ptr + pid_b * s_xb + offs_d * s_xd + t * s_xl, du, mask=mask_d & ok_d)
-            tl.store(ddelta_ptr + pid_b * s_eb + offs_d * s_ed + t * s_el, ddt, mask=mask_d & ok_d)
+            tl.store(du_row + t * s_xl, du, mask=mask_d & ok_d)
+            tl.store(ddt_row + t * s_el, ddt, mask=mask_d & ok_d)
             q = tl.exp2(dt[:, None] * A2) * g
             u, dl, go, z, bv, cv, hj = u_n, dl_n, go_n, z_n, bv_n, cv_n, hj_n
+        if TILE_REDUCE:
+            # ---- dB, dC of the tile: one channel reduction per RED_STEPS steps ----
+            tl.debug_barrier()
+            for s in range(0, T, RED_STEPS):
+                hs = tl.load(prog_scratch + s * (BLOCK_D * BLOCK_N) + red_off)
+                gs = tl.load(prog_scratch + (T + s) * (BLOCK_D * BLOCK_N) + red_off)
+                dys = tl.load(prog_scratch + 2 * T * BLOCK_D * BLOCK_N + s * BLOCK_D + dy_red_off)
+                i_s = k * T + s + offs_s
+                t_s = _time(i_s, L, REVERSE)
+                ok_sn = (i_s < L)[:, None] & mask_n[None, :]
+                red_ptrs = part_bc[None, :] + t_s[:, None]
+                tl.store(dB_ptr + red_ptrs, tl.sum(gs, axis=1), mask=ok_sn)
+                tl.store(dC_ptr + red_ptrs, tl.sum(hs * dys[:, :, None], axis=1), mask=ok_sn)
+            tl.debug_barrier()
 
     row = pid_b * n_chunks + pid_c
     tl.store(dA_ptr + row * dim * N + state_off, dA_acc, mask=mask_dn)
@@ -250,6 +318,13 @@ def scan_backward(
 ) -> tuple[Tensor | None, ...]:
     """Gradients (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dinitial_state) in the inputs' dtypes."""
     cfg = {**BWD_CONFIG, **(config or {})}
+    if cfg["variant"] not in VARIANTS:
+        raise ValueError(f"unknown backward variant {cfg['variant']!r}; expected one of {VARIANTS}")
+    tile_reduce = cfg["variant"] == "tile_reduce"
+    bc_2d = tile_reduce if cfg["bc_2d"] is None else bool(cfg["bc_2d"])
+    red_steps = min(cfg["red_steps"], CKPT_STEPS)
+    if red_steps & (red_steps - 1) or red_steps < 1:
+        raise ValueError(f"red_steps must be a power of two, got {red_steps}")
     u, delta, A, B, C = args.u, args.delta, args.A, args.B, args.C
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
@@ -304,11 +379,12 @@ def scan_backward(
     strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(),
                *grad_out.stride())
     out_strides = (*du.stride(), *ddelta.stride(), *dz.stride())
-    scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_d * block_n, device=dev, dtype=f32)
+    per_program = CKPT_STEPS * block_d * (2 * block_n + 1 if tile_reduce else block_n)
+    scratch = torch.empty(programs * n_chunks * per_program, device=dev, dtype=f32)
     _bwd_kernel[(batch, n_dblk, n_chunks)](
         *common, scratch, length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1], *strides,
         dlast_strides[0], *dlast_strides[2:], *out_strides, T=CKPT_STEPS, HAS_D=args.D is not None,
-        HAS_DLAST=has_dlast, **flags, num_warps=num_warps)
+        HAS_DLAST=has_dlast, TILE_REDUCE=tile_reduce, RED_STEPS=red_steps, BC_2D=bc_2d, **flags, num_warps=num_warps)
     per_group = n_dblk // groups
     dB = dB_part.view(batch, groups, per_group, n_state, length).sum(2)
     dC = dC_part.view(batch, groups, per_group, n_state, length).sum(2)
