@@ -260,7 +260,9 @@ def run_gpu(args) -> list[str]:
 
 
 def run_sweep(args) -> list[str]:
-    """Forward and forward+backward ms of our Triton kernels for several block configs (tuning)."""
+    """Forward and forward+backward ms of our Triton kernels for several block configs (tuning); for the backward
+    configs also the worst gradient's relative difference from the first config's (a native correctness check of
+    each variant at the benchmark's block sizes)."""
     import triton.testing
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
@@ -276,7 +278,8 @@ def run_sweep(args) -> list[str]:
     bwd_configs = [{}, dict(variant="loop"), dict(variant="tile_reduce"), dict(variant="tile_reduce", red_steps=8),
                    dict(variant="tile_reduce", BLOCK_D=32, num_warps=4), dict(variant="loop", bc_2d=True),
                    dict(variant="tile_reduce", bc_2d=False)]
-    lines = ["| shape | dtype | kind | config | ms |", "|---|---|---|---|---|"]
+    lines = ["| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
+             "|---|---|---|---|---|---|"]
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
     for (batch, dim, length) in shapes:
@@ -292,23 +295,37 @@ def run_sweep(args) -> list[str]:
                 out = selective_scan(**leaves, delta_softplus=True, backend="triton")
                 out.backward(torch.ones_like(out))
 
+            def grads(c: dict) -> dict:
+                leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
+                out = selective_scan(**leaves, delta_softplus=True, backend="triton")
+                gen = torch.Generator(device=out.device).manual_seed(0)
+                out.backward(torch.randn(out.shape, device=out.device, generator=gen).to(out.dtype))
+                return {k: v.grad for k, v in leaves.items()}
+
+            first_grads = None
             for kind, configs, table, fn in (("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
                                              ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb)):
                 for config in configs:
                     scan_triton_fwd.FWD_CONFIG.update(base_fwd)
                     scan_triton_bwd.BWD_CONFIG.update(base_bwd)
                     table.update(config)
+                    diff = ""
                     try:
                         ms = bench_gpu(do_bench, sets, fn)
+                        if kind == "fwd+bwd":
+                            got = grads(sets[0])
+                            first_grads = first_grads or got
+                            diff = f"{max(_rel(got[k], first_grads[k]) for k in got):.1e}"
+                            del got
                     except Exception as err:  # a config that does not compile or run is reported, not fatal
                         ms = float("nan")
                         print(f"config {kind} {config} failed: {err}")
-                    line = f"| ({batch}, {dim}, {length}) | {dname} | {kind} | {config} | {ms:.3f} |"
+                    line = f"| ({batch}, {dim}, {length}) | {dname} | {kind} | {config} | {ms:.3f} | {diff} |"
                     print(line, flush=True)
                     lines.append(line)
                 scan_triton_fwd.FWD_CONFIG.update(base_fwd)
                 scan_triton_bwd.BWD_CONFIG.update(base_bwd)
-            del sets
+            del sets, first_grads
     return lines
 
 
