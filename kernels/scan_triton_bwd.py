@@ -28,7 +28,7 @@ import triton.language as tl
 from torch import Tensor
 
 from .scan_torch import ScanArgs
-from .scan_triton_fwd import CKPT_STEPS, LOG2E, _chain_chunks_kernel, _time, softplus
+from .scan_triton_fwd import CKPT_STEPS, LOG2E, _chain_chunks_kernel, _load_a_log2, _time, softplus
 
 # BLOCK_D / num_warps None = 32 channels on 4 warps when that gives >= 4096 programs, else 16 on 2 (H100 sweeps,
 # benchmarks/results/kernel_h100.md).
@@ -270,8 +270,7 @@ def _bwd_chunk_adjoint_kernel(
     offs_n = tl.arange(0, BLOCK_N)
     mask_n = offs_n < N
     mask_dn = mask_d[:, None] & mask_n[None, :]
-    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
-    A2 = A2 * LOG2E
+    A2 = _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an)
     bias = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)

@@ -41,6 +41,13 @@ def _fwd_blocks(channels: int, min_programs: int) -> tuple[int, int]:
 
 
 @triton.jit
+def _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an):
+    """A[offs_d, offs_n] in fp32, pre-scaled by log2(e) so that exp(Δ·A) = exp2(Δ·A2)."""
+    A = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+    return A * LOG2E
+
+
+@triton.jit
 def softplus(x):
     """log(1 + e^x) with the CUDA kernel's threshold: the identity above 20."""
     return tl.where(x > 20.0, x, tl.log2(1.0 + tl.exp2(x * LOG2E)) * LN2)
@@ -123,8 +130,7 @@ def _fwd_kernel(
     offs_n = tl.arange(0, BLOCK_N)
     mask_n = offs_n < N
     mask_dn = mask_d[:, None] & mask_n[None, :]
-    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
-    A2 = A2 * LOG2E
+    A2 = _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an)
     bias = tl.zeros([BLOCK_D], dtype=tl.float32)
     Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
@@ -215,8 +221,7 @@ def _chain_chunks_kernel(A_ptr, start_ptr, local_ptr, dtsum_ptr, carry_ptr, n_ch
     offs_n = tl.arange(0, BLOCK_N)
     mask_d = offs_d < dim
     mask_dn = mask_d[:, None] & (offs_n < N)[None, :]
-    A2 = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
-    A2 = A2 * LOG2E
+    A2 = _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an)
     off = offs_d[:, None] * N + offs_n[None, :]
     if HAS_START:
         h = tl.load(start_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn, mask=mask_dn,
