@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 import polars as pl
 
+import tsmamba
 import tsmamba.data.loader as loader
 
 matplotlib.use("Agg")
@@ -41,7 +42,8 @@ def test_readme_forecaster_section_runs(require_file, data_dir, monkeypatch, tmp
     require_file("ETTh1.csv")
     full = loader.load_dataset("ETTh1", data_dir=data_dir)
     small = dataclasses.replace(full, frame=full.frame.head(ROWS))
-    monkeypatch.setattr(loader, "load_dataset", lambda name, *args, **kwargs: small)
+    for module in (loader, tsmamba):  # the README imports it from the package root
+        monkeypatch.setattr(module, "load_dataset", lambda name, *args, **kwargs: small)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in forecaster_blocks():
