@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tsmamba.models.registry import ModelSpec
+from tsmamba.models.registry import ModelSpec, check_input_window
 
 
 @dataclass
@@ -58,8 +58,7 @@ class DLinearModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Forecast ``horizon`` steps of every variate from a window ``x[B, L, M]``."""
-        if x.ndim != 3 or x.shape[1] != self.lookback or x.shape[2] != self.n_vars:
-            raise ValueError(f"DLinear expects input (batch, {self.lookback}, {self.n_vars}), got {tuple(x.shape)}.")
+        check_input_window("DLinear", x, self.lookback, self.n_vars)
         trend = self.decomposition(x)
         seasonal = (x - trend).transpose(1, 2)
         trend = trend.transpose(1, 2)

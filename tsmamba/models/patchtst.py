@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tsmamba.models.patching import Patcher
-from tsmamba.models.registry import ModelSpec
+from tsmamba.models.registry import ModelSpec, check_input_window
 from tsmamba.models.revin import RevIN
 
 NORMS = ("batchnorm", "layernorm")
@@ -178,11 +178,7 @@ class PatchTSTModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forecast ``horizon`` steps of every variate from a (batch, lookback, n_vars) window."""
-        if x.dim() != 3 or x.shape[1:] != (self.lookback, self.n_vars):
-            raise ValueError(
-                f"PatchTST expects input (batch, {self.lookback}, {self.n_vars}), got {tuple(x.shape)}: build the "
-                f"model with the lookback and number of variates of the data."
-            )
+        check_input_window("PatchTST", x, self.lookback, self.n_vars)
         stats = None
         if self.revin is not None:
             x, stats = self.revin.normalize(x)

@@ -15,7 +15,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from torch import nn
+from torch import Tensor, nn
 
 _MODULES: dict[str, str] = {
     "dlinear": "tsmamba.models.dlinear",
@@ -74,3 +74,12 @@ def make_config(name: str, dataset: str | None = None, overrides: dict[str, Any]
 def build_model(name: str, config: Any, lookback: int, horizon: int, n_vars: int) -> nn.Module:
     """Instantiate model ``name`` from a config made by :func:`make_config`."""
     return get_model_spec(name).model_cls(config, lookback, horizon, n_vars)
+
+
+def check_input_window(model: str, x: Tensor, lookback: int, n_vars: int) -> None:
+    """Enforce the model contract's input: a (batch, lookback, n_vars) window, else a clear error with the fix."""
+    if x.dim() != 3 or x.shape[1:] != (lookback, n_vars):
+        raise ValueError(
+            f"{model} expects input (batch, {lookback}, {n_vars}), got {tuple(x.shape)}: build the model with the "
+            "lookback and number of variates of the data."
+        )
