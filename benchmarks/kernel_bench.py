@@ -28,8 +28,16 @@ import torch
 import torch.nn.functional as F
 from tsmamba.kernels import selective_scan, selective_scan_dense
 
-GPU_SHAPES = [(1792, 128, 42), (256, 256, 64), (128, 128, 321), (2016, 256, 7), (10272, 256, 63),
-              (224, 256, 720), (8, 1024, 2048), (4, 2048, 8192)]
+GPU_SHAPES = [
+    (1792, 128, 42),
+    (256, 256, 64),
+    (128, 128, 321),
+    (2016, 256, 7),
+    (10272, 256, 63),
+    (224, 256, 720),
+    (8, 1024, 2048),
+    (4, 2048, 8192),
+]
 CPU_SHAPES = [(64, 32, 42), (32, 64, 96), (16, 128, 336), (8, 64, 720)]
 N_STATE = 16
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -81,10 +89,13 @@ def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str
 
     A = -torch.arange(1, N_STATE + 1, device=device, dtype=torch.float32).repeat(dim, 1)
     return dict(
-        u=seq(), delta=seq(0.5, -2.0), A=A,
+        u=seq(),
+        delta=seq(0.5, -2.0),
+        A=A,
         B=torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype),
         C=torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype),
-        D=torch.randn(dim, device=device, generator=gen), z=seq(),
+        D=torch.randn(dim, device=device, generator=gen),
+        z=seq(),
         delta_bias=torch.rand(dim, device=device, generator=gen) * 0.5,
     )
 
@@ -137,8 +148,9 @@ def measure_exp2_rate() -> float:
     n, iters, block = 132 * 2048 * 16, 256, 1024
     x = torch.rand(n, device="cuda")
     out = torch.empty_like(x)
-    ms = triton.testing.do_bench(lambda: exp2_kernel[(n // block,)](x, out, iters, BLOCK=block), warmup=20,
-                                 rep=200, return_mode="median")
+    ms = triton.testing.do_bench(
+        lambda: exp2_kernel[(n // block,)](x, out, iters, BLOCK=block), warmup=20, rep=200, return_mode="median"
+    )
     return 4 * n * iters / (ms * 1e-3)
 
 
@@ -166,22 +178,26 @@ def run_gpu(args) -> list[str]:
     fn_cuda, fn_ref = load_mamba_ssm()
     bandwidth, exp_rate = measure_copy_bandwidth(), measure_exp2_rate()
     device_name = torch.cuda.get_device_name()
-    head = [f"device: {device_name}; torch {torch.__version__}; triton {__import__('triton').__version__}; "
-            f"mamba_ssm CUDA kernel: {'yes' if fn_cuda else 'NO'}",
-            f"our configs: forward {scan_triton_fwd.FWD_CONFIG}; backward {scan_triton_bwd.BWD_CONFIG}",
-            f"measured copy bandwidth {bandwidth / 1e9:.0f} GB/s (read+write); exp2 rate {exp_rate / 1e12:.2f} T/s",
-            ""]
+    head = [
+        f"device: {device_name}; torch {torch.__version__}; triton {__import__('triton').__version__}; "
+        f"mamba_ssm CUDA kernel: {'yes' if fn_cuda else 'NO'}",
+        f"our configs: forward {scan_triton_fwd.FWD_CONFIG}; backward {scan_triton_bwd.BWD_CONFIG}",
+        f"measured copy bandwidth {bandwidth / 1e9:.0f} GB/s (read+write); exp2 rate {exp_rate / 1e12:.2f} T/s",
+        "",
+    ]
     print("\n".join(head), flush=True)
-    rows = ["| shape (B, D, L) | dtype | fwd ms | fwd GB/s | fwd % floor (bound) | fwd+bwd ms | mamba fwd ms | "
-            "mamba fwd+bwd ms | × mamba fwd | × mamba fwd+bwd | ref fwd ms | ref fwd+bwd ms | × ref fwd+bwd | "
-            "rel err vs mamba (out / worst grad) |",
-            "|" + "---|" * 14]
+    rows = [
+        "| shape (B, D, L) | dtype | fwd ms | fwd GB/s | fwd % floor (bound) | fwd+bwd ms | mamba fwd ms | "
+        "mamba fwd+bwd ms | × mamba fwd | × mamba fwd+bwd | ref fwd ms | ref fwd+bwd ms | × ref fwd+bwd | "
+        "rel err vs mamba (out / worst grad) |",
+        "|" + "---|" * 14,
+    ]
 
     def do_bench(f):
         return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
 
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
-    for (batch, dim, length) in shapes:
+    for batch, dim, length in shapes:
         for dname in args.dtypes:
             dtype = DTYPES[dname]
             nbytes = forward_bytes(batch, dim, length, dtype)
@@ -203,6 +219,7 @@ def run_gpu(args) -> list[str]:
                 def fb(c):
                     out, leaves = grads_of(fn, c)
                     out.backward(torch.ones_like(out))
+
                 return fb
 
             ours_call = lambda c: selective_scan(**c, **kw, backend="triton")  # noqa: E731
@@ -216,8 +233,17 @@ def run_gpu(args) -> list[str]:
             m_fwd = m_fb = r_fwd = r_fb = float("nan")
             err = "n/a"
             if fn_cuda is not None:
-                mamba_call = lambda c: fn_cuda(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"],  # noqa
-                                               c["delta_bias"], True)
+                mamba_call = lambda c: fn_cuda(
+                    c["u"],
+                    c["delta"],
+                    c["A"],
+                    c["B"],
+                    c["C"],
+                    c["D"],
+                    c["z"],  # noqa
+                    c["delta_bias"],
+                    True,
+                )
 
                 def mamba_fwd(c):
                     with torch.no_grad():
@@ -237,8 +263,17 @@ def run_gpu(args) -> list[str]:
                 # selective_scan_ref holds ~3 (batch, dim, L, N) fp32 tensors forward, ~8 with autograd
                 dense = batch * dim * length * N_STATE * 4
                 if 3 * dense < args.ref_mem_gb * 1e9:
-                    ref_call = lambda c: fn_ref(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"],  # noqa
-                                                c["delta_bias"], True)
+                    ref_call = lambda c: fn_ref(
+                        c["u"],
+                        c["delta"],
+                        c["A"],
+                        c["B"],
+                        c["C"],
+                        c["D"],
+                        c["z"],  # noqa
+                        c["delta_bias"],
+                        True,
+                    )
 
                     def ref_fwd(c):
                         with torch.no_grad():
@@ -247,11 +282,14 @@ def run_gpu(args) -> list[str]:
                     slow = dict(warmup=1, rep=max(1, args.rep // 4))
                     r_fwd = triton.testing.do_bench(lambda: ref_fwd(theirs[0]), **slow, return_mode="median")
                     if 8 * dense < args.ref_mem_gb * 1e9:
-                        r_fb = triton.testing.do_bench(lambda: make_fb(ref_call)(theirs[0]), **slow,
-                                                       return_mode="median")
-            row = (f"| ({batch}, {dim}, {length}) | {dname} | {t_fwd:.3f} | {nbytes / (t_fwd * 1e-3) / 1e9:.0f} | "
-                   f"{pct:.0f}% ({bound}) | {t_fb:.3f} | {m_fwd:.3f} | {m_fb:.3f} | {m_fwd / t_fwd:.2f} | "
-                   f"{m_fb / t_fb:.2f} | {r_fwd:.2f} | {r_fb:.2f} | {r_fb / t_fb:.1f} | {err} |")
+                        r_fb = triton.testing.do_bench(
+                            lambda: make_fb(ref_call)(theirs[0]), **slow, return_mode="median"
+                        )
+            row = (
+                f"| ({batch}, {dim}, {length}) | {dname} | {t_fwd:.3f} | {nbytes / (t_fwd * 1e-3) / 1e9:.0f} | "
+                f"{pct:.0f}% ({bound}) | {t_fb:.3f} | {m_fwd:.3f} | {m_fb:.3f} | {m_fwd / t_fwd:.2f} | "
+                f"{m_fb / t_fb:.2f} | {r_fwd:.2f} | {r_fb:.2f} | {r_fb / t_fb:.1f} | {err} |"
+            )
             print(row, flush=True)
             rows.append(row)
             ours = theirs = None  # free the inputs before the next shape
@@ -275,14 +313,22 @@ def run_sweep(args) -> list[str]:
     if args.sweep_fwd:
         fwd_configs += [dict(min_programs=4096, min_chunk=64), dict(BLOCK_D=64, num_warps=4)]
     # {} and {'variant': 'loop'} are the same code while "loop" is the default: their gap is the run's noise
-    bwd_configs = [{}, dict(variant="loop"), dict(variant="tile_reduce"), dict(variant="tile_reduce", red_steps=8),
-                   dict(variant="tile_reduce", BLOCK_D=32, num_warps=4), dict(variant="loop", bc_2d=True),
-                   dict(variant="tile_reduce", bc_2d=False)]
-    lines = ["| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
-             "|---|---|---|---|---|---|"]
+    bwd_configs = [
+        {},
+        dict(variant="loop"),
+        dict(variant="tile_reduce"),
+        dict(variant="tile_reduce", red_steps=8),
+        dict(variant="tile_reduce", BLOCK_D=32, num_warps=4),
+        dict(variant="loop", bc_2d=True),
+        dict(variant="tile_reduce", bc_2d=False),
+    ]
+    lines = [
+        "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
+        "|---|---|---|---|---|---|",
+    ]
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else GPU_SHAPES
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
-    for (batch, dim, length) in shapes:
+    for batch, dim, length in shapes:
         for dname in args.dtypes:
             sets = [make_case(batch, dim, length, DTYPES[dname], "cuda", True, s) for s in range(2)]
 
@@ -303,8 +349,10 @@ def run_sweep(args) -> list[str]:
                 return {k: v.grad for k, v in leaves.items()}
 
             first_grads = None
-            for kind, configs, table, fn in (("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
-                                             ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb)):
+            for kind, configs, table, fn in (
+                ("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
+                ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb),
+            ):
                 for config in configs:
                     scan_triton_fwd.FWD_CONFIG.update(base_fwd)
                     scan_triton_bwd.BWD_CONFIG.update(base_bwd)
@@ -336,8 +384,10 @@ def run_cpu(args) -> list[str]:
     torch.set_num_threads(args.threads)
     head = [f"device: CPU ({args.threads} thread(s)); torch {torch.__version__}; baseline: {name}", ""]
     print("\n".join(head), flush=True)
-    rows = ["| shape (B, D, L) | torch fwd ms | ref fwd ms | × fwd | torch fwd+bwd ms | ref fwd+bwd ms | × fwd+bwd |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| shape (B, D, L) | torch fwd ms | ref fwd ms | × fwd | torch fwd+bwd ms | ref fwd+bwd ms | × fwd+bwd |",
+        "|---|---|---|---|---|---|---|",
+    ]
 
     def timeit(fn, reps: int) -> float:
         fn()
@@ -349,12 +399,21 @@ def run_cpu(args) -> list[str]:
         return 1e3 * sorted(times)[len(times) // 2]
 
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else CPU_SHAPES
-    for (batch, dim, length) in shapes:
+    for batch, dim, length in shapes:
         case = make_case(batch, dim, length, torch.float32, "cpu", True, 0)
         ref_case = contiguous_copy(case)
         ours = lambda c: selective_scan(**c, delta_softplus=True, backend="torch")  # noqa: E731
-        ref = lambda c: fn_ref(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"], c["delta_bias"],  # noqa
-                               True)
+        ref = lambda c: fn_ref(
+            c["u"],
+            c["delta"],
+            c["A"],
+            c["B"],
+            c["C"],
+            c["D"],
+            c["z"],
+            c["delta_bias"],  # noqa
+            True,
+        )
 
         def fwd(fn, c):
             with torch.no_grad():
@@ -366,8 +425,10 @@ def run_cpu(args) -> list[str]:
 
         t1, t2 = timeit(lambda: fwd(ours, case), args.reps), timeit(lambda: fwd(ref, ref_case), args.reps)
         t3, t4 = timeit(lambda: fb(ours, case), args.reps), timeit(lambda: fb(ref, ref_case), args.reps)
-        row = (f"| ({batch}, {dim}, {length}) | {t1:.1f} | {t2:.1f} | {t2 / t1:.1f} | {t3:.1f} | {t4:.1f} | "
-               f"{t4 / t3:.1f} |")
+        row = (
+            f"| ({batch}, {dim}, {length}) | {t1:.1f} | {t2:.1f} | {t2 / t1:.1f} | {t3:.1f} | {t4:.1f} | "
+            f"{t4 / t3:.1f} |"
+        )
         print(row, flush=True)
         rows.append(row)
     return head + rows
@@ -387,8 +448,9 @@ def main() -> None:
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
     parser.add_argument("--sweep-fwd", action="store_true", help="also sweep forward block configs")
-    parser.add_argument("--bwd-variant", choices=["loop", "tile_reduce"],
-                        help="backward variant for the table (default: BWD_CONFIG's)")
+    parser.add_argument(
+        "--bwd-variant", choices=["loop", "tile_reduce"], help="backward variant for the table (default: BWD_CONFIG's)"
+    )
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()
     if args.bwd_variant:

@@ -52,11 +52,7 @@ def selective_scan_loop(
     # per-channel view of the grouped B and C: channel d uses group d // (dim // groups)
     Bd = Bg.repeat_interleave(dim // groups, dim=1)
     Cd = Cg.repeat_interleave(dim // groups, dim=1)
-    h = (
-        torch.zeros(batch, dim, n_state, dtype=f64, device=u.device)
-        if initial_state is None
-        else initial_state.to(f64)
-    )
+    h = torch.zeros(batch, dim, n_state, dtype=f64, device=u.device) if initial_state is None else initial_state.to(f64)
     ys = [None] * length
     steps = range(length - 1, -1, -1) if reverse else range(length)
     for t in steps:

@@ -139,9 +139,7 @@ def scan_backward(
     dz = None if args.z is None else args.u.new_empty(batch, dim, length, dtype=work)
     dA = torch.zeros_like(A)
     dD = None if args.D is None else args.u.new_zeros(dim, dtype=work)
-    carry = (
-        grad_last.to(work) if grad_last is not None else args.u.new_zeros(batch, dim, n_state, dtype=work)
-    )
+    carry = grad_last.to(work) if grad_last is not None else args.u.new_zeros(batch, dim, n_state, dtype=work)
     bounds = _chunks(length, chunk, args.reverse)
     for k in range(len(bounds) - 1, -1, -1):
         s, e = bounds[k]
@@ -169,9 +167,11 @@ def scan_backward(
         dyT = g_out.permute(2, 0, 1)  # (T, b, d)
         # adjoint states: g_t = C_t dy_t + a_{t+1} g_{t+1} (t+1 = next step in scan order)
         G = (dyT.reshape(T, batch, groups, dg, 1) * CT[:, :, :, None, :]).reshape(T, batch, dim, n_state)
-        dC[..., s:e] = (dyT.reshape(T, batch, groups, 1, dg) @ hs.view(T, batch, groups, dg, n_state)).view(
-            T, batch, groups, n_state
-        ).permute(1, 2, 3, 0)
+        dC[..., s:e] = (
+            (dyT.reshape(T, batch, groups, 1, dg) @ hs.view(T, batch, groups, dg, n_state))
+            .view(T, batch, groups, n_state)
+            .permute(1, 2, 3, 0)
+        )
         order = list(range(T - 1, -1, -1)) if args.reverse else list(range(T))
         nxt = carry
         for t in reversed(order):
@@ -188,9 +188,11 @@ def scan_backward(
         GB = torch.linalg.vecdot(G.view(T, batch, groups, dg, n_state), BT[:, :, :, None, :]).reshape(T, batch, dim)
         ddt = torch.einsum("tbdn,dn->tbd", P, A) + GB * uT
         du_c = du_c + (GB * dtT).permute(1, 2, 0)
-        dB[..., s:e] = ((dtT * uT).reshape(T, batch, groups, 1, dg) @ G.view(T, batch, groups, dg, n_state)).view(
-            T, batch, groups, n_state
-        ).permute(1, 2, 3, 0)
+        dB[..., s:e] = (
+            ((dtT * uT).reshape(T, batch, groups, 1, dg) @ G.view(T, batch, groups, dg, n_state))
+            .view(T, batch, groups, n_state)
+            .permute(1, 2, 3, 0)
+        )
         ddt = ddt.permute(1, 2, 0)
         if args.delta_softplus:
             ddt = torch.where(raw > 20.0, ddt, ddt * torch.sigmoid(raw))

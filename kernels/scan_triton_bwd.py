@@ -36,8 +36,15 @@ from .scan_triton_fwd import CKPT_STEPS, LOG2E, _chain_chunks_kernel, _load_a_lo
 # variant "loop": dB and dC reduced over the channel block every step; "tile_reduce": their per-step terms go to the
 # scratch and are reduced once per red_steps steps after each tile's walk (see _bwd_kernel).
 # bc_2d: load B and C rows in the state's 2-D layout (see _bwd_kernel); None = on with "tile_reduce" only.
-BWD_CONFIG = {"BLOCK_D": None, "num_warps": None, "min_programs": 2048, "min_tiles": 8, "variant": "loop",
-              "red_steps": 4, "bc_2d": None}
+BWD_CONFIG = {
+    "BLOCK_D": None,
+    "num_warps": None,
+    "min_programs": 2048,
+    "min_tiles": 8,
+    "variant": "loop",
+    "red_steps": 4,
+    "bc_2d": None,
+}
 VARIANTS = ("loop", "tile_reduce")
 
 
@@ -57,15 +64,79 @@ def _bcast_n(x, IS_2D: tl.constexpr):
 
 @triton.jit
 def _bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, ckpt_ptr, dout_ptr, dlast_ptr,
-    du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr, dh0_ptr, scratch_ptr,
-    L, dim, dim_per_group, n_tiles, tiles_per_chunk, s_qc,
-    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
-    s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
-    s_qb, s_qd, s_qn, s_xb, s_xd, s_xl, s_eb, s_ed, s_el, s_wb, s_wd, s_wl,
-    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    REVERSE: tl.constexpr, HAS_DLAST: tl.constexpr, TILE_REDUCE: tl.constexpr, RED_STEPS: tl.constexpr,
+    u_ptr,
+    delta_ptr,
+    A_ptr,
+    B_ptr,
+    C_ptr,
+    D_ptr,
+    z_ptr,
+    bias_ptr,
+    ckpt_ptr,
+    dout_ptr,
+    dlast_ptr,
+    du_ptr,
+    ddelta_ptr,
+    dz_ptr,
+    dB_ptr,
+    dC_ptr,
+    dA_ptr,
+    dD_ptr,
+    dbias_ptr,
+    dh0_ptr,
+    scratch_ptr,
+    L,
+    dim,
+    dim_per_group,
+    n_tiles,
+    tiles_per_chunk,
+    s_qc,
+    s_ub,
+    s_ud,
+    s_ul,
+    s_db,
+    s_dd,
+    s_dl,
+    s_ad,
+    s_an,
+    s_bb,
+    s_bg,
+    s_bn,
+    s_bl,
+    s_cb,
+    s_cg,
+    s_cn,
+    s_cl,
+    s_zb,
+    s_zd,
+    s_zl,
+    s_gb,
+    s_gd,
+    s_gl,
+    s_qb,
+    s_qd,
+    s_qn,
+    s_xb,
+    s_xd,
+    s_xl,
+    s_eb,
+    s_ed,
+    s_el,
+    s_wb,
+    s_wd,
+    s_wl,
+    N: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    T: tl.constexpr,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+    REVERSE: tl.constexpr,
+    HAS_DLAST: tl.constexpr,
+    TILE_REDUCE: tl.constexpr,
+    RED_STEPS: tl.constexpr,
     BC_2D: tl.constexpr,
 ):
     """Per tile: recompute the T states into a small per-program scratch, then walk the tile backwards one
@@ -121,8 +192,11 @@ def _bwd_kernel(
     ddt_row = ddelta_ptr + pid_b * s_eb + offs_d * s_ed
     dz_row = dz_ptr + pid_b * s_wb + offs_d * s_wd
     if HAS_DLAST:
-        q = tl.load(dlast_ptr + pid_b * s_qb + pid_c * s_qc + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn,
-                    mask=mask_dn, other=0.0).to(tl.float32)
+        q = tl.load(
+            dlast_ptr + pid_b * s_qb + pid_c * s_qc + offs_d[:, None] * s_qd + offs_n[None, :] * s_qn,
+            mask=mask_dn,
+            other=0.0,
+        ).to(tl.float32)
     else:
         q = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
     dA_acc = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
@@ -201,8 +275,7 @@ def _bwd_kernel(
             if HAS_Z:
                 y = tl.sum(hj * _bcast_n(cv, BC_2D), axis=1) + Dv * u
                 sz = _sigmoid(z)
-                tl.store(dz_row + t * s_wl, go * y * sz * (1.0 + z * (1.0 - sz)),
-                         mask=mask_d & ok_d)
+                tl.store(dz_row + t * s_wl, go * y * sz * (1.0 + z * (1.0 - sz)), mask=mask_d & ok_d)
                 dy = go * z * sz
             else:
                 dy = go
@@ -254,11 +327,40 @@ def _bwd_kernel(
 
 @triton.jit
 def _bwd_chunk_adjoint_kernel(
-    delta_ptr, A_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, qloc_ptr, dtsum_ptr,
-    L, dim, dim_per_group, chunk_steps,
-    s_db, s_dd, s_dl, s_ad, s_an, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
-    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-    HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr,
+    delta_ptr,
+    A_ptr,
+    C_ptr,
+    z_ptr,
+    bias_ptr,
+    dout_ptr,
+    qloc_ptr,
+    dtsum_ptr,
+    L,
+    dim,
+    dim_per_group,
+    chunk_steps,
+    s_db,
+    s_dd,
+    s_dl,
+    s_ad,
+    s_an,
+    s_cb,
+    s_cg,
+    s_cn,
+    s_cl,
+    s_zb,
+    s_zd,
+    s_zl,
+    s_gb,
+    s_gd,
+    s_gl,
+    N: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+    REVERSE: tl.constexpr,
 ):
     """Chunk-parallel pass 1: the adjoint leaving each chunk's first step when the adjoint at its end is
     zero, q <- a_t (q + C_t dy_t) walked backwards (no states needed), and the chunk's ΣΔ (its decay)."""
@@ -354,8 +456,15 @@ def scan_backward(
     dbias_part = torch.empty(batch * n_chunks, dim, device=dev, dtype=f32)
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
-    flags = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, HAS_Z=args.z is not None,
-                 HAS_BIAS=args.delta_bias is not None, SOFTPLUS=args.delta_softplus, REVERSE=args.reverse)
+    flags = dict(
+        N=n_state,
+        BLOCK_N=block_n,
+        BLOCK_D=block_d,
+        HAS_Z=args.z is not None,
+        HAS_BIAS=args.delta_bias is not None,
+        SOFTPLUS=args.delta_softplus,
+        REVERSE=args.reverse,
+    )
     num_warps = cfg["num_warps"] or (4 if big else 2)
     dlast = grad_last if grad_last is not None else dh0
     dlast_strides = (dlast.stride(0), 0, *dlast.stride()[1:])
@@ -364,26 +473,94 @@ def scan_backward(
         qloc = torch.empty(batch, n_chunks, dim, n_state, device=dev, dtype=f32)
         dtsum = torch.empty(batch, n_chunks, dim, device=dev, dtype=f32)
         _bwd_chunk_adjoint_kernel[(batch, n_dblk, n_chunks)](
-            delta, A, C, z, bias, grad_out, qloc, dtsum, length, dim, dpg, tiles_per_chunk * CKPT_STEPS,
-            *delta.stride(), *A.stride(), *C.stride(), *z.stride(), *grad_out.stride(), **flags,
-            num_warps=num_warps)
+            delta,
+            A,
+            C,
+            z,
+            bias,
+            grad_out,
+            qloc,
+            dtsum,
+            length,
+            dim,
+            dpg,
+            tiles_per_chunk * CKPT_STEPS,
+            *delta.stride(),
+            *A.stride(),
+            *C.stride(),
+            *z.stride(),
+            *grad_out.stride(),
+            **flags,
+            num_warps=num_warps,
+        )
         carry = torch.empty_like(qloc)
         _chain_chunks_kernel[(batch, n_dblk)](
-            A, dlast, qloc, dtsum, carry, n_chunks, dim, *A.stride(), *dlast.stride(), N=n_state,
-            BLOCK_N=block_n, BLOCK_D=block_d, HAS_START=has_dlast, REVERSE=True, num_warps=num_warps)
+            A,
+            dlast,
+            qloc,
+            dtsum,
+            carry,
+            n_chunks,
+            dim,
+            *A.stride(),
+            *dlast.stride(),
+            N=n_state,
+            BLOCK_N=block_n,
+            BLOCK_D=block_d,
+            HAS_START=has_dlast,
+            REVERSE=True,
+            num_warps=num_warps,
+        )
         dlast, has_dlast = carry, True
         dlast_strides = (carry.stride(0), carry.stride(1), carry.stride(2), carry.stride(3))
-    common = (u, delta, A, B, C, D, z, bias, checkpoints, grad_out, dlast,
-              du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0)
-    strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(),
-               *grad_out.stride())
+    common = (
+        u,
+        delta,
+        A,
+        B,
+        C,
+        D,
+        z,
+        bias,
+        checkpoints,
+        grad_out,
+        dlast,
+        du,
+        ddelta,
+        dz,
+        dB_part,
+        dC_part,
+        dA_part,
+        dD_part,
+        dbias_part,
+        dh0,
+    )
+    strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride(), *grad_out.stride())
     out_strides = (*du.stride(), *ddelta.stride(), *dz.stride())
     per_program = CKPT_STEPS * block_d * (2 * block_n + 1 if tile_reduce else block_n)
     scratch = torch.empty(programs * n_chunks * per_program, device=dev, dtype=f32)
     _bwd_kernel[(batch, n_dblk, n_chunks)](
-        *common, scratch, length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1], *strides,
-        dlast_strides[0], *dlast_strides[2:], *out_strides, T=CKPT_STEPS, HAS_D=args.D is not None,
-        HAS_DLAST=has_dlast, TILE_REDUCE=tile_reduce, RED_STEPS=red_steps, BC_2D=bc_2d, **flags, num_warps=num_warps)
+        *common,
+        scratch,
+        length,
+        dim,
+        dpg,
+        n_tiles,
+        tiles_per_chunk,
+        dlast_strides[1],
+        *strides,
+        dlast_strides[0],
+        *dlast_strides[2:],
+        *out_strides,
+        T=CKPT_STEPS,
+        HAS_D=args.D is not None,
+        HAS_DLAST=has_dlast,
+        TILE_REDUCE=tile_reduce,
+        RED_STEPS=red_steps,
+        BC_2D=bc_2d,
+        **flags,
+        num_warps=num_warps,
+    )
     per_group = n_dblk // groups
     dB = dB_part.view(batch, groups, per_group, n_state, length).sum(2)
     dC = dC_part.view(batch, groups, per_group, n_state, length).sum(2)

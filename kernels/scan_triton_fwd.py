@@ -54,8 +54,9 @@ def softplus(x):
 
 
 @triton.jit
-def _load_step(u_row, d_row, z_row, b_row, c_row, t, mask_d, mask_bc,
-               s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z: tl.constexpr):
+def _load_step(
+    u_row, d_row, z_row, b_row, c_row, t, mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z: tl.constexpr
+):
     """Inputs of time step t (masked channels read as zero)."""
     u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
     dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
@@ -78,9 +79,28 @@ def _time(i, L, REVERSE: tl.constexpr):
 
 
 @triton.jit
-def _fwd_step(h, dtsum, u, dl, z, bv, cv, A2, bias, Dv, o_row, t, s_ol, ok,
-              ONE_GROUP: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-              SOFTPLUS: tl.constexpr, STATES_ONLY: tl.constexpr):
+def _fwd_step(
+    h,
+    dtsum,
+    u,
+    dl,
+    z,
+    bv,
+    cv,
+    A2,
+    bias,
+    Dv,
+    o_row,
+    t,
+    s_ol,
+    ok,
+    ONE_GROUP: tl.constexpr,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+    STATES_ONLY: tl.constexpr,
+):
     """One scan step for a block of channels; steps with ``ok`` false (past the end) are the identity."""
     if HAS_BIAS:
         dl = dl + bias
@@ -111,15 +131,63 @@ def _fwd_step(h, dtsum, u, dl, z, bv, cv, A2, bias, Dv, o_row, t, s_ol, ok,
 
 @triton.jit
 def _fwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr,
-    out_ptr, last_ptr, ckpt_ptr, end_ptr, dtsum_ptr,
-    L, dim, dim_per_group, chunk_len, n_ckpt,
-    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_ad, s_an,
-    s_bb, s_bg, s_bn, s_bl, s_cb, s_cg, s_cn, s_cl, s_zb, s_zd, s_zl,
-    s_ib, s_ic, s_id, s_in, s_ob, s_od, s_ol,
-    N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, CKPT: tl.constexpr,
-    ONE_GROUP: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, HAS_INIT: tl.constexpr, STATES_ONLY: tl.constexpr,
+    u_ptr,
+    delta_ptr,
+    A_ptr,
+    B_ptr,
+    C_ptr,
+    D_ptr,
+    z_ptr,
+    bias_ptr,
+    init_ptr,
+    out_ptr,
+    last_ptr,
+    ckpt_ptr,
+    end_ptr,
+    dtsum_ptr,
+    L,
+    dim,
+    dim_per_group,
+    chunk_len,
+    n_ckpt,
+    s_ub,
+    s_ud,
+    s_ul,
+    s_db,
+    s_dd,
+    s_dl,
+    s_ad,
+    s_an,
+    s_bb,
+    s_bg,
+    s_bn,
+    s_bl,
+    s_cb,
+    s_cg,
+    s_cn,
+    s_cl,
+    s_zb,
+    s_zd,
+    s_zl,
+    s_ib,
+    s_ic,
+    s_id,
+    s_in,
+    s_ob,
+    s_od,
+    s_ol,
+    N: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    CKPT: tl.constexpr,
+    ONE_GROUP: tl.constexpr,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,
+    REVERSE: tl.constexpr,
+    HAS_INIT: tl.constexpr,
+    STATES_ONLY: tl.constexpr,
     SAVE_CKPT: tl.constexpr,
 ):
     pid_b = tl.program_id(0).to(tl.int64)
@@ -155,8 +223,11 @@ def _fwd_kernel(
     start = pid_c * chunk_len
     end = tl.minimum(start + chunk_len, L)
     if HAS_INIT:
-        h = tl.load(init_ptr + pid_b * s_ib + pid_c * s_ic + offs_d[:, None] * s_id + offs_n[None, :] * s_in,
-                    mask=mask_dn, other=0.0).to(tl.float32)
+        h = tl.load(
+            init_ptr + pid_b * s_ib + pid_c * s_ic + offs_d[:, None] * s_id + offs_n[None, :] * s_in,
+            mask=mask_dn,
+            other=0.0,
+        ).to(tl.float32)
     else:
         h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
     dtsum = tl.zeros([BLOCK_D], dtype=tl.float32)
@@ -164,37 +235,226 @@ def _fwd_kernel(
 
     # four steps per iteration; the next four are loaded before these are computed (prefetch)
     zero_d = tl.zeros([BLOCK_D], dtype=tl.int32)
-    u0, dl0, z0, b0, c0 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start, L, REVERSE), mask_d,
-                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-    u1, dl1, z1, b1, c1 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start + 1, L, REVERSE), mask_d,
-                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-    u2, dl2, z2, b2, c2 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start + 2, L, REVERSE), mask_d,
-                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-    u3, dl3, z3, b3, c3 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(start + 3, L, REVERSE), mask_d,
-                                     mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+    u0, dl0, z0, b0, c0 = _load_step(
+        u_row,
+        d_row,
+        z_row,
+        b_row,
+        c_row,
+        _time(start, L, REVERSE),
+        mask_d,
+        mask_bc,
+        s_ul,
+        s_dl,
+        s_zl,
+        s_bl,
+        s_cl,
+        HAS_Z,
+    )
+    u1, dl1, z1, b1, c1 = _load_step(
+        u_row,
+        d_row,
+        z_row,
+        b_row,
+        c_row,
+        _time(start + 1, L, REVERSE),
+        mask_d,
+        mask_bc,
+        s_ul,
+        s_dl,
+        s_zl,
+        s_bl,
+        s_cl,
+        HAS_Z,
+    )
+    u2, dl2, z2, b2, c2 = _load_step(
+        u_row,
+        d_row,
+        z_row,
+        b_row,
+        c_row,
+        _time(start + 2, L, REVERSE),
+        mask_d,
+        mask_bc,
+        s_ul,
+        s_dl,
+        s_zl,
+        s_bl,
+        s_cl,
+        HAS_Z,
+    )
+    u3, dl3, z3, b3, c3 = _load_step(
+        u_row,
+        d_row,
+        z_row,
+        b_row,
+        c_row,
+        _time(start + 3, L, REVERSE),
+        mask_d,
+        mask_bc,
+        s_ul,
+        s_dl,
+        s_zl,
+        s_bl,
+        s_cl,
+        HAS_Z,
+    )
     for i in range(start, end, 4):
-        p_u0, p_dl0, p_z0, p_b0, p_c0 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 4, L, REVERSE),
-                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-        p_u1, p_dl1, p_z1, p_b1, p_c1 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 5, L, REVERSE),
-                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-        p_u2, p_dl2, p_z2, p_b2, p_c2 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 6, L, REVERSE),
-                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
-        p_u3, p_dl3, p_z3, p_b3, p_c3 = _load_step(u_row, d_row, z_row, b_row, c_row, _time(i + 7, L, REVERSE),
-                                                   mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z)
+        p_u0, p_dl0, p_z0, p_b0, p_c0 = _load_step(
+            u_row,
+            d_row,
+            z_row,
+            b_row,
+            c_row,
+            _time(i + 4, L, REVERSE),
+            mask_d,
+            mask_bc,
+            s_ul,
+            s_dl,
+            s_zl,
+            s_bl,
+            s_cl,
+            HAS_Z,
+        )
+        p_u1, p_dl1, p_z1, p_b1, p_c1 = _load_step(
+            u_row,
+            d_row,
+            z_row,
+            b_row,
+            c_row,
+            _time(i + 5, L, REVERSE),
+            mask_d,
+            mask_bc,
+            s_ul,
+            s_dl,
+            s_zl,
+            s_bl,
+            s_cl,
+            HAS_Z,
+        )
+        p_u2, p_dl2, p_z2, p_b2, p_c2 = _load_step(
+            u_row,
+            d_row,
+            z_row,
+            b_row,
+            c_row,
+            _time(i + 6, L, REVERSE),
+            mask_d,
+            mask_bc,
+            s_ul,
+            s_dl,
+            s_zl,
+            s_bl,
+            s_cl,
+            HAS_Z,
+        )
+        p_u3, p_dl3, p_z3, p_b3, p_c3 = _load_step(
+            u_row,
+            d_row,
+            z_row,
+            b_row,
+            c_row,
+            _time(i + 7, L, REVERSE),
+            mask_d,
+            mask_bc,
+            s_ul,
+            s_dl,
+            s_zl,
+            s_bl,
+            s_cl,
+            HAS_Z,
+        )
         if SAVE_CKPT:
             if i % CKPT == 0:
                 tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_dn)
-        h, dtsum = _fwd_step(h, dtsum, u0, dl0, z0, b0, c0, A2, bias, Dv, o_row, _time(i, L, REVERSE), s_ol,
-                             mask_d & (zero_d + i < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, STATES_ONLY)
-        h, dtsum = _fwd_step(h, dtsum, u1, dl1, z1, b1, c1, A2, bias, Dv, o_row, _time(i + 1, L, REVERSE), s_ol,
-                             mask_d & (zero_d + i + 1 < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
-                             STATES_ONLY)
-        h, dtsum = _fwd_step(h, dtsum, u2, dl2, z2, b2, c2, A2, bias, Dv, o_row, _time(i + 2, L, REVERSE), s_ol,
-                             mask_d & (zero_d + i + 2 < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
-                             STATES_ONLY)
-        h, dtsum = _fwd_step(h, dtsum, u3, dl3, z3, b3, c3, A2, bias, Dv, o_row, _time(i + 3, L, REVERSE), s_ol,
-                             mask_d & (zero_d + i + 3 < end), ONE_GROUP, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS,
-                             STATES_ONLY)
+        h, dtsum = _fwd_step(
+            h,
+            dtsum,
+            u0,
+            dl0,
+            z0,
+            b0,
+            c0,
+            A2,
+            bias,
+            Dv,
+            o_row,
+            _time(i, L, REVERSE),
+            s_ol,
+            mask_d & (zero_d + i < end),
+            ONE_GROUP,
+            HAS_D,
+            HAS_Z,
+            HAS_BIAS,
+            SOFTPLUS,
+            STATES_ONLY,
+        )
+        h, dtsum = _fwd_step(
+            h,
+            dtsum,
+            u1,
+            dl1,
+            z1,
+            b1,
+            c1,
+            A2,
+            bias,
+            Dv,
+            o_row,
+            _time(i + 1, L, REVERSE),
+            s_ol,
+            mask_d & (zero_d + i + 1 < end),
+            ONE_GROUP,
+            HAS_D,
+            HAS_Z,
+            HAS_BIAS,
+            SOFTPLUS,
+            STATES_ONLY,
+        )
+        h, dtsum = _fwd_step(
+            h,
+            dtsum,
+            u2,
+            dl2,
+            z2,
+            b2,
+            c2,
+            A2,
+            bias,
+            Dv,
+            o_row,
+            _time(i + 2, L, REVERSE),
+            s_ol,
+            mask_d & (zero_d + i + 2 < end),
+            ONE_GROUP,
+            HAS_D,
+            HAS_Z,
+            HAS_BIAS,
+            SOFTPLUS,
+            STATES_ONLY,
+        )
+        h, dtsum = _fwd_step(
+            h,
+            dtsum,
+            u3,
+            dl3,
+            z3,
+            b3,
+            c3,
+            A2,
+            bias,
+            Dv,
+            o_row,
+            _time(i + 3, L, REVERSE),
+            s_ol,
+            mask_d & (zero_d + i + 3 < end),
+            ONE_GROUP,
+            HAS_D,
+            HAS_Z,
+            HAS_BIAS,
+            SOFTPLUS,
+            STATES_ONLY,
+        )
         u0, dl0, z0, b0, c0 = p_u0, p_dl0, p_z0, p_b0, p_c0
         u1, dl1, z1, b1, c1 = p_u1, p_dl1, p_z1, p_b1, p_c1
         u2, dl2, z2, b2, c2 = p_u2, p_dl2, p_z2, p_b2, p_c2
@@ -208,9 +468,25 @@ def _fwd_kernel(
 
 
 @triton.jit
-def _chain_chunks_kernel(A_ptr, start_ptr, local_ptr, dtsum_ptr, carry_ptr, n_chunks, dim, s_ad, s_an,
-                         s_sb, s_sd, s_sn, N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-                         HAS_START: tl.constexpr, REVERSE: tl.constexpr):
+def _chain_chunks_kernel(
+    A_ptr,
+    start_ptr,
+    local_ptr,
+    dtsum_ptr,
+    carry_ptr,
+    n_chunks,
+    dim,
+    s_ad,
+    s_an,
+    s_sb,
+    s_sd,
+    s_sn,
+    N: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    HAS_START: tl.constexpr,
+    REVERSE: tl.constexpr,
+):
     """Chain per-chunk results in scan order: carry_c = what enters chunk c; next = exp(A·ΣΔ_c) carry_c + local_c.
 
     Forward: local = chunk end states from a zero start, carry = true chunk start states. Backward (REVERSE,
@@ -224,8 +500,9 @@ def _chain_chunks_kernel(A_ptr, start_ptr, local_ptr, dtsum_ptr, carry_ptr, n_ch
     A2 = _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an)
     off = offs_d[:, None] * N + offs_n[None, :]
     if HAS_START:
-        h = tl.load(start_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn, mask=mask_dn,
-                    other=0.0).to(tl.float32)
+        h = tl.load(
+            start_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn, mask=mask_dn, other=0.0
+        ).to(tl.float32)
     else:
         h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
     for k in range(n_chunks):
@@ -283,23 +560,74 @@ def scan_forward(
     z = args.z if args.z is not None else u
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
-    common = dict(N=n_state, BLOCK_N=block_n, BLOCK_D=block_d, CKPT=CKPT_STEPS, ONE_GROUP=one_group,
-                  HAS_D=args.D is not None, HAS_Z=args.z is not None, HAS_BIAS=args.delta_bias is not None,
-                  SOFTPLUS=args.delta_softplus, REVERSE=args.reverse, num_warps=num_warps)
+    common = dict(
+        N=n_state,
+        BLOCK_N=block_n,
+        BLOCK_D=block_d,
+        CKPT=CKPT_STEPS,
+        ONE_GROUP=one_group,
+        HAS_D=args.D is not None,
+        HAS_Z=args.z is not None,
+        HAS_BIAS=args.delta_bias is not None,
+        SOFTPLUS=args.delta_softplus,
+        REVERSE=args.reverse,
+        num_warps=num_warps,
+    )
     strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride())
     init = args.initial_state
     if n_chunks > 1:
         ends = torch.empty(batch, n_chunks, dim, n_state, device=u.device, dtype=torch.float32)
         dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)
         grid = (batch, n_dblk, n_chunks)
-        _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, u, out, last, last, ends, dtsum,
-                          length, dim, dpg, chunk_len, n_ckpt, *strides, 0, 0, 0, 0, *out.stride(),
-                          HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, **common)
+        _fwd_kernel[grid](
+            u,
+            delta,
+            A,
+            B,
+            C,
+            D,
+            z,
+            bias,
+            u,
+            out,
+            last,
+            last,
+            ends,
+            dtsum,
+            length,
+            dim,
+            dpg,
+            chunk_len,
+            n_ckpt,
+            *strides,
+            0,
+            0,
+            0,
+            0,
+            *out.stride(),
+            HAS_INIT=False,
+            STATES_ONLY=True,
+            SAVE_CKPT=False,
+            **common,
+        )
         chunk_init = torch.empty_like(ends)
         _chain_chunks_kernel[(batch, n_dblk)](
-            A, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim, *A.stride(),
-            *(_init_strides(init)[i] for i in (0, 2, 3)), N=n_state, BLOCK_N=block_n, BLOCK_D=block_d,
-            HAS_START=init is not None, REVERSE=False, num_warps=num_warps)
+            A,
+            init if init is not None else A,
+            ends,
+            dtsum,
+            chunk_init,
+            n_chunks,
+            dim,
+            *A.stride(),
+            *(_init_strides(init)[i] for i in (0, 2, 3)),
+            N=n_state,
+            BLOCK_N=block_n,
+            BLOCK_D=block_d,
+            HAS_START=init is not None,
+            REVERSE=False,
+            num_warps=num_warps,
+        )
         init_args = (chunk_init, *_init_strides(chunk_init[:, 0], chunk_init.stride(1)))
         has_init = True
     else:
@@ -307,7 +635,32 @@ def scan_forward(
         init_args = (init if init is not None else u, *_init_strides(init))
         has_init = init is not None
     ckpt_arg = ckpt if save_checkpoints else last  # never written without SAVE_CKPT
-    _fwd_kernel[grid](u, delta, A, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last,
-                      length, dim, dpg, chunk_len, n_ckpt, *strides, *init_args[1:], *out.stride(),
-                      HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, **common)
+    _fwd_kernel[grid](
+        u,
+        delta,
+        A,
+        B,
+        C,
+        D,
+        z,
+        bias,
+        init_args[0],
+        out,
+        last,
+        ckpt_arg,
+        last,
+        last,
+        length,
+        dim,
+        dpg,
+        chunk_len,
+        n_ckpt,
+        *strides,
+        *init_args[1:],
+        *out.stride(),
+        HAS_INIT=has_init,
+        STATES_ONLY=False,
+        SAVE_CKPT=save_checkpoints,
+        **common,
+    )
     return out, last, ckpt

@@ -41,39 +41,72 @@ def _canonical(
     """Validate shapes/dtypes and return grouped (batch, G, N, L) views of B and C (never a copy)."""
     _check("u", u.dim() == 3, f"has shape {tuple(u.shape)}", "Pass u as (batch, dim, L).")
     batch, dim, length = u.shape
-    _check("u", batch > 0 and dim > 0 and length > 0, f"has an empty axis: shape {tuple(u.shape)}",
-           "Pass at least one batch row, one channel and one time step.")
-    _check("delta", delta.shape == u.shape, f"has shape {tuple(delta.shape)}, u has {tuple(u.shape)}",
-           "Pass delta with u's shape (batch, dim, L).")
+    _check(
+        "u",
+        batch > 0 and dim > 0 and length > 0,
+        f"has an empty axis: shape {tuple(u.shape)}",
+        "Pass at least one batch row, one channel and one time step.",
+    )
+    _check(
+        "delta",
+        delta.shape == u.shape,
+        f"has shape {tuple(delta.shape)}, u has {tuple(u.shape)}",
+        "Pass delta with u's shape (batch, dim, L).",
+    )
     _check("A", A.dim() == 2 and A.shape[0] == dim, f"has shape {tuple(A.shape)}", f"Pass A as (dim={dim}, N).")
     _check("A", not A.is_complex(), "is complex", "Only real A is supported; pass a real fp32 A.")
     n_state = A.shape[1]
     Bg = B.unsqueeze(1) if B.dim() == 3 else B
     Cg = C.unsqueeze(1) if C.dim() == 3 else C
     for name, x, orig in (("B", Bg, B), ("C", Cg, C)):
-        _check(name, x.dim() == 4 and x.shape[0] == batch and x.shape[2] == n_state and x.shape[3] == length,
-               f"has shape {tuple(orig.shape)}",
-               f"Pass {name} as (batch={batch}, N={n_state}, L={length}) or grouped (batch, G, N, L).")
+        _check(
+            name,
+            x.dim() == 4 and x.shape[0] == batch and x.shape[2] == n_state and x.shape[3] == length,
+            f"has shape {tuple(orig.shape)}",
+            f"Pass {name} as (batch={batch}, N={n_state}, L={length}) or grouped (batch, G, N, L).",
+        )
     groups = Bg.shape[1]
     _check("C", Cg.shape[1] == groups, f"has {Cg.shape[1]} groups but B has {groups}", "Use the same groups.")
-    _check("B", dim % groups == 0, f"has {groups} groups, which do not divide dim={dim}",
-           "Use a number of groups that divides dim.")
+    _check(
+        "B",
+        dim % groups == 0,
+        f"has {groups} groups, which do not divide dim={dim}",
+        "Use a number of groups that divides dim.",
+    )
     for name, x in (("D", D), ("delta_bias", delta_bias)):
         if x is not None:
             _check(name, x.shape == (dim,), f"has shape {tuple(x.shape)}", f"Pass {name} as (dim={dim},).")
     if z is not None:
-        _check("z", z.shape == u.shape, f"has shape {tuple(z.shape)}, u has {tuple(u.shape)}",
-               "Pass z with u's shape (batch, dim, L).")
+        _check(
+            "z",
+            z.shape == u.shape,
+            f"has shape {tuple(z.shape)}, u has {tuple(u.shape)}",
+            "Pass z with u's shape (batch, dim, L).",
+        )
     if initial_state is not None:
-        _check("initial_state", initial_state.shape == (batch, dim, n_state),
-               f"has shape {tuple(initial_state.shape)}", f"Pass it as (batch={batch}, dim={dim}, N={n_state}).")
+        _check(
+            "initial_state",
+            initial_state.shape == (batch, dim, n_state),
+            f"has shape {tuple(initial_state.shape)}",
+            f"Pass it as (batch={batch}, dim={dim}, N={n_state}).",
+        )
     floats = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-    for name, x in (("u", u), ("delta", delta), ("A", A), ("B", B), ("C", C), ("D", D), ("z", z),
-                    ("delta_bias", delta_bias), ("initial_state", initial_state)):
+    for name, x in (
+        ("u", u),
+        ("delta", delta),
+        ("A", A),
+        ("B", B),
+        ("C", C),
+        ("D", D),
+        ("z", z),
+        ("delta_bias", delta_bias),
+        ("initial_state", initial_state),
+    ):
         if x is not None:
             _check(name, x.dtype in floats, f"has dtype {x.dtype}", "Pass a floating-point tensor.")
-            _check(name, x.device == u.device, f"is on {x.device} but u is on {u.device}",
-                   "Move all inputs to one device.")
+            _check(
+                name, x.device == u.device, f"is on {x.device} but u is on {u.device}", "Move all inputs to one device."
+            )
     return ScanArgs(u, delta, A, Bg, Cg, D, z, delta_bias, bool(delta_softplus), bool(reverse), initial_state)
 
 
@@ -180,8 +213,9 @@ def selective_scan(
     """
     chosen = _resolve_backend(backend, u.device)
     if chosen == "mamba_ssm":
-        return _mamba_ssm(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state,
-                          return_last_state)
+        return _mamba_ssm(
+            u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, return_last_state
+        )
     out, last, _ = SelectiveScanFn.apply(
         u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, chosen
     )

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tsmamba.bench import (RESULT_FIELDS, append_results, load_config_file, markdown_table, parse_assignments,
-                           route_options)
+from tsmamba.bench import (
+    RESULT_FIELDS,
+    append_results,
+    load_config_file,
+    markdown_table,
+    parse_assignments,
+    route_options,
+)
 from tsmamba.cli import app
 
 runner = CliRunner()
@@ -68,9 +74,31 @@ def test_datasets_reports_verified_files(data_dir: Path, require_file) -> None:
 def test_bench_runs_several_horizons_and_appends_results(data_dir, require_file, tmp_path: Path) -> None:
     require_file("ETTh1.csv")
     stem = tmp_path / "res" / "run"
-    args = ["bench", "--dataset", "ETTh1", "--model", "dlinear", "--lookback", "48", "--horizons", "24", "48",
-            "--seeds", "3", "--data-dir", str(data_dir), "--results", str(stem), "--no-progress",
-            "--set", "max_epochs=1", "--batch-size", "512", "--markdown", str(tmp_path / "t.md")]
+    args = [
+        "bench",
+        "--dataset",
+        "ETTh1",
+        "--model",
+        "dlinear",
+        "--lookback",
+        "48",
+        "--horizons",
+        "24",
+        "48",
+        "--seeds",
+        "3",
+        "--data-dir",
+        str(data_dir),
+        "--results",
+        str(stem),
+        "--no-progress",
+        "--set",
+        "max_epochs=1",
+        "--batch-size",
+        "512",
+        "--markdown",
+        str(tmp_path / "t.md"),
+    ]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(stem.with_suffix(".csv"), encoding="utf-8")))
@@ -86,16 +114,19 @@ def test_bench_runs_several_horizons_and_appends_results(data_dir, require_file,
     assert (tmp_path / "t.md").read_text().count("| ETTh1 |") == 2
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--dataset", "ETTh3"], "Unknown dataset 'ETTh3'"),
-    (["--dataset", "ETTh1", "--model", "dlinaer"], "Did you mean 'dlinear'"),
-    (["--dataset", "ETTh1", "--set", "kernel=3"], "Model options: individual, moving_avg"),
-    (["--dataset", "ETTh1", "--set", "lr_schedule=cosine"], "lr_schedule 'cosine' unknown"),
-    (["--dataset", "ETTh1", "--horizons", "0"], "horizon must be a positive"),
-    (["--dataset", "ETTh1", "--lookback", "-5", "--horizons", "24"], "lookback must be a positive"),
-    (["--dataset", "ETTh1", "--lookback", "96", "--horizons", "3000"], "longer than the val split"),
-    (["--dataset", "ETTh1", "--set", "oops"], "--set expects key=value"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "ETTh3"], "Unknown dataset 'ETTh3'"),
+        (["--dataset", "ETTh1", "--model", "dlinaer"], "Did you mean 'dlinear'"),
+        (["--dataset", "ETTh1", "--set", "kernel=3"], "Model options: individual, moving_avg"),
+        (["--dataset", "ETTh1", "--set", "lr_schedule=cosine"], "lr_schedule 'cosine' unknown"),
+        (["--dataset", "ETTh1", "--horizons", "0"], "horizon must be a positive"),
+        (["--dataset", "ETTh1", "--lookback", "-5", "--horizons", "24"], "lookback must be a positive"),
+        (["--dataset", "ETTh1", "--lookback", "96", "--horizons", "3000"], "longer than the val split"),
+        (["--dataset", "ETTh1", "--set", "oops"], "--set expects key=value"),
+    ],
+)
 def test_bench_bad_input_gives_a_clear_error(args, message, data_dir, require_file) -> None:
     require_file("ETTh1.csv")
     result = runner.invoke(app, ["bench", *args, "--data-dir", str(data_dir), "--no-progress"], terminal_width=400)
@@ -104,9 +135,9 @@ def test_bench_bad_input_gives_a_clear_error(args, message, data_dir, require_fi
 
 
 def test_parse_assignments_reads_json_values_else_strings() -> None:
-    assert parse_assignments(["d_model=128", "token_direction=bidirectional", "dropout=0.2", "rev=true",
-                              "devices=[0,1]"]) == {"d_model": 128, "token_direction": "bidirectional",
-                                                    "dropout": 0.2, "rev": True, "devices": [0, 1]}
+    assert parse_assignments(
+        ["d_model=128", "token_direction=bidirectional", "dropout=0.2", "rev=true", "devices=[0,1]"]
+    ) == {"d_model": 128, "token_direction": "bidirectional", "dropout": 0.2, "rev": True, "devices": [0, 1]}
 
 
 def test_route_options_splits_model_and_training_keys() -> None:
@@ -153,9 +184,27 @@ def test_bench_runs_every_registry_model(name, data_dir, require_file, tmp_path:
     require_file("ETTh1.csv")
     fields = {f.name for f in dataclasses.fields(get_model_spec(name).config_cls)}
     shrink = [f"--set={k}={v}" for k, v in SHRINK.items() if k in fields]  # tiny, whatever the model's size knobs
-    result = invoke("bench", "--dataset", "ETTh1", "--model", name, "--lookback", "48", "--horizons", "24",
-                    "--set", "max_epochs=1", "--batch-size", "512", "--data-dir", str(data_dir), "--no-progress",
-                    "--results", str(tmp_path / "r"), *shrink)
+    result = invoke(
+        "bench",
+        "--dataset",
+        "ETTh1",
+        "--model",
+        name,
+        "--lookback",
+        "48",
+        "--horizons",
+        "24",
+        "--set",
+        "max_epochs=1",
+        "--batch-size",
+        "512",
+        "--data-dir",
+        str(data_dir),
+        "--no-progress",
+        "--results",
+        str(tmp_path / "r"),
+        *shrink,
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
     assert rows[0]["model"] == name and rows[0]["n_test_windows"] == str(2880 - 24 + 1)

@@ -13,8 +13,13 @@ import pytest
 
 from tsmamba.data import loader
 from tsmamba.data.cards import get_card
-from tsmamba.data.loader import (ChecksumMismatchError, DatasetNotFoundError, find_dataset_file, load_dataset,
-                                 read_series_csv)
+from tsmamba.data.loader import (
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    find_dataset_file,
+    load_dataset,
+    read_series_csv,
+)
 
 CSV = "date,a,b\n2024-01-01 00:00:00,1.0,2.0\n2024-01-01 01:00:00,3.0,4.5\n2024-01-01 02:00:00,5.0,6.0\n"
 
@@ -26,14 +31,27 @@ def write(tmp_path: Path, text: str, name: str = "x.csv") -> Path:
 
 
 def fake_card(content: bytes, url: str | None = "https://example.invalid/toy.csv"):
-    return get_card("ETTh1").__class__.from_dict({
-        "name": "Toy", "file": "toy.csv", "url": url, "source": "test", "n_rows": 3, "freq": "1h",
-        "sha256": hashlib.sha256(content).hexdigest(), "date_column": "date", "date_format": "%Y-%m-%d %H:%M:%S",
-        "columns": ["a", "b"], "target": "b", "split": "ratio_70_10_20", "description": "toy",
-    })
+    return get_card("ETTh1").__class__.from_dict(
+        {
+            "name": "Toy",
+            "file": "toy.csv",
+            "url": url,
+            "source": "test",
+            "n_rows": 3,
+            "freq": "1h",
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "date_column": "date",
+            "date_format": "%Y-%m-%d %H:%M:%S",
+            "columns": ["a", "b"],
+            "target": "b",
+            "split": "ratio_70_10_20",
+            "description": "toy",
+        }
+    )
 
 
 # --- strict CSV reading -------------------------------------------------------------------------------------------
+
 
 def test_reads_values_and_timestamps(tmp_path: Path) -> None:
     frame = read_series_csv(write(tmp_path, CSV), columns=["a", "b"])
@@ -79,6 +97,7 @@ def test_unparsable_timestamp_is_reported(tmp_path: Path) -> None:
 
 
 # --- finding, verifying, downloading ------------------------------------------------------------------------------
+
 
 def test_lookup_order_prefers_data_dir_then_env_then_cache(tmp_path, monkeypatch, isolated_env) -> None:
     content = CSV.encode()
@@ -136,10 +155,19 @@ def test_download_is_verified_before_it_lands(isolated_env, monkeypatch) -> None
 
 # --- real files ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "shape"), [
-    ("ETTh1", (17420, 7)), ("ETTh2", (17420, 7)), ("ETTm1", (69680, 7)), ("ETTm2", (69680, 7)),
-    ("Weather", (52696, 21)), ("Exchange", (7588, 8)), ("ILI", (966, 7)),
-])
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("ETTh1", (17420, 7)),
+        ("ETTh2", (17420, 7)),
+        ("ETTm1", (69680, 7)),
+        ("ETTm2", (69680, 7)),
+        ("Weather", (52696, 21)),
+        ("Exchange", (7588, 8)),
+        ("ILI", (966, 7)),
+    ],
+)
 def test_real_files_load_verified(name, shape, data_dir, require_file) -> None:
     require_file(get_card(name).file)
     data = load_dataset(name, data_dir, download=False)

@@ -28,10 +28,15 @@ def test_ratio_borders_use_int_of_70_and_20_percent() -> None:
     assert b.test == (52696 - n_test - 96, 52696)
 
 
-@pytest.mark.parametrize(("n_rows", "protocol", "horizon", "expected"), [
-    (17420, "ett_hourly", 96, 2785), (69680, "ett_15min", 96, 11425), (52696, "ratio_70_10_20", 96, 10444),
-    (17420, "ett_hourly", 720, 2161),
-])
+@pytest.mark.parametrize(
+    ("n_rows", "protocol", "horizon", "expected"),
+    [
+        (17420, "ett_hourly", 96, 2785),
+        (69680, "ett_15min", 96, 11425),
+        (52696, "ratio_70_10_20", 96, 10444),
+        (17420, "ett_hourly", 720, 2161),
+    ],
+)
 def test_test_window_counts_from_the_borders(n_rows, protocol, horizon, expected) -> None:
     assert split_borders(n_rows, 96, protocol).n_windows("test", horizon) == expected
 

@@ -16,7 +16,7 @@ def reference_moving_average(x: torch.Tensor, k: int) -> torch.Tensor:
     """Loop version: mean over a k-window centred on each step, edges padded by repeating the end values."""
     pad = (k - 1) // 2
     padded = torch.cat([x[:, :1].repeat(1, pad, 1), x, x[:, -1:].repeat(1, pad, 1)], dim=1)
-    return torch.stack([padded[:, t:t + k].mean(dim=1) for t in range(x.shape[1])], dim=1)
+    return torch.stack([padded[:, t : t + k].mean(dim=1) for t in range(x.shape[1])], dim=1)
 
 
 def test_moving_average_matches_the_loop_reference() -> None:
@@ -72,8 +72,14 @@ def test_registry_defaults_follow_the_official_scripts() -> None:
     spec = get_model_spec("dlinear")
     assert spec.dataset_defaults("ETTh1")["train"]["learning_rate"] == 0.005
     assert spec.dataset_defaults("ETTh1")["train"]["batch_size"] == 32
-    assert spec.dataset_defaults("ETTm1")["train"] == {"max_epochs": 10, "patience": 3, "lr_schedule": "type1",
-                                                       "drop_last": True, "learning_rate": 0.0001, "batch_size": 8}
+    assert spec.dataset_defaults("ETTm1")["train"] == {
+        "max_epochs": 10,
+        "patience": 3,
+        "lr_schedule": "type1",
+        "drop_last": True,
+        "learning_rate": 0.0001,
+        "batch_size": 8,
+    }
     assert make_config("dlinear", "ETTh1", {"individual": True}).individual is True
     with pytest.raises(ValueError, match="Valid options: individual, moving_avg"):
         make_config("dlinear", None, {"kernel": 3})

@@ -28,8 +28,8 @@ def loop_metrics(values: np.ndarray, lookback: int, horizon: int) -> tuple[float
     """Straightforward loop over every window: mean of per-window MSE / MAE of the last-value forecast."""
     mses, maes = [], []
     for i in range(len(values) - lookback - horizon + 1):
-        err = values[i + lookback:i + lookback + horizon] - values[i + lookback - 1]
-        mses.append((err ** 2).mean())
+        err = values[i + lookback : i + lookback + horizon] - values[i + lookback - 1]
+        mses.append((err**2).mean())
         maes.append(np.abs(err).mean())
     return float(np.mean(mses)), float(np.mean(maes))
 

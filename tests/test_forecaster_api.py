@@ -387,6 +387,7 @@ def test_max_steps_and_trainer_kwargs_reach_lightning() -> None:
     with pytest.raises(ValueError, match="trainer_kwargs \\['max_epochs'\\] are TrainConfig options"):
         tiny(trainer_kwargs={"max_epochs": 3}).fit(wide_frame())
 
+
 @pytest.mark.parametrize(
     ("cls", "options"),
     [

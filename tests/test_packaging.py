@@ -31,4 +31,6 @@ def test_mapped_folders_exist_and_cards_ship() -> None:
     for name, folder in package_dir.items():
         assert name in packages and (ROOT / folder).is_dir(), (name, folder)
     assert any((ROOT / package_dir["tsmamba.dataset_cards"]).glob("*.json"))
-    assert not (ROOT / package_dir["tsmamba.dataset_cards"] / "__init__.py").exists(), "datasets/ must not be importable"
+    assert not (ROOT / package_dir["tsmamba.dataset_cards"] / "__init__.py").exists(), (
+        "datasets/ must not be importable"
+    )

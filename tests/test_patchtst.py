@@ -10,7 +10,6 @@ from tsmamba.models.patchtst import EncoderLayer, PatchTSTConfig, PatchTSTModel,
 from tsmamba.models.registry import make_config
 from tsmamba.models.revin import RevIN
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -105,7 +104,11 @@ def test_dataset_defaults_are_the_official_scripts() -> None:
     etth = dataset_defaults("ETTh1")
     assert etth["model"] == {"n_layers": 3, "n_heads": 4, "d_model": 16, "d_ff": 128, "dropout": 0.3}
     assert etth["train"] == {
-        "learning_rate": 1e-4, "batch_size": 128, "max_epochs": 100, "patience": 100, "lr_schedule": "type3",
+        "learning_rate": 1e-4,
+        "batch_size": 128,
+        "max_epochs": 100,
+        "patience": 100,
+        "lr_schedule": "type3",
         "drop_last": True,
     }
     assert dataset_defaults("etth2") == etth

@@ -13,8 +13,10 @@ from tsmamba.training import FitResult, TrainConfig, fit_model, lr_factor, predi
 
 
 def splits(values, lookback=48, horizon=12):
-    return (WindowDataset(values, lookback, horizon, 0, 400),
-            WindowDataset(values, lookback, horizon, 400 - lookback, 500))
+    return (
+        WindowDataset(values, lookback, horizon, 0, 400),
+        WindowDataset(values, lookback, horizon, 400 - lookback, 500),
+    )
 
 
 def fresh_model(seed: int = 0) -> DLinearModel:
@@ -34,8 +36,12 @@ def test_same_seed_gives_identical_predictions(standardised_series, tmp_path, mo
     first = predict_windows(fit_model(fresh_model(), train, val, config).model, val)
     second = predict_windows(fit_model(fresh_model(), train, val, config).model, val)
     assert torch.equal(first, second)
-    other = predict_windows(fit_model(fresh_model(), train, val, TrainConfig(
-        learning_rate=0.01, max_epochs=3, batch_size=16, seed=8)).model, val)
+    other = predict_windows(
+        fit_model(
+            fresh_model(), train, val, TrainConfig(learning_rate=0.01, max_epochs=3, batch_size=16, seed=8)
+        ).model,
+        val,
+    )
     assert not torch.equal(first, other)  # the seed really drives the shuffling
     assert list(tmp_path.iterdir()) == []  # no lightning_logs/ or checkpoints unless asked
 

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 import torch
+from tsmamba.kernels import selective_scan_loop
 
 import tsmamba.models.selective_ssm as selective_ssm
-from tsmamba.kernels import selective_scan_loop
 from tsmamba.models.registry import make_config
 from tsmamba.models.selective_ssm import SelectiveSSM
 from tsmamba.models.tsm2 import ChannelMixer, TokenMixer, TSM2Config, TSM2Model
@@ -147,8 +147,9 @@ def test_residual_skip_has_no_dense_weights() -> None:
     assert tiny(skip="residual").dense_weights is None
 
 
-def fp64_reference_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, reverse=False,
-                        backend="auto"):
+def fp64_reference_scan(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, reverse=False, backend="auto"
+):
     return selective_scan_loop(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse).to(u.dtype)
 
 

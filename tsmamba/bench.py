@@ -19,9 +19,10 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -36,9 +37,27 @@ from tsmamba.models.registry import build_model, get_model_spec, make_config
 from tsmamba.training import TrainConfig, fit_model, resolve_device
 
 RESULT_FIELDS = [
-    "dataset", "model", "lookback", "horizon", "seed", "split_protocol", "mse", "mae", "mse_raw", "mae_raw",
-    "n_test_windows", "fit_seconds", "predict_seconds", "n_params", "epochs_run", "best_epoch", "best_val_loss",
-    "device", "version", "timestamp", "config",
+    "dataset",
+    "model",
+    "lookback",
+    "horizon",
+    "seed",
+    "split_protocol",
+    "mse",
+    "mae",
+    "mse_raw",
+    "mae_raw",
+    "n_test_windows",
+    "fit_seconds",
+    "predict_seconds",
+    "n_params",
+    "epochs_run",
+    "best_epoch",
+    "best_val_loss",
+    "device",
+    "version",
+    "timestamp",
+    "config",
 ]
 
 
@@ -61,8 +80,9 @@ def prepare_splits(data: BenchmarkData, lookback: int, horizon: int) -> Benchmar
     values = data.values
     scaler = fit_scaler(values, borders.train[1])
     scaled = scaler.transform(values)
-    windows = {name: WindowDataset(scaled, lookback, horizon, *borders.range(name))
-               for name in ("train", "val", "test")}
+    windows = {
+        name: WindowDataset(scaled, lookback, horizon, *borders.range(name)) for name in ("train", "val", "test")
+    }
     return BenchmarkSplits(data, borders, scaler, windows["train"], windows["val"], windows["test"])
 
 
@@ -139,8 +159,14 @@ def _is_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def run_one(splits: BenchmarkSplits, model_name: str, horizon: int, seed: int,
-            model_overrides: dict[str, Any] | None = None, train_overrides: dict[str, Any] | None = None) -> dict:
+def run_one(
+    splits: BenchmarkSplits,
+    model_name: str,
+    horizon: int,
+    seed: int,
+    model_overrides: dict[str, Any] | None = None,
+    train_overrides: dict[str, Any] | None = None,
+) -> dict:
     """Train and evaluate one (model, horizon, seed) on prepared splits; returns a results row."""
     dataset = splits.data.card.name
     spec = get_model_spec(model_name)
@@ -158,15 +184,29 @@ def run_one(splits: BenchmarkSplits, model_name: str, horizon: int, seed: int,
         torch.cuda.synchronize()
     predict_seconds = time.perf_counter() - started
     return {
-        "dataset": dataset, "model": spec.name, "lookback": splits.borders.lookback, "horizon": horizon,
-        "seed": seed, "split_protocol": splits.borders.protocol, "mse": metrics.mse, "mae": metrics.mae,
-        "mse_raw": metrics.mse_raw, "mae_raw": metrics.mae_raw, "n_test_windows": metrics.n_windows,
-        "fit_seconds": round(fit.fit_seconds, 3), "predict_seconds": round(predict_seconds, 3),
-        "n_params": n_params, "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
-        "best_val_loss": fit.best_val_loss, "device": _device_name(device), "version": __version__,
+        "dataset": dataset,
+        "model": spec.name,
+        "lookback": splits.borders.lookback,
+        "horizon": horizon,
+        "seed": seed,
+        "split_protocol": splits.borders.protocol,
+        "mse": metrics.mse,
+        "mae": metrics.mae,
+        "mse_raw": metrics.mse_raw,
+        "mae_raw": metrics.mae_raw,
+        "n_test_windows": metrics.n_windows,
+        "fit_seconds": round(fit.fit_seconds, 3),
+        "predict_seconds": round(predict_seconds, 3),
+        "n_params": n_params,
+        "epochs_run": fit.epochs_run,
+        "best_epoch": fit.best_epoch,
+        "best_val_loss": fit.best_val_loss,
+        "device": _device_name(device),
+        "version": __version__,
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "config": json.dumps({"model": dataclasses.asdict(config), "train": dataclasses.asdict(train_config)},
-                             sort_keys=True),
+        "config": json.dumps(
+            {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train_config)}, sort_keys=True
+        ),
     }
 
 
@@ -176,9 +216,16 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__})"
 
 
-def run_benchmark(dataset: str, model: str, lookback: int, horizons: Sequence[int], seeds: Sequence[int],
-                  options: dict[str, Any] | None = None, data_dir: str | os.PathLike[str] | None = None,
-                  results: str | os.PathLike[str] | None = None) -> list[dict]:
+def run_benchmark(
+    dataset: str,
+    model: str,
+    lookback: int,
+    horizons: Sequence[int],
+    seeds: Sequence[int],
+    options: dict[str, Any] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    results: str | os.PathLike[str] | None = None,
+) -> list[dict]:
     """Run every (horizon, seed); append each row to ``results`` (.csv and .jsonl) as soon as it is done."""
     if not horizons or not seeds:
         raise ValueError("Give at least one horizon and one seed.")
@@ -230,11 +277,15 @@ def append_results(rows: Sequence[dict], stem: str | os.PathLike[str]) -> tuple[
 
 def markdown_table(rows: Sequence[dict]) -> str:
     """A markdown table of results rows (metrics to 3 decimals, as papers print them)."""
-    head = ("| dataset | model | L | H | seed | MSE | MAE | MSE (raw) | MAE (raw) | test windows | epochs | fit s |\n"
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    head = (
+        "| dataset | model | L | H | seed | MSE | MAE | MSE (raw) | MAE (raw) | test windows | epochs | fit s |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
     lines = [head]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['lookback']} | {r['horizon']} | {r['seed']} | "
-                     f"{r['mse']:.3f} | {r['mae']:.3f} | {r['mse_raw']:.3f} | {r['mae_raw']:.3f} | "
-                     f"{r['n_test_windows']} | {r['epochs_run']} | {r['fit_seconds']:.1f} |")
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r['lookback']} | {r['horizon']} | {r['seed']} | "
+            f"{r['mse']:.3f} | {r['mae']:.3f} | {r['mse_raw']:.3f} | {r['mae_raw']:.3f} | "
+            f"{r['n_test_windows']} | {r['epochs_run']} | {r['fit_seconds']:.1f} |"
+        )
     return "\n".join(lines)

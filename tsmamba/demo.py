@@ -24,7 +24,6 @@ from tsmamba.evaluation import WindowMetrics, evaluate_windows
 from tsmamba.models.registry import build_model, get_model_spec, make_config
 from tsmamba.training import TrainConfig, fit_model, predict_windows
 
-
 # Demo settings per model: DLinear with its LTSF-Linear training; the deep models a little smaller than their
 # benchmark defaults (so a CPU run takes about a minute) with a step size that learns this small series within
 # the demo's few epochs (their benchmark training is tuned for 100-epoch runs).
@@ -45,7 +44,7 @@ class SeasonalNaive(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         reps = -(-self.horizon // self.period)
-        return x[:, -self.period:].repeat(1, reps, 1)[:, :self.horizon]
+        return x[:, -self.period :].repeat(1, reps, 1)[:, : self.horizon]
 
 
 @dataclass
@@ -60,9 +59,18 @@ class DemoResult:
     fit_seconds: float
 
 
-def run_demo(out: str | Path = "tsmamba_demo_forecast.png", n_steps: int = 3000, n_vars: int = 4,
-             period: int = 24, lookback: int = 96, horizon: int = 24, max_epochs: int = 10, seed: int = 0,
-             progress_bar: bool = False, model: str = "dlinear") -> DemoResult:
+def run_demo(
+    out: str | Path = "tsmamba_demo_forecast.png",
+    n_steps: int = 3000,
+    n_vars: int = 4,
+    period: int = 24,
+    lookback: int = 96,
+    horizon: int = 24,
+    max_epochs: int = 10,
+    seed: int = 0,
+    progress_bar: bool = False,
+    model: str = "dlinear",
+) -> DemoResult:
     """Fit ``model`` on a synthetic multivariate seasonal series, evaluate every test window, save a plot."""
     spec = get_model_spec(model)
     values = synthetic_series(n_steps, n_vars, period=period, seed=seed)
@@ -72,9 +80,17 @@ def run_demo(out: str | Path = "tsmamba_demo_forecast.png", n_steps: int = 3000,
     scaled = scaler.transform(values)
     train, val, test = (WindowDataset(scaled, lookback, horizon, *borders.range(s)) for s in ("train", "val", "test"))
     torch.manual_seed(seed)
-    network = build_model(spec.name, make_config(spec.name, overrides=_DEMO_MODEL[spec.name]), lookback, horizon, n_vars)
-    config = TrainConfig(**_DEMO_TRAINING[spec.name], max_epochs=max_epochs, patience=3, seed=seed,
-                         accelerator="cpu", progress_bar=progress_bar)
+    network = build_model(
+        spec.name, make_config(spec.name, overrides=_DEMO_MODEL[spec.name]), lookback, horizon, n_vars
+    )
+    config = TrainConfig(
+        **_DEMO_TRAINING[spec.name],
+        max_epochs=max_epochs,
+        patience=3,
+        seed=seed,
+        accelerator="cpu",
+        progress_bar=progress_bar,
+    )
     fit = fit_model(network, train, val, config)
     label = spec.config_cls.__name__.removesuffix("Config")
     metrics = evaluate_windows(fit.model, test, scaler)
@@ -83,8 +99,9 @@ def run_demo(out: str | Path = "tsmamba_demo_forecast.png", n_steps: int = 3000,
     return DemoResult(label, metrics, naive, path, fit.epochs_run, fit.fit_seconds)
 
 
-def plot_last_window(model: nn.Module, windows: WindowDataset, scaler, out: Path, max_vars: int = 4,
-                     label: str = "DLinear") -> Path:
+def plot_last_window(
+    model: nn.Module, windows: WindowDataset, scaler, out: Path, max_vars: int = 4, label: str = "DLinear"
+) -> Path:
     """Plot history, truth and forecast of the last test window (original scale) for up to ``max_vars`` variates."""
     last = len(windows) - 1
     x, y = windows[last]

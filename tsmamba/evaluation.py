@@ -30,8 +30,13 @@ class WindowMetrics:
 
     def as_dict(self) -> dict[str, float | int | None]:
         """Plain dict, for results files."""
-        return {"mse": self.mse, "mae": self.mae, "mse_raw": self.mse_raw, "mae_raw": self.mae_raw,
-                "n_windows": self.n_windows}
+        return {
+            "mse": self.mse,
+            "mae": self.mae,
+            "mse_raw": self.mse_raw,
+            "mae_raw": self.mae_raw,
+            "n_windows": self.n_windows,
+        }
 
 
 def per_window_errors(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,8 +47,13 @@ def per_window_errors(prediction: torch.Tensor, target: torch.Tensor) -> tuple[t
     return err.pow(2).mean(dim=(1, 2)), err.abs().mean(dim=(1, 2))
 
 
-def evaluate_windows(model: nn.Module, windows: WindowDataset, scaler: StandardScaler | None = None,
-                     batch_size: int = 256, device: str | torch.device | None = None) -> WindowMetrics:
+def evaluate_windows(
+    model: nn.Module,
+    windows: WindowDataset,
+    scaler: StandardScaler | None = None,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> WindowMetrics:
     """Metrics of ``model`` over every window of ``windows`` (standardised values; ``scaler`` maps them back)."""
     sums = torch.zeros(4, dtype=torch.float64)
     count = 0
@@ -52,14 +62,16 @@ def evaluate_windows(model: nn.Module, windows: WindowDataset, scaler: StandardS
         sums[0] += mse.sum().cpu()
         sums[1] += mae.sum().cpu()
         if scaler is not None:
-            mse_raw, mae_raw = per_window_errors(scaler.inverse_transform(pred.double()),
-                                                 scaler.inverse_transform(target.double()))
+            mse_raw, mae_raw = per_window_errors(
+                scaler.inverse_transform(pred.double()), scaler.inverse_transform(target.double())
+            )
             sums[2] += mse_raw.sum().cpu()
             sums[3] += mae_raw.sum().cpu()
         count += len(pred)
     means = (sums / count).tolist()
-    return WindowMetrics(means[0], means[1], means[2] if scaler is not None else None,
-                         means[3] if scaler is not None else None, count)
+    return WindowMetrics(
+        means[0], means[1], means[2] if scaler is not None else None, means[3] if scaler is not None else None, count
+    )
 
 
 @dataclass(frozen=True)
@@ -75,8 +87,9 @@ class RollingFold:
         return self.cutoff, self.cutoff + self.horizon
 
 
-def rolling_origin(n_obs: int, horizon: int, n_windows: int = 1, step: int | None = None,
-                   min_train: int = 1) -> list[RollingFold]:
+def rolling_origin(
+    n_obs: int, horizon: int, n_windows: int = 1, step: int | None = None, min_train: int = 1
+) -> list[RollingFold]:
     """Origins for rolling-origin evaluation, oldest first; the last forecast ends at the last row.
 
     ``step`` (default ``horizon``) separates consecutive origins. Raises when the first origin would leave
@@ -84,12 +97,16 @@ def rolling_origin(n_obs: int, horizon: int, n_windows: int = 1, step: int | Non
     """
     step = horizon if step is None else step
     if horizon <= 0 or n_windows <= 0 or step <= 0 or min_train <= 0:
-        raise ValueError(f"horizon, n_windows, step and min_train must be positive; got horizon={horizon}, "
-                         f"n_windows={n_windows}, step={step}, min_train={min_train}.")
+        raise ValueError(
+            f"horizon, n_windows, step and min_train must be positive; got horizon={horizon}, "
+            f"n_windows={n_windows}, step={step}, min_train={min_train}."
+        )
     last_cutoff = n_obs - horizon
     first_cutoff = last_cutoff - (n_windows - 1) * step
     if first_cutoff < min_train:
-        raise ValueError(f"{n_windows} windows of horizon {horizon} every {step} steps need at least "
-                         f"{min_train + horizon + (n_windows - 1) * step} rows (min_train={min_train}); the series "
-                         f"has {n_obs}. Use fewer windows, a smaller step or horizon.")
+        raise ValueError(
+            f"{n_windows} windows of horizon {horizon} every {step} steps need at least "
+            f"{min_train + horizon + (n_windows - 1) * step} rows (min_train={min_train}); the series "
+            f"has {n_obs}. Use fewer windows, a smaller step or horizon."
+        )
     return [RollingFold(first_cutoff + k * step, horizon) for k in range(n_windows)]

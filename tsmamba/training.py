@@ -23,8 +23,9 @@ import logging
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import torch
@@ -90,7 +91,7 @@ class TrainConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a mapping; unknown keys raise an error listing the valid ones."""
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
@@ -130,8 +131,9 @@ def lr_factor(schedule: str, epoch: int) -> float:
 class ForecastModule(L.LightningModule):
     """Wraps any forecaster for Lightning: Adam + MSE, windows gathered by index from the datasets given."""
 
-    def __init__(self, model: nn.Module, config: TrainConfig, train: WindowDataset,
-                 val: WindowDataset | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, train: WindowDataset, val: WindowDataset | None = None
+    ) -> None:
         super().__init__()
         self.model, self.config = model, config
         self.train_windows, self.val_windows = train, val
@@ -197,8 +199,9 @@ class ForecastModule(L.LightningModule):
             return optimizer
         if cfg.lr_schedule == "onecycle":
             total = int(self.trainer.estimated_stepping_batches)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate, total_steps=total,
-                                                            pct_start=cfg.pct_start)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=cfg.learning_rate, total_steps=total, pct_start=cfg.pct_start
+            )
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(cfg.lr_schedule, epoch))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
@@ -245,8 +248,19 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 # Trainer arguments that TrainConfig fields decide (trainer_kwargs may set any other Trainer argument).
-_TRAINER_ARGS_FROM_CONFIG = {"max_epochs", "max_steps", "accelerator", "devices", "strategy", "precision",
-                             "gradient_clip_val", "logger", "callbacks", "deterministic", "enable_progress_bar"}
+_TRAINER_ARGS_FROM_CONFIG = {
+    "max_epochs",
+    "max_steps",
+    "accelerator",
+    "devices",
+    "strategy",
+    "precision",
+    "gradient_clip_val",
+    "logger",
+    "callbacks",
+    "deterministic",
+    "enable_progress_bar",
+}
 
 
 def _index_loader(n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> DataLoader:
@@ -254,8 +268,9 @@ def _index_loader(n: int, batch_size: int, shuffle: bool, seed: int, drop_last: 
     return DataLoader(range(n), batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
-def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None = None,
-              config: TrainConfig | None = None) -> FitResult:
+def fit_model(
+    model: nn.Module, train: WindowDataset, val: WindowDataset | None = None, config: TrainConfig | None = None
+) -> FitResult:
     """Train ``model`` on the ``train`` windows; with ``val``, early-stop on val loss and restore the best weights.
 
     ``model`` maps x[B, L, M] -> y[B, H, M] (L, H as in ``train``). Seeds everything from ``config.seed`` first, so the
@@ -264,8 +279,10 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
     """
     config = config or TrainConfig()
     if config.drop_last and len(train) < config.batch_size:
-        raise ValueError(f"drop_last with {len(train)} training windows < batch_size {config.batch_size} "
-                         "leaves no batch; lower batch_size or set drop_last=False.")
+        raise ValueError(
+            f"drop_last with {len(train)} training windows < batch_size {config.batch_size} "
+            "leaves no batch; lower batch_size or set drop_last=False."
+        )
     L.seed_everything(config.seed, workers=True, verbose=False)
     model.train()
     module = ForecastModule(model, config, train, val)
@@ -276,19 +293,32 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
     logger: Any = False
     if config.log_dir:
         from lightning.pytorch.loggers import CSVLogger
+
         logger = CSVLogger(config.log_dir, name="tsmamba")
     trainer_args: dict[str, Any] = dict(
-        max_epochs=config.max_epochs, max_steps=config.max_steps, accelerator=config.accelerator,
-        devices=config.devices, strategy=config.strategy, precision=config.precision,
-        gradient_clip_val=config.gradient_clip, logger=logger, enable_checkpointing=False,
-        enable_model_summary=False, enable_progress_bar=config.progress_bar, num_sanity_val_steps=0,
-        callbacks=callbacks, deterministic=config.deterministic,
-        limit_val_batches=None if val is not None else 0, default_root_dir=config.log_dir,
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        precision=config.precision,
+        gradient_clip_val=config.gradient_clip,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=config.progress_bar,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        deterministic=config.deterministic,
+        limit_val_batches=None if val is not None else 0,
+        default_root_dir=config.log_dir,
     )
     clash = sorted(set(config.trainer_kwargs) & _TRAINER_ARGS_FROM_CONFIG)
     if clash:
-        raise ValueError(f"trainer_kwargs {clash} are TrainConfig options; set them through its own fields "
-                         f"({', '.join(TrainConfig.field_names())}) instead.")
+        raise ValueError(
+            f"trainer_kwargs {clash} are TrainConfig options; set them through its own fields "
+            f"({', '.join(TrainConfig.field_names())}) instead."
+        )
     trainer_args.update(config.trainer_kwargs)
     with _quiet_lightning():
         trainer = L.Trainer(**trainer_args)
@@ -303,8 +333,11 @@ def fit_model(model: nn.Module, train: WindowDataset, val: WindowDataset | None 
         best_val_loss=None if keeper.state is None else keeper.best_loss,
         best_epoch=keeper.best_epoch,
         epochs_run=trainer.current_epoch,
-        stopped_early=bool(trainer.should_stop and trainer.current_epoch < config.max_epochs
-                           and trainer.global_step != config.max_steps),
+        stopped_early=bool(
+            trainer.should_stop
+            and trainer.current_epoch < config.max_epochs
+            and trainer.global_step != config.max_steps
+        ),
         fit_seconds=seconds,
         history=module.history,
     )
@@ -322,9 +355,9 @@ def resolve_device(accelerator: str = "auto") -> torch.device:
 
 
 @torch.inference_mode()
-def iter_predictions(model: nn.Module, windows: WindowDataset, batch_size: int = 256,
-                     device: str | torch.device | None = None
-                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def iter_predictions(
+    model: nn.Module, windows: WindowDataset, batch_size: int = 256, device: str | torch.device | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window in order (no drop_last)."""
     if device is None:
         tensors = [*model.parameters(), *model.buffers()]
@@ -342,8 +375,8 @@ def iter_predictions(model: nn.Module, windows: WindowDataset, batch_size: int =
         model.train(was_training)
 
 
-def predict_windows(model: nn.Module, windows: WindowDataset, batch_size: int = 256,
-                    device: str | torch.device | None = None) -> torch.Tensor:
+def predict_windows(
+    model: nn.Module, windows: WindowDataset, batch_size: int = 256, device: str | torch.device | None = None
+) -> torch.Tensor:
     """Forecasts for every window of ``windows``, in order, as a CPU float32 tensor [N, H, M]."""
     return torch.cat([pred.cpu() for _, pred, _ in iter_predictions(model, windows, batch_size, device)])
-

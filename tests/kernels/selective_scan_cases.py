@@ -7,8 +7,12 @@ from torch import Tensor
 from tsmamba.kernels import selective_scan_loop
 
 # mamba_ssm's test tolerances per input dtype: (rtol, atol) for the output.
-TOLERANCES = {torch.float32: (6e-4, 2e-3), torch.bfloat16: (3e-2, 5e-2), torch.float16: (3e-3, 5e-3),
-              torch.float64: (1e-9, 1e-9)}
+TOLERANCES = {
+    torch.float32: (6e-4, 2e-3),
+    torch.bfloat16: (3e-2, 5e-2),
+    torch.float16: (3e-3, 5e-3),
+    torch.float64: (1e-9, 1e-9),
+}
 
 GRAD_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
 
@@ -73,14 +77,14 @@ def require_grad(inputs: dict) -> list[Tensor]:
     return leaves
 
 
-def reference(inputs: dict, delta_softplus: bool, reverse: bool, grad_out: Tensor | None = None,
-              grad_last: Tensor | None = None):
+def reference(
+    inputs: dict, delta_softplus: bool, reverse: bool, grad_out: Tensor | None = None, grad_last: Tensor | None = None
+):
     """fp64 loop output, last state and (if grad_out is given) gradients of every tensor input.
 
     The gradients are those of sum(out * grad_out) + sum(last * grad_last).
     """
-    ref_inputs = {k: (None if v is None else v.detach().cpu().double().requires_grad_(True))
-                  for k, v in inputs.items()}
+    ref_inputs = {k: (None if v is None else v.detach().cpu().double().requires_grad_(True)) for k, v in inputs.items()}
     out, last = selective_scan_loop(
         **ref_inputs, delta_softplus=delta_softplus, reverse=reverse, return_last_state=True
     )
@@ -94,14 +98,16 @@ def reference(inputs: dict, delta_softplus: bool, reverse: bool, grad_out: Tenso
     return out, last, grads
 
 
-def check_against_reference(inputs: dict, dtype: torch.dtype, softplus: bool, reverse: bool, backend: str,
-                            seed: int = 0) -> None:
+def check_against_reference(
+    inputs: dict, dtype: torch.dtype, softplus: bool, reverse: bool, backend: str, seed: int = 0
+) -> None:
     """Output, last state and every gradient (through both outputs) of ``backend`` vs the fp64 loop."""
     from tsmamba.kernels import selective_scan
 
     require_grad(inputs)
-    out, last = selective_scan(**inputs, delta_softplus=softplus, reverse=reverse, return_last_state=True,
-                               backend=backend)
+    out, last = selective_scan(
+        **inputs, delta_softplus=softplus, reverse=reverse, return_last_state=True, backend=backend
+    )
     assert out.dtype == inputs["u"].dtype
     assert last.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
     gen = torch.Generator().manual_seed(seed + 1)

@@ -48,12 +48,25 @@ def test_matches_reference_over_lengths(monkeypatch, length, variant):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("options", [(False, False, False, False), (True, True, True, True),
-                                     (True, False, True, False), (False, True, False, True)])
+@pytest.mark.parametrize(
+    "options",
+    [(False, False, False, False), (True, True, True, True), (True, False, True, False), (False, True, False, True)],
+)
 def test_options_on_and_off(bwd_variant, reverse, options):
     use_z, use_d, use_bias, softplus = options
-    inputs = _inputs(2, 4, 19, 3, groups=2, use_z=use_z, use_d=use_d, use_bias=use_bias,
-                     positive_delta=not softplus, use_h0=reverse, channel_last=not reverse)
+    inputs = _inputs(
+        2,
+        4,
+        19,
+        3,
+        groups=2,
+        use_z=use_z,
+        use_d=use_d,
+        use_bias=use_bias,
+        positive_delta=not softplus,
+        use_h0=reverse,
+        channel_last=not reverse,
+    )
     check_against_reference(inputs, torch.float32, softplus=softplus, reverse=reverse, backend="triton")
 
 
@@ -86,8 +99,15 @@ def test_half_precision_inputs(bwd_variant, dtype):
     check_against_reference(inputs, dtype, softplus=True, reverse=True, backend="triton")
 
 
-@pytest.mark.parametrize("config", [dict(variant="tile_reduce", red_steps=1), dict(variant="tile_reduce", red_steps=16),
-                                    dict(variant="tile_reduce", bc_2d=False), dict(variant="loop", bc_2d=True)])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(variant="tile_reduce", red_steps=1),
+        dict(variant="tile_reduce", red_steps=16),
+        dict(variant="tile_reduce", bc_2d=False),
+        dict(variant="loop", bc_2d=True),
+    ],
+)
 def test_backward_config_options(monkeypatch, config):
     # tile_reduce with one step per channel reduction and with the whole tile in one; B/C row layouts swapped
     for key, value in config.items():
@@ -128,8 +148,7 @@ def test_outputs_are_fully_written_and_deterministic():
     seed=st.integers(0, 1000),
     variant=st.sampled_from(scan_triton_bwd.VARIANTS),
 )
-def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_state, reverse, use_h0, seed,
-                                       variant):
+def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_state, reverse, use_h0, seed, variant):
     inputs = _inputs(batch, dim_per_group * groups, length, n_state, groups=groups, use_h0=use_h0, seed=seed)
     saved = scan_triton_bwd.BWD_CONFIG["variant"]
     scan_triton_bwd.BWD_CONFIG["variant"] = variant

@@ -32,12 +32,25 @@ def test_fp32_matches_fp64_reference_over_lengths(length, groups):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("options", [(False, False, False, False), (True, True, True, True),
-                                     (True, False, True, False), (False, True, False, True)])
+@pytest.mark.parametrize(
+    "options",
+    [(False, False, False, False), (True, True, True, True), (True, False, True, False), (False, True, False, True)],
+)
 def test_options_on_and_off(reverse, options):
     use_z, use_d, use_bias, softplus = options
-    inputs = make_inputs(2, 6, 33, 3, groups=3, use_z=use_z, use_d=use_d, use_bias=use_bias,
-                         positive_delta=not softplus, use_h0=reverse, channel_last=not reverse)
+    inputs = make_inputs(
+        2,
+        6,
+        33,
+        3,
+        groups=3,
+        use_z=use_z,
+        use_d=use_d,
+        use_bias=use_bias,
+        positive_delta=not softplus,
+        use_h0=reverse,
+        channel_last=not reverse,
+    )
     _check_against_reference(inputs, torch.float32, softplus=softplus, reverse=reverse)
 
 
@@ -68,8 +81,7 @@ def test_gradcheck_fp64(monkeypatch, reverse):
 
     def fn(*tensors):
         kwargs = dict(zip([n for n in GRAD_NAMES if inputs[n] is not None], tensors))
-        return selective_scan(**kwargs, delta_softplus=True, reverse=reverse, return_last_state=True,
-                              backend="torch")
+        return selective_scan(**kwargs, delta_softplus=True, reverse=reverse, return_last_state=True, backend="torch")
 
     assert torch.autograd.gradcheck(fn, leaves)
 

@@ -24,7 +24,11 @@ else:
         env = {**os.environ, "TRITON_INTERPRET": "1"}
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CASES)],
-            env=env, capture_output=True, text=True, timeout=900, cwd=CASES.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=CASES.parent,
         )
         report = result.stdout[-20000:] + result.stderr[-5000:]
         assert result.returncode == 0, f"Triton interpreter cases failed:\n{report}"

@@ -45,16 +45,31 @@ class DatasetCard:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DatasetCard":
+    def from_dict(cls, data: dict[str, Any]) -> DatasetCard:
         """Build a card from parsed JSON, rejecting cards that miss a field or name an unknown protocol."""
-        required = ["name", "file", "url", "source", "sha256", "n_rows", "freq", "date_column", "date_format",
-                    "columns", "target", "split", "description"]
+        required = [
+            "name",
+            "file",
+            "url",
+            "source",
+            "sha256",
+            "n_rows",
+            "freq",
+            "date_column",
+            "date_format",
+            "columns",
+            "target",
+            "split",
+            "description",
+        ]
         missing = [key for key in required if key not in data]
         if missing:
             raise ValueError(f"Dataset card {data.get('name', '?')!r} misses field(s) {missing}.")
         if data["split"] not in SPLIT_PROTOCOLS:
-            raise ValueError(f"Dataset card {data['name']!r}: unknown split protocol {data['split']!r}; "
-                             f"known: {', '.join(SPLIT_PROTOCOLS)}.")
+            raise ValueError(
+                f"Dataset card {data['name']!r}: unknown split protocol {data['split']!r}; "
+                f"known: {', '.join(SPLIT_PROTOCOLS)}."
+            )
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         values = {k: v for k, v in data.items() if k in known}
         values["columns"] = tuple(values["columns"])

@@ -15,9 +15,9 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -122,8 +122,7 @@ def download_file(card: DatasetCard, dest_dir: Path, timeout: float = 60.0) -> P
     return target
 
 
-def find_dataset_file(card: DatasetCard, data_dir: str | os.PathLike[str] | None = None,
-                      download: bool = True) -> Path:
+def find_dataset_file(card: DatasetCard, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
     """Locate (or download) ``card``'s file, verified by sha256, following the documented lookup order."""
     searched = []
     for label, folder in _search_dirs(data_dir):
@@ -147,9 +146,13 @@ def find_dataset_file(card: DatasetCard, data_dir: str | os.PathLike[str] | None
     )
 
 
-def read_series_csv(path: str | os.PathLike[str], date_column: str = "date",
-                    columns: Sequence[str] | None = None, date_format: str | None = None,
-                    allowed_duplicate_timestamps: Sequence[str] = ()) -> pl.DataFrame:
+def read_series_csv(
+    path: str | os.PathLike[str],
+    date_column: str = "date",
+    columns: Sequence[str] | None = None,
+    date_format: str | None = None,
+    allowed_duplicate_timestamps: Sequence[str] = (),
+) -> pl.DataFrame:
     """Read a time-series CSV strictly: parsed timestamps, float64 values, clear errors for bad input.
 
     Rejects a missing column, an empty or non-numeric cell, an unparsable, unsorted or duplicated timestamp
@@ -161,8 +164,10 @@ def read_series_csv(path: str | os.PathLike[str], date_column: str = "date",
     wanted = list(columns) if columns is not None else [c for c in raw.columns if c != date_column]
     missing = [c for c in [date_column, *wanted] if c not in raw.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; the file has {raw.columns}. "
-                         "Fix the header or pass the right column names.")
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; the file has {raw.columns}. "
+            "Fix the header or pass the right column names."
+        )
     if raw.height == 0:
         raise ValueError(f"{path}: no data rows.")
     values = raw.select([pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in wanted])
@@ -170,26 +175,33 @@ def read_series_csv(path: str | os.PathLike[str], date_column: str = "date",
         bad = ~values[name].is_finite().fill_null(False)
         if bad.any():
             row = int(bad.arg_max())
-            raise ValueError(f"{path}: column {name!r} row {row} (data row, 0-based) holds {raw[name][row]!r}, "
-                             "not a finite number. Nothing is dropped or filled: fix or remove that cell.")
+            raise ValueError(
+                f"{path}: column {name!r} row {row} (data row, 0-based) holds {raw[name][row]!r}, "
+                "not a finite number. Nothing is dropped or filled: fix or remove that cell."
+            )
     stamps = raw[date_column].str.strip_chars()
-    parsed = stamps.str.to_datetime(date_format, strict=False) if date_format else \
-        stamps.str.to_datetime(strict=False)
+    parsed = stamps.str.to_datetime(date_format, strict=False) if date_format else stamps.str.to_datetime(strict=False)
     if parsed.is_null().any():
         row = int(parsed.is_null().arg_max())
-        raise ValueError(f"{path}: timestamp {stamps[row]!r} in row {row} could not be parsed"
-                         f"{' with format ' + repr(date_format) if date_format else ''}.")
+        raise ValueError(
+            f"{path}: timestamp {stamps[row]!r} in row {row} could not be parsed"
+            f"{' with format ' + repr(date_format) if date_format else ''}."
+        )
     steps = parsed.diff().dt.total_microseconds()[1:]
     if (steps < 0).any():
         row = int((steps < 0).arg_max()) + 1
-        raise ValueError(f"{path}: timestamps are not sorted: row {row} ({parsed[row]}) comes after "
-                         f"{parsed[row - 1]}. Sort the file by {date_column!r}.")
+        raise ValueError(
+            f"{path}: timestamps are not sorted: row {row} ({parsed[row]}) comes after "
+            f"{parsed[row - 1]}. Sort the file by {date_column!r}."
+        )
     duplicated = parsed.filter(parsed.is_duplicated()).unique().sort()
     allowed = set(pl.Series(list(allowed_duplicate_timestamps), dtype=pl.String).str.to_datetime().to_list())
     unexpected = [t for t in duplicated.to_list() if t not in allowed]
     if unexpected:
-        raise ValueError(f"{path}: duplicate timestamp(s) {[str(t) for t in unexpected[:5]]}. "
-                         "Remove or aggregate the duplicated rows.")
+        raise ValueError(
+            f"{path}: duplicate timestamp(s) {[str(t) for t in unexpected[:5]]}. "
+            "Remove or aggregate the duplicated rows."
+        )
     return pl.concat([parsed.rename(date_column).to_frame(), values], how="horizontal")
 
 
@@ -197,8 +209,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, down
     """Load benchmark dataset ``name`` (see :func:`tsmamba.data.cards.card_names`), verified by sha256."""
     card = get_card(name)
     path = find_dataset_file(card, data_dir, download=download)
-    frame = read_series_csv(path, card.date_column, card.columns, card.date_format,
-                            card.known_duplicate_timestamps)
+    frame = read_series_csv(path, card.date_column, card.columns, card.date_format, card.known_duplicate_timestamps)
     if frame.height != card.n_rows:
         raise ValueError(f"{path}: {frame.height} rows, the {card.name} card says {card.n_rows}.")
     return BenchmarkData(card=card, path=path, frame=frame)

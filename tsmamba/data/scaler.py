@@ -17,7 +17,7 @@ class StandardScaler:
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
-    def fit(self, values: np.ndarray) -> "StandardScaler":
+    def fit(self, values: np.ndarray) -> StandardScaler:
         """Learn mean and std of each column of a (rows, variates) array."""
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[0] == 0:
@@ -30,8 +30,10 @@ class StandardScaler:
         if self.mean is None or self.scale is None:
             raise RuntimeError("StandardScaler is not fitted: call fit(train_values) first.")
         if isinstance(like, torch.Tensor):
-            return (torch.as_tensor(self.mean, dtype=like.dtype, device=like.device),
-                    torch.as_tensor(self.scale, dtype=like.dtype, device=like.device))
+            return (
+                torch.as_tensor(self.mean, dtype=like.dtype, device=like.device),
+                torch.as_tensor(self.scale, dtype=like.dtype, device=like.device),
+            )
         return self.mean, self.scale
 
     def transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

@@ -7,8 +7,9 @@ import pandas as pd
 import polars as pl
 
 
-def synthetic_series(n_steps: int = 2000, n_vars: int = 4, period: int = 24, seed: int = 0,
-                     noise: float = 0.1) -> np.ndarray:
+def synthetic_series(
+    n_steps: int = 2000, n_vars: int = 4, period: int = 24, seed: int = 0, noise: float = 0.1
+) -> np.ndarray:
     """A (n_steps, n_vars) float64 series: daily + weekly seasonality, slow trend, AR(1) noise.
 
     Each variate has its own amplitude, phase and level, and variate ``k`` partly follows variate ``k-1``
@@ -34,10 +35,12 @@ def synthetic_series(n_steps: int = 2000, n_vars: int = 4, period: int = 24, see
     return series
 
 
-def synthetic_frame(n_steps: int = 2000, n_vars: int = 4, period: int = 24, seed: int = 0,
-                    start: str = "2024-01-01", freq: str = "1h") -> pl.DataFrame:
+def synthetic_frame(
+    n_steps: int = 2000, n_vars: int = 4, period: int = 24, seed: int = 0, start: str = "2024-01-01", freq: str = "1h"
+) -> pl.DataFrame:
     """:func:`synthetic_series` as a polars frame: a ``date`` column (pandas ``freq`` alias) and ``x0..x{M-1}``."""
     values = synthetic_series(n_steps, n_vars, period, seed)
     dates = pd.date_range(start, periods=n_steps, freq=freq)
-    return pl.DataFrame({"date": pl.Series(dates.to_numpy().astype("datetime64[us]")),
-                         **{f"x{k}": values[:, k] for k in range(n_vars)}})
+    return pl.DataFrame(
+        {"date": pl.Series(dates.to_numpy().astype("datetime64[us]")), **{f"x{k}": values[:, k] for k in range(n_vars)}}
+    )

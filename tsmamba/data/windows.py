@@ -23,8 +23,15 @@ class WindowDataset(Dataset):
     rows live (``None`` keeps a CPU tensor). ``len(ds) = end - start - L - H + 1``.
     """
 
-    def __init__(self, values: np.ndarray | torch.Tensor, lookback: int, horizon: int, start: int = 0,
-                 end: int | None = None, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        values: np.ndarray | torch.Tensor,
+        lookback: int,
+        horizon: int,
+        start: int = 0,
+        end: int | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
         if lookback <= 0 or horizon <= 0:
             raise ValueError(f"lookback and horizon must be positive, got lookback={lookback}, horizon={horizon}.")
         data = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
@@ -35,8 +42,10 @@ class WindowDataset(Dataset):
             raise ValueError(f"Invalid row range [{start}, {end}) for a series of {data.shape[0]} rows.")
         n_windows = end - start - lookback - horizon + 1
         if n_windows < 1:
-            raise ValueError(f"lookback {lookback} + horizon {horizon} = {lookback + horizon} rows is longer than the "
-                             f"{end - start} rows available; use a shorter lookback or horizon, or more data.")
+            raise ValueError(
+                f"lookback {lookback} + horizon {horizon} = {lookback + horizon} rows is longer than the "
+                f"{end - start} rows available; use a shorter lookback or horizon, or more data."
+            )
         if not torch.isfinite(data[start:end]).all():
             raise ValueError("values contain NaN or infinite entries; clean or impute them explicitly first.")
         self.series = data[start:end].to(dtype=torch.float32, device=device).contiguous()
@@ -54,7 +63,7 @@ class WindowDataset(Dataset):
         """Where the split's rows (and gathered batches) live."""
         return self.series.device
 
-    def to(self, device: str | torch.device) -> "WindowDataset":
+    def to(self, device: str | torch.device) -> WindowDataset:
         """A view of the same windows with the split's rows on ``device`` (self when already there)."""
         target = torch.device(device)
         here = self.series.device
@@ -77,12 +86,12 @@ class WindowDataset(Dataset):
         if not -self._n <= index < self._n:
             raise IndexError(f"window {index} out of range for {self._n} windows")
         index %= self._n
-        window = self.series[index:index + self.lookback + self.horizon]
-        return window[:self.lookback], window[self.lookback:]
+        window = self.series[index : index + self.lookback + self.horizon]
+        return window[: self.lookback], window[self.lookback :]
 
     def gather(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch of windows ``indices`` as ``x[B, L, M]``, ``y[B, H, M]`` on :attr:`device`."""
         indices = indices.to(self.series.device, dtype=torch.long)
         rows = indices[:, None] + self._offsets[None, :]
         windows = self.series[rows]
-        return windows[:, :self.lookback], windows[:, self.lookback:]
+        return windows[:, : self.lookback], windows[:, self.lookback :]

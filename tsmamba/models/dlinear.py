@@ -63,8 +63,9 @@ class DLinearModel(nn.Module):
         seasonal = (x - trend).transpose(1, 2)
         trend = trend.transpose(1, 2)
         if self.config.individual:
-            out = torch.stack([self.seasonal[k](seasonal[:, k]) + self.trend[k](trend[:, k])
-                               for k in range(self.n_vars)], dim=1)
+            out = torch.stack(
+                [self.seasonal[k](seasonal[:, k]) + self.trend[k](trend[:, k]) for k in range(self.n_vars)], dim=1
+            )
         else:
             out = self.seasonal[0](seasonal) + self.trend[0](trend)
         return out.transpose(1, 2)

@@ -209,7 +209,11 @@ def dataset_defaults(dataset: str | None) -> dict[str, dict[str, Any]]:
     """
     key = (dataset or "").lower()
     train: dict[str, Any] = {
-        "learning_rate": 1e-4, "batch_size": 128, "max_epochs": 100, "lr_schedule": "type3", "drop_last": True
+        "learning_rate": 1e-4,
+        "batch_size": 128,
+        "max_epochs": 100,
+        "lr_schedule": "type3",
+        "drop_last": True,
     }
     model: dict[str, Any] = {}
     if key in ("etth1", "etth2"):
