@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
-import click
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperCommand
 
-app = typer.Typer(help="Time-series forecasting with TSM2, PatchTST and DLinear.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Time-series forecasting with TSM2, PatchTST and DLinear.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 
 
@@ -22,7 +25,7 @@ class _MultiValueCommand(TyperCommand):
 
     multi_value_options = ("--horizons", "--seeds")
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         expanded: list[str] = []
         current: str | None = None
         for arg in args:
@@ -47,7 +50,9 @@ def demo(
     out: Path = typer.Option(Path("tsmamba_demo_forecast.png"), "--out", help="Where to write the forecast plot."),
     epochs: int = typer.Option(10, help="Maximum training epochs."),
     seed: int = typer.Option(0, help="Seed for the synthetic series and the training."),
-    model: str = typer.Option("dlinear", "--model", help="dlinear (seconds), tsm2 or patchtst (about a minute on a CPU)."),
+    model: str = typer.Option(
+        "dlinear", "--model", help="dlinear (seconds), tsm2 or patchtst (about a minute on a CPU)."
+    ),
 ) -> None:
     """Fit a model on a built-in synthetic seasonal series (no download), print metrics, write a forecast plot."""
     from tsmamba.demo import run_demo
@@ -58,8 +63,10 @@ def demo(
         get_model_spec(model)
     except ValueError as err:
         _fail(str(err))
-    console.print(f"tsmamba demo: synthetic 4-variate seasonal series (3000 hourly steps), {model}, "
-                  "lookback 96, horizon 24, 70/10/20 split")
+    console.print(
+        f"tsmamba demo: synthetic 4-variate seasonal series (3000 hourly steps), {model}, "
+        "lookback 96, horizon 24, 70/10/20 split"
+    )
     result = run_demo(out=out, max_epochs=epochs, seed=seed, progress_bar=True, model=model)
     table = Table(title=f"Test split, every window ({result.model.n_windows} windows)")
     for column in ("forecaster", "MSE", "MAE", "MSE (raw)", "MAE (raw)"):
@@ -67,13 +74,15 @@ def demo(
     for name, m in ((result.model_name, result.model), ("seasonal naive", result.seasonal_naive)):
         table.add_row(name, f"{m.mse:.4f}", f"{m.mae:.4f}", f"{m.mse_raw:.4f}", f"{m.mae_raw:.4f}")
     console.print(table)
-    console.print(f"trained {result.epochs_run} epochs in {result.fit_seconds:.1f} s; "
-                  f"plot written to {result.plot_path}", highlight=False)
+    console.print(
+        f"trained {result.epochs_run} epochs in {result.fit_seconds:.1f} s; plot written to {result.plot_path}",
+        highlight=False,
+    )
 
 
 @app.command()
 def datasets(
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder to look in first."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder to look in first."),
 ) -> None:
     """List the dataset cards and whether each file is present and verified (sha256) locally."""
     from tsmamba.data.cards import card_names, get_card
@@ -108,18 +117,19 @@ def bench(
     dataset: str = typer.Option(..., "--dataset", help="Dataset card name, e.g. ETTh1 (see `tsmamba datasets`)."),
     model: str = typer.Option("dlinear", "--model", help="dlinear, patchtst or tsm2."),
     lookback: int = typer.Option(336, "--lookback", help="Input window length L."),
-    horizons: List[int] = typer.Option([96, 192, 336, 720], "--horizons", help="Forecast horizons H."),
-    seeds: List[int] = typer.Option([2021], "--seeds", help="Seeds; one run per seed and horizon."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or gpu (TrainConfig.accelerator)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Maximum epochs (default: the model's scripts)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Training batch size."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder holding the CSVs."),
-    set_: List[str] = typer.Option([], "--set", help="key=value for any model or training option (repeatable)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of model/training options."),
-    results: Path = typer.Option(Path("tsmamba_results"), "--results",
-                                 help="Results path stem: rows are appended to STEM.csv and STEM.jsonl."),
-    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write this run's table to this file."),
+    horizons: list[int] = typer.Option([96, 192, 336, 720], "--horizons", help="Forecast horizons H."),
+    seeds: list[int] = typer.Option([2021], "--seeds", help="Seeds; one run per seed and horizon."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or gpu (TrainConfig.accelerator)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs (default: the model's scripts)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the CSVs."),
+    set_: list[str] = typer.Option([], "--set", help="key=value for any model or training option (repeatable)."),
+    config: Path | None = typer.Option(None, "--config", help="JSON or TOML file of model/training options."),
+    results: Path = typer.Option(
+        Path("tsmamba_results"), "--results", help="Results path stem: rows are appended to STEM.csv and STEM.jsonl."
+    ),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Also write this run's table to this file."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a training progress bar."),
 ) -> None:
     """Train and evaluate on the standard long-horizon protocol (every test window); append results; print a table."""
