@@ -80,6 +80,7 @@ def load_suite(path: str | os.PathLike[str]) -> Suite:
 
 def parse_suite(data: dict[str, Any], name: str = "suite", path: Path | None = None) -> Suite:
     """Expand a suite mapping (as read from TOML) into cells."""
+    name = str(data.get("name", name))
     where = str(path) if path else f"suite {name!r}"
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
