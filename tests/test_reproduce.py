@@ -361,3 +361,16 @@ def test_summary_tables_counts_and_plots(tmp_path: Path) -> None:
     assert text.index("| d32 |") < text.index("| default |")
     assert {p.name for p in files} == {"table.md", "mse_L512.png", "tsm2_minus_patchtst_L512.png"}
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in files if p.suffix == ".png")
+
+
+def test_bench_without_progress_bar_prints_epoch_lines(data_dir, require_file, tmp_path: Path, one_thread) -> None:
+    require_file("ETTh1.csv")
+    from typer.testing import CliRunner
+
+    from tsmamba.cli import app
+
+    args = ["bench", "--dataset", "ETTh1", "--model", "dlinear", "--lookback", "48", "--horizons", "24"]
+    args += ["--epochs", "2", "--batch-size", "512", "--data-dir", str(data_dir), "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--results", str(tmp_path / "r")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"^epoch (\d)/2 train_loss", result.output, flags=re.M) == ["1", "2"]
