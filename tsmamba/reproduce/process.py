@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,18 +55,20 @@ class CellProcess:
             self._reader.join(timeout=5)  # the last lines (the result) are read before the cell counts as done
         return code
 
-    def stop(self, grace_seconds: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL it after ``grace_seconds``."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                break
-            try:
-                self.proc.wait(timeout=grace_seconds)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+    def terminate(self) -> None:
+        """SIGTERM the process group without waiting (the scheduler signals every cell first, then waits)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def stop(self, grace_seconds: float = 3.0) -> None:
+        """SIGTERM the process group, then SIGKILL it if it still runs after ``grace_seconds``."""
+        self.terminate()
+        try:
+            self.proc.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=grace_seconds)
         self._reader.join(timeout=5)
 
 

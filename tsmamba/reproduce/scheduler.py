@@ -139,6 +139,8 @@ class Scheduler:
             self._loop(pending, running, outcomes)
         except BaseException:  # Ctrl-C or SIGTERM: never leave cells running behind the runner
             for _, handle, _, _ in running.values():
+                getattr(handle, "terminate", lambda: None)()
+            for _, handle, _, _ in running.values():
                 handle.stop()
             raise
         return outcomes
@@ -149,6 +151,8 @@ class Scheduler:
         while pending or running:
             now = self.clock()
             if self.deadline is not None and now >= self.deadline:
+                for _, handle, _, _ in running.values():
+                    getattr(handle, "terminate", lambda: None)()  # signal all first: stopping takes one grace
                 for cell, handle, gpus, started in running.values():
                     handle.stop()
                     self._hold(gpus, -1)
