@@ -374,3 +374,21 @@ def test_bench_without_progress_bar_prints_epoch_lines(data_dir, require_file, t
     result = CliRunner().invoke(app, [*args, "--results", str(tmp_path / "r")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert re.findall(r"^epoch (\d)/2 train_loss", result.output, flags=re.M) == ["1", "2"]
+
+
+def test_live_reporter_tracks_each_running_cell_epoch() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tsmamba.reproduce.progress import LiveReporter
+
+    reporter = LiveReporter(2, console=Console(file=io.StringIO(), force_terminal=True, width=150))
+    cell = cells(1)[0]
+    reporter.launched(cell, ["0"])
+    reporter.line(cell, "epoch 3/100 train_loss 0.40000 val_loss 0.60000 lr 1.0e-04 3.0s")
+    task = reporter.progress.tasks[-1]
+    assert (task.completed, task.total, task.description) == (3, 100, f"  gpu 0 {cell.id}")
+    reporter.finished(Outcome(cell, "done", 31.0, ("0",), 0))
+    reporter.close()
+    assert [t.completed for t in reporter.progress.tasks] == [1]  # the cell's line is gone, the total advanced
