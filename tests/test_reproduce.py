@@ -392,3 +392,16 @@ def test_live_reporter_tracks_each_running_cell_epoch() -> None:
     reporter.finished(Outcome(cell, "done", 31.0, ("0",), 0))
     reporter.close()
     assert [t.completed for t in reporter.progress.tasks] == [1]  # the cell's line is gone, the total advanced
+
+
+def test_worker_fails_a_cell_whose_validation_loss_was_never_finite(monkeypatch, tmp_path: Path, capsys) -> None:
+    import tsmamba.bench
+    import tsmamba.data.loader
+    from tsmamba.reproduce import worker
+
+    monkeypatch.setattr(tsmamba.data.loader, "load_dataset", lambda name, data_dir=None: name)
+    monkeypatch.setattr(tsmamba.bench, "prepare_splits", lambda data, lookback, horizon: None)
+    monkeypatch.setattr(tsmamba.bench, "run_one", lambda *a, **k: {"best_val_loss": None, "epochs_run": 1})
+    out = tmp_path / "row.jsonl"
+    assert worker.main(["--cell", cells(1)[0].to_json(), "--out", str(out)]) == 2
+    assert "validation loss was never finite" in capsys.readouterr().err and not out.exists()

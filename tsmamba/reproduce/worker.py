@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,14 @@ def run_cell(cell: Cell, data_dir: str | None = None, accelerator: str | None = 
     if cell.evaluate == "val":
         splits = dataclasses.replace(splits, test=splits.val)
     row = run_one(splits, cell.model, cell.horizon, cell.seed, model_over, train_over)
+    best = row.get("best_val_loss")
+    if best is None or not math.isfinite(best):
+        # Lightning's early stopping ends training at the first non-finite validation loss; the weights of
+        # such a run are not a result of this cell, so nothing is recorded and the cell counts as failed.
+        raise RuntimeError(
+            f"the validation loss was never finite (training stopped after {row['epochs_run']} epoch(s)), so no "
+            "result is recorded; the epoch lines above show where it became non-finite."
+        )
     row.update(suite=cell.suite, cell=cell.id, variant=cell.variant, eval_split=cell.evaluate)
     return row
 
