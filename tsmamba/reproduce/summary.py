@@ -226,11 +226,11 @@ def runs_table(store: ResultStore) -> str:
     if not runs:
         return ""
     lines = [
-        "| started (UTC) | suite | wall s | budget min | GPUs x per GPU | done | failed | killed | no time |",
+        "| started (UTC) | suite | wall s | budget min | GPUs x cells per GPU | done | failed | killed | no time |",
         "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in runs:
-        gpus = ",".join(r.get("gpus") or []) or f"cpu x {r.get('cpu_slots')}"
+        gpus = f"gpu {','.join(r['gpus'])}" if r.get("gpus") else f"cpu x {r.get('cpu_slots')}"
         per = f" x {r.get('per_gpu')}" if r.get("gpus") else ""
         lines.append(
             f"| {r.get('started')} | {r.get('suite')} | {r.get('wall_seconds')} | {r.get('budget_minutes') or ''} | "
