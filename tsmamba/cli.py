@@ -1,4 +1,4 @@
-"""The ``tsmamba`` command line: ``demo``, ``datasets``, ``bench``."""
+"""The ``tsmamba`` command line: ``demo``, ``datasets``, ``bench``, ``reproduce``."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def bench(
     """Train and evaluate on the standard long-horizon protocol (every test window); append results; print a table."""
     from tsmamba.bench import load_config_file, markdown_table, parse_assignments, results_paths, run_benchmark
 
-    options: dict[str, Any] = {"progress_bar": progress}
+    options: dict[str, Any] = {"progress_bar": progress, "epoch_log": not progress}
     try:
         if config is not None:
             options.update(load_config_file(config))
@@ -153,6 +153,55 @@ def bench(
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table + "\n", encoding="utf-8")
+
+
+@app.command()
+def reproduce(
+    suite: Path = typer.Argument(..., help="Suite file (TOML), e.g. benchmarks/suites/paper_l512.toml."),
+    out: Path = typer.Option(..., "--out", help="Results folder: results.csv/.jsonl, table.md, plots, logs/."),
+    budget_minutes: float | None = typer.Option(
+        None, "--budget-minutes", help="Start no cell that cannot end in time; stop running cells at the end."
+    ),
+    gpus: str | None = typer.Option(None, "--gpus", help="GPU ids, e.g. 0,1 (default: every visible GPU)."),
+    per_gpu: int = typer.Option(8, "--per-gpu", help="Cells running at once on each GPU."),
+    cpu_slots: int = typer.Option(1, "--cpu-slots", help="Cells running at once without a GPU."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the CSVs."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the cells, recorded or to run, and stop."),
+    summarize_only: bool = typer.Option(False, "--summarize-only", help="Only rewrite table.md and the plots."),
+    live: bool | None = typer.Option(
+        None, "--live/--no-live", help="Live display (default: on a terminal) or one plain line per epoch."
+    ),
+) -> None:
+    """Run a suite's grid, one process per cell across the GPUs, resuming; then write the summary table."""
+    from tsmamba.reproduce.runner import describe_plan, plan, run_suite
+    from tsmamba.reproduce.store import ResultStore
+    from tsmamba.reproduce.suite import load_suite
+    from tsmamba.reproduce.summary import write_summary
+
+    try:
+        the_suite = load_suite(suite)
+        store = ResultStore(out)
+        if dry_run:
+            console.print(describe_plan(plan(the_suite, store), out), highlight=False, markup=False, soft_wrap=True)
+            return
+        if not summarize_only:
+            gpu_ids = None if gpus is None else [g.strip() for g in gpus.split(",") if g.strip()]
+            run_suite(
+                the_suite,
+                out,
+                gpus=gpu_ids,
+                per_gpu=per_gpu,
+                cpu_slots=cpu_slots,
+                budget_minutes=budget_minutes,
+                data_dir=None if data_dir is None else str(data_dir),
+                live=live,
+            )
+        missing = [cell.id for cell in plan(the_suite, store).todo]
+        files = write_summary(out, title=f"{the_suite.name}: {the_suite.description}".rstrip(": "), missing=missing)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    console.print(f"summary: {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

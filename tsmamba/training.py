@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ class TrainConfig:
     drop_last: bool = False  # drop the last partial training batch (the reference scripts do); never in evaluation
     eval_batch_size: int | None = None  # batch for validation/prediction; None: max(batch_size, 256)
     progress_bar: bool = False  # Lightning's progress bar (the CLI turns it on)
+    epoch_log: bool = False  # one line per epoch on stderr (epoch, losses, seconds); the CLI's --no-progress
     log_dir: str | None = None  # write Lightning CSV logs here; None: no log files at all
     deterministic: bool = False  # Lightning deterministic mode (CPU runs are reproducible without it)
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # extra lightning.Trainer arguments
@@ -128,6 +130,23 @@ def lr_factor(schedule: str, epoch: int) -> float:
     raise ValueError(f"lr_factor has no per-epoch rule for schedule {schedule!r}.")
 
 
+def epoch_line(entry: dict[str, float], max_epochs: int | None = None) -> str:
+    """One log line for a finished epoch: ``epoch 3/100 train_loss 0.41234 val_loss 0.66501 lr 1.0e-04 12.3s``.
+
+    Epochs count from 1 here (as a person reads them); ``history`` keeps Lightning's 0-based index.
+    """
+    epoch = f"epoch {int(entry['epoch']) + 1}" + (f"/{max_epochs}" if max_epochs and max_epochs > 0 else "")
+    parts = [epoch]
+    for key in ("train_loss", "val_loss"):
+        if key in entry:
+            parts.append(f"{key} {entry[key]:.5f}")
+    if "lr" in entry:
+        parts.append(f"lr {entry['lr']:.1e}")
+    if "seconds" in entry:
+        parts.append(f"{entry['seconds']:.1f}s")
+    return " ".join(parts)
+
+
 class ForecastModule(L.LightningModule):
     """Wraps any forecaster for Lightning: Adam + MSE, windows gathered by index from the datasets given."""
 
@@ -138,7 +157,8 @@ class ForecastModule(L.LightningModule):
         self.model, self.config = model, config
         self.train_windows, self.val_windows = train, val
         self._sums: dict[str, tuple[torch.Tensor | float, int]] = {}
-        self.history: list[dict[str, float]] = []  # per epoch: lr, train_loss, val_loss (window-weighted means)
+        self.history: list[dict[str, float]] = []  # per epoch: lr, train_loss, val_loss (window-weighted), seconds
+        self._epoch_started = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -185,9 +205,15 @@ class ForecastModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.history.append({"epoch": self.current_epoch, "lr": self.trainer.optimizers[0].param_groups[0]["lr"]})
+        self._epoch_started = time.perf_counter()
 
     def on_train_epoch_end(self) -> None:
+        # Lightning runs the epoch's validation before this hook, so the history entry is complete here.
         self._log_epoch_mean("train")
+        if self.history:
+            self.history[-1]["seconds"] = time.perf_counter() - self._epoch_started
+            if self.config.epoch_log and self.trainer.is_global_zero:
+                print(epoch_line(self.history[-1], self.trainer.max_epochs), file=sys.stderr, flush=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_mean("val")

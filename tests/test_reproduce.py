@@ -1,0 +1,407 @@
+"""tsmamba reproduce: suite files -> cells, resume, budget, GPU slots, worker, progress lines, summary."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsmamba.data.windows import WindowDataset
+from tsmamba.models.dlinear import DLinearConfig, DLinearModel
+from tsmamba.reproduce.cell import Cell
+from tsmamba.reproduce.configs import expected_config
+from tsmamba.reproduce.process import CellProcess, WorkerLauncher
+from tsmamba.reproduce.progress import PlainReporter, parse_epoch
+from tsmamba.reproduce.runner import plan, run_suite
+from tsmamba.reproduce.scheduler import DurationEstimate, Outcome, Scheduler
+from tsmamba.reproduce.store import ResultStore
+from tsmamba.reproduce.suite import load_suite, parse_suite
+from tsmamba.reproduce.summary import aggregate, comparison_counts, write_summary
+from tsmamba.training import TrainConfig, epoch_line, fit_model
+
+REPO = Path(__file__).resolve().parents[1]
+GRID = {"datasets": ["ETTh1"], "models": ["dlinear"], "lookbacks": [96], "horizons": [24, 48], "seeds": [1]}
+
+
+# --- suites and cells ---------------------------------------------------------------------------------------
+
+
+def test_suite_expands_the_grid_with_variants_and_options() -> None:
+    suite = parse_suite(
+        {
+            "name": "s",
+            "seeds": [1, 2],
+            "grid": [
+                {**GRID, "datasets": ["etth1"], "options": {"max_epochs": 1}, "seeds": [1, 2]},
+                {
+                    **GRID,
+                    "models": ["tsm2", "dlinear"],
+                    "horizons": [24],
+                    "model_options": {"tsm2": {"d_model": 8}},
+                    "variants": [{"tag": "a"}, {"tag": "b", "options": {"learning_rate": 0.01}}],
+                },
+            ],
+        }
+    )
+    ids = [c.id for c in suite.cells]
+    assert ids[:4] == ["ETTh1-dlinear-L96-H24-s1", "ETTh1-dlinear-L96-H24-s2", "ETTh1-dlinear-L96-H48-s1",
+                       "ETTh1-dlinear-L96-H48-s2"]  # fmt: skip
+    assert len(ids) == 4 + 2 * 2 * 1 * 1 * 1 and "ETTh1-tsm2-L96-H24-s1-b" in ids  # models x variants x seeds
+    by_id = {c.id: c for c in suite.cells}
+    assert by_id["ETTh1-tsm2-L96-H24-s1-b"].options == {"d_model": 8, "learning_rate": 0.01}
+    assert by_id["ETTh1-dlinear-L96-H24-s1-a"].options == {}
+    assert by_id["ETTh1-dlinear-L96-H24-s1"].options == {"max_epochs": 1}
+    assert all(c.suite == "s" for c in suite.cells)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "red"}, "unknown key"),
+        ({"horizons": []}, "'horizons' must be a non-empty list"),
+        ({"options": {"d_modell": 3}}, "Unknown option"),
+        ({"evaluate": "train"}, "evaluate must be one of"),
+        ({"variants": [{"tag": "x"}, {"tag": "x"}]}, "appears twice"),
+        ({"variants": [{"tag": "x"}, {}]}, "each needs a 'tag'"),
+        ({"variants": [{"tag": "a b"}]}, "may hold only"),
+        ({"model_options": {"tsm2": {"d_model": 8}}}, "not in models"),
+        ({"datasets": ["ETTh9"]}, "ETTh9"),
+    ],
+)
+def test_bad_suites_are_explained(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_suite({**GRID, **change})
+
+
+def test_missing_grid_key_names_it() -> None:
+    with pytest.raises(ValueError, match="'seeds' is missing"):
+        parse_suite({k: v for k, v in GRID.items() if k != "seeds"})
+
+
+def test_committed_suites_parse() -> None:
+    suites = {p.stem: load_suite(p) for p in sorted((REPO / "benchmarks" / "suites").glob("*.toml"))}
+    assert len(suites["paper_l512"].cells) == 5 * 3 * 4 * 3
+    assert {c.id for c in suites["tsm2_l512_one_seed"].cells} <= {c.id for c in suites["paper_l512"].cells}
+    assert all(c.evaluate == "val" for name, s in suites.items() if "sweep" in name for c in s.cells)
+    assert sorted(c.devices for c in suites["ddp_compare"].cells) == [1, 1, 2, 2]
+
+
+def test_cell_round_trips_and_counts_devices() -> None:
+    cell = Cell("ETTh1", "tsm2", 512, 96, 2021, "ddp2", "test", {"devices": 2, "strategy": "ddp"}, "s")
+    assert Cell.from_json(cell.to_json()) == cell
+    assert cell.id == "ETTh1-tsm2-L512-H96-s2021-ddp2" and cell.devices == 2
+    assert Cell("ETTh1", "tsm2", 512, 96, 1, options={"train.devices": [0, 1, 2]}).devices == 3
+
+
+# --- resume: recorded cells are skipped, rows run under other settings are refused ----------------------------
+
+
+def fake_row(cell: Cell, mse: float = 0.4, **extra) -> dict:
+    config = expected_config(cell)
+    return {
+        "dataset": cell.dataset,
+        "model": cell.model,
+        "lookback": cell.lookback,
+        "horizon": cell.horizon,
+        "seed": cell.seed,
+        "mse": mse,
+        "mae": mse,
+        "fit_seconds": 10.0,
+        "predict_seconds": 1.0,
+        "epochs_run": 3,
+        "config": json.dumps(config),
+        "suite": cell.suite,
+        "cell": cell.id,
+        "variant": cell.variant,
+        "eval_split": cell.evaluate,
+        **extra,
+    }
+
+
+class FakeProcess:
+    """Ends after ``duration`` fake seconds; on success writes the cell's row as a worker would."""
+
+    def __init__(self, clock, duration: float, on_end, code: int = 0) -> None:
+        self.clock, self.end, self.on_end, self.code, self.stopped = clock, clock() + duration, on_end, code, False
+
+    def poll(self) -> int | None:
+        if self.stopped:
+            return -15
+        if self.clock() < self.end:
+            return None
+        if self.code == 0:
+            self.on_end()
+        return self.code
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_run_suite_skips_recorded_cells_and_picks_up_rows_left_by_a_killed_run(tmp_path: Path) -> None:
+    suite = parse_suite({**GRID, "horizons": [24, 48, 96]}, name="s")
+    store = ResultStore(tmp_path)
+    first, second, third = suite.cells
+    store.append([fake_row(first)])
+    store.cells_dir.mkdir(parents=True)
+    (store.cell_file(second.id)).write_text(json.dumps(fake_row(second)) + "\n")  # a finished cell not yet moved
+    launched = []
+
+    def launch(cell: Cell, gpus: list[str]) -> FakeProcess:
+        launched.append(cell.id)
+        return FakeProcess(time.monotonic, 0.0, lambda: store.cell_file(cell.id).write_text(json.dumps(fake_row(cell))))
+
+    outcomes = run_suite(suite, tmp_path, gpus=[], launch=launch, reporter=PlainReporter(1))
+    assert launched == [third.id] and [o.status for o in outcomes] == ["done"]
+    assert sorted(store.done()) == sorted(c.id for c in suite.cells)
+    assert not list(store.cells_dir.glob("*.jsonl"))
+    csv_lines = store.csv.read_text().splitlines()
+    assert len(csv_lines) == 4 and csv_lines[0].endswith("suite,cell,variant,eval_split")
+    run = [json.loads(x) for x in store.runs.read_text().splitlines()][-1]
+    assert run["event"] == "run" and run["done"] == 1 and run["recorded_before"] == 2
+    assert plan(suite, store).todo == []
+
+
+def test_failed_cells_are_not_recorded_and_run_again(tmp_path: Path) -> None:
+    suite = parse_suite(GRID, name="s")
+    store = ResultStore(tmp_path)
+
+    def failing(cell: Cell, gpus: list[str]) -> FakeProcess:
+        return FakeProcess(time.monotonic, 0.0, lambda: None, code=1)
+
+    outcomes = run_suite(suite, tmp_path, gpus=[], launch=failing, reporter=PlainReporter(2))
+    assert [o.status for o in outcomes] == ["failed", "failed"] and store.rows() == []
+    assert [c.id for c in plan(suite, store).todo] == [c.id for c in suite.cells][::-1]  # longest (H=48) first
+
+
+def test_rows_run_with_other_settings_are_refused(tmp_path: Path) -> None:
+    suite = parse_suite(GRID, name="s")
+    store = ResultStore(tmp_path)
+    row = fake_row(suite.cells[0])
+    config = json.loads(row["config"])
+    config["train"]["learning_rate"] = 0.123
+    store.append([{**row, "config": json.dumps(config)}])
+    assert "train.learning_rate: ran 0.123" in plan(suite, store).stale[suite.cells[0].id][0]
+    with pytest.raises(ValueError, match="run with other settings"):
+        run_suite(suite, tmp_path, gpus=[], launch=lambda c, g: None, reporter=PlainReporter(1))
+
+
+# --- scheduler: GPU slots, DDP cells, budget ------------------------------------------------------------------
+
+
+def cells(n: int, **kwargs) -> list[Cell]:
+    return [Cell("ETTh1", "dlinear", 96, 24, seed, **kwargs) for seed in range(n)]
+
+
+def test_scheduler_spreads_cells_over_gpus_within_the_slots() -> None:
+    clock = FakeClock()
+    running: dict[str, list[str]] = {}
+    peak: dict[str, int] = {"0": 0, "1": 0}
+
+    def launch(cell: Cell, gpus: list[str]) -> FakeProcess:
+        running[cell.id] = gpus
+        for gpu in gpus:
+            peak[gpu] = max(peak[gpu], sum(gpu in g for g in running.values()))
+        return FakeProcess(clock, 10.0 + cell.seed, lambda: running.pop(cell.id))
+
+    scheduler = Scheduler(launch, lambda c, code: True, ["0", "1"], per_gpu=2, clock=clock, sleep=clock.sleep)
+    ddp = Cell("ETTh1", "tsm2", 96, 24, 99, "ddp", options={"devices": 2, "strategy": "ddp"})
+    outcomes = scheduler.run([*cells(5), ddp, *cells(2, variant="late")])
+    assert [o.status for o in outcomes].count("done") == 8
+    assert peak == {"0": 2, "1": 2}  # both GPUs used, never more than per_gpu cells on one
+    by_id = {o.cell.id: o for o in outcomes}
+    assert sorted(by_id[ddp.id].gpus) == ["0", "1"]
+    # the DDP cell waited for a free slot on both GPUs and nothing behind it jumped the queue
+    assert all(by_id[c.id].gpus for c in cells(2, variant="late"))
+    assert scheduler.load == {"0": 0, "1": 0}
+
+
+def test_worker_environment_pins_the_assigned_gpus(tmp_path: Path) -> None:
+    launcher = WorkerLauncher(lambda i: tmp_path / f"{i}.jsonl", lambda i: tmp_path / f"{i}.log", threads=2)
+    env = launcher.environment(["3", "5"])
+    assert env["CUDA_VISIBLE_DEVICES"] == "3,5" and env["OMP_NUM_THREADS"] == "2"
+    assert launcher.environment([])["CUDA_VISIBLE_DEVICES"] == ""
+    command = launcher.command(cells(1)[0], ["3"])
+    assert command[1:3] == ["-m", "tsmamba.reproduce.worker"] and command[-2:] == ["--accelerator", "gpu"]
+    assert Cell.from_json(command[command.index("--cell") + 1]) == cells(1)[0]
+
+
+def test_budget_skips_cells_that_cannot_finish_and_stops_the_rest_at_the_deadline() -> None:
+    clock = FakeClock()
+    handles = []
+    estimate = DurationEstimate([{"dataset": "ETTh1", "model": "tsm2", "lookback": 96, "fit_seconds": 500,
+                                  "predict_seconds": 0}])  # fmt: skip
+
+    def launch(cell: Cell, gpus: list[str]) -> FakeProcess:
+        handles.append(FakeProcess(clock, 50.0 if cell.model == "dlinear" else 400.0, lambda: None))
+        return handles[-1]
+
+    long_cell = Cell("ETTh1", "tsm2", 96, 24, 0)  # expected ~530 s: cannot fit in 300 s
+    unknown = Cell("ETTh2", "tsm2", 96, 24, 0)  # no estimate: starts, runs 400 s, is stopped at 300 s
+    scheduler = Scheduler(
+        launch, lambda c, code: True, [], cpu_slots=2, deadline=300.0, estimate=estimate, clock=clock, sleep=clock.sleep
+    )
+    outcomes = {o.cell.id: o for o in scheduler.run([long_cell, unknown, *cells(3)])}
+    assert outcomes[long_cell.id].status == "no-time"
+    assert outcomes[unknown.id].status == "killed" and handles[0].stopped
+    assert [outcomes[c.id].status for c in cells(3)] == ["done", "done", "done"]
+    assert clock.now <= 301.0
+
+
+def test_cells_asking_for_more_gpus_than_exist_are_reported() -> None:
+    ddp = Cell("ETTh1", "tsm2", 96, 24, 0, options={"devices": 4})
+    outcomes = Scheduler(lambda c, g: None, lambda c, code: True, ["0", "1"]).run([ddp])
+    assert [o.status for o in outcomes] == ["unplaceable"]
+
+
+# --- processes, the worker, progress lines --------------------------------------------------------------------
+
+
+def test_cell_process_streams_its_lines_to_the_log_and_stops(tmp_path: Path) -> None:
+    lines: list[str] = []
+    script = "import time; print('epoch 1/5 train_loss 0.5 val_loss 0.6 1.0s', flush=True); time.sleep(60)"
+    proc = CellProcess([sys.executable, "-c", script], {}, tmp_path / "c.log", lines.append)
+    for _ in range(200):
+        if lines:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None
+    proc.stop(grace_seconds=5)
+    assert proc.poll() is not None
+    assert lines == ["epoch 1/5 train_loss 0.5 val_loss 0.6 1.0s"]
+    assert "epoch 1/5" in (tmp_path / "c.log").read_text()
+
+
+def test_plain_reporter_prefixes_epoch_lines_and_reports_each_cell(capsys) -> None:
+    reporter = PlainReporter(total=2)
+    cell = cells(1)[0]
+    reporter.launched(cell, ["1"])
+    reporter.line(cell, "some warning")
+    reporter.line(cell, "epoch 2/10 train_loss 0.40000 val_loss 0.50000 lr 1.0e-04 3.0s")
+    reporter.line(cell, "cell result: test mse 0.3700 mae 0.4000 epochs 10 fit 30s")
+    reporter.finished(Outcome(cell, "done", 31.0, ("1",), 0))
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"start {cell.id} on gpu 1",
+        f"{cell.id} epoch 2/10 train_loss 0.40000 val_loss 0.50000 lr 1.0e-04 3.0s",
+        f"[1/2] done {cell.id} (gpu 1, 31 s) test mse 0.3700 mae 0.4000 epochs 10 fit 30s",
+    ]
+    assert parse_epoch(out[1].split(" ", 1)[1]) == (2, 10, "train_loss 0.40000 val_loss 0.50000 lr 1.0e-04 3.0s")
+
+
+def test_fit_model_logs_one_line_per_epoch_only_when_asked(standardised_series, capsys) -> None:
+    values = standardised_series
+    train, val = WindowDataset(values, 48, 12, 0, 400), WindowDataset(values, 48, 12, 352, 500)
+    torch.manual_seed(0)
+    config = TrainConfig(max_epochs=2, batch_size=64, epoch_log=True, accelerator="cpu")
+    result = fit_model(DLinearModel(DLinearConfig(), 48, 12, 3), train, val, config)
+    err = capsys.readouterr().err.splitlines()
+    pattern = re.compile(r"^epoch (\d)/2 train_loss \d+\.\d{5} val_loss \d+\.\d{5} lr \S+ \d+\.\ds$")
+    assert [pattern.match(line).group(1) for line in err] == ["1", "2"]
+    assert err[1] == epoch_line(result.history[1], 2) and result.history[1]["seconds"] > 0
+    fit_model(DLinearModel(DLinearConfig(), 48, 12, 3), train, val, TrainConfig(max_epochs=1, accelerator="cpu"))
+    assert capsys.readouterr().err == ""
+
+
+def test_worker_scores_the_validation_split_for_a_sweep_cell(data_dir, require_file, tmp_path: Path) -> None:
+    require_file("ETTh1.csv")
+    from tsmamba.reproduce import worker
+
+    cell = Cell("ETTh1", "dlinear", 96, 24, 1, "v", "val", {"max_epochs": 1, "batch_size": 512}, "s")
+    out = tmp_path / "row.jsonl"
+    args = ["--cell", cell.to_json(), "--out", str(out), "--data-dir", str(data_dir), "--accelerator", "cpu"]
+    assert worker.main(args) == 0
+    row = json.loads(out.read_text())
+    assert row["cell"] == cell.id and row["eval_split"] == "val" and row["variant"] == "v"
+    assert row["n_test_windows"] == 2880 - 24 + 1  # the 2880 validation rows, not the test split
+    expected = expected_config(cell)
+    expected["train"].update(accelerator="cpu", epoch_log=True)
+    assert json.loads(row["config"]) == expected
+
+
+# --- summary ---------------------------------------------------------------------------------------------------
+
+
+def test_summary_tables_counts_and_plots(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    tsm2 = {96: [0.370, 0.372, 0.374], 192: [0.400, 0.404, 0.402]}  # claim .375 / .398
+    patchtst = {96: [0.376, 0.378, 0.380], 192: [0.401, 0.399, 0.400]}
+    rows = []
+    for model, values in (("tsm2", tsm2), ("patchtst", patchtst)):
+        for horizon, mses in values.items():
+            for seed, mse in zip((2021, 2022, 2023), mses):
+                rows.append(fake_row(Cell("ETTh1", model, 512, horizon, seed, suite="p"), mse))
+    variants = (("default", 16), ("d32", 32))
+    sweep = [Cell("ETTh1", "tsm2", 512, 96, 2021, tag, "val", {"d_model": d}, "w") for tag, d in variants]
+    rows += [fake_row(sweep[0], 0.66), fake_row(sweep[1], 0.60)]
+    store.append(rows)
+    groups = aggregate(store.rows())
+    assert comparison_counts(groups) == {"claim": (1, 2), "patchtst": (1, 2)}
+    files = write_summary(tmp_path, title="t")
+    text = (tmp_path / "table.md").read_text()
+    std96 = torch.tensor(tsm2[96]).std().item()
+    assert f"| ETTh1 | 96 | 0.372 ± {std96:.3f} (3) | 0.378 ± 0.002 (3) | 0.375 | 0.370 |" in text
+    assert "**1 of 2**" in text and "| ETTh1 | 192 |" in text and "+0.002 |" in text
+    assert "| ETTh | tsm2 | 512 | d32 | 0.9091 | 0.6000 | 1/1 |" in text  # 0.60 / 0.66, best first
+    assert text.index("| d32 |") < text.index("| default |")
+    assert {p.name for p in files} == {"table.md", "mse_L512.png", "tsm2_minus_patchtst_L512.png"}
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in files if p.suffix == ".png")
+
+
+def test_bench_without_progress_bar_prints_epoch_lines(data_dir, require_file, tmp_path: Path, one_thread) -> None:
+    require_file("ETTh1.csv")
+    from typer.testing import CliRunner
+
+    from tsmamba.cli import app
+
+    args = ["bench", "--dataset", "ETTh1", "--model", "dlinear", "--lookback", "48", "--horizons", "24"]
+    args += ["--epochs", "2", "--batch-size", "512", "--data-dir", str(data_dir), "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--results", str(tmp_path / "r")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"^epoch (\d)/2 train_loss", result.output, flags=re.M) == ["1", "2"]
+
+
+def test_live_reporter_tracks_each_running_cell_epoch() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tsmamba.reproduce.progress import LiveReporter
+
+    reporter = LiveReporter(2, console=Console(file=io.StringIO(), force_terminal=True, width=150))
+    cell = cells(1)[0]
+    reporter.launched(cell, ["0"])
+    reporter.line(cell, "epoch 3/100 train_loss 0.40000 val_loss 0.60000 lr 1.0e-04 3.0s")
+    task = reporter.progress.tasks[-1]
+    assert (task.completed, task.total, task.description) == (3, 100, f"  gpu 0 {cell.id}")
+    reporter.finished(Outcome(cell, "done", 31.0, ("0",), 0))
+    reporter.close()
+    assert [t.completed for t in reporter.progress.tasks] == [1]  # the cell's line is gone, the total advanced
+
+
+def test_worker_fails_a_cell_whose_validation_loss_was_never_finite(monkeypatch, tmp_path: Path, capsys) -> None:
+    import tsmamba.bench
+    import tsmamba.data.loader
+    from tsmamba.reproduce import worker
+
+    monkeypatch.setattr(tsmamba.data.loader, "load_dataset", lambda name, data_dir=None: name)
+    monkeypatch.setattr(tsmamba.bench, "prepare_splits", lambda data, lookback, horizon: None)
+    monkeypatch.setattr(tsmamba.bench, "run_one", lambda *a, **k: {"best_val_loss": None, "epochs_run": 1})
+    out = tmp_path / "row.jsonl"
+    assert worker.main(["--cell", cells(1)[0].to_json(), "--out", str(out)]) == 2
+    assert "validation loss was never finite" in capsys.readouterr().err and not out.exists()

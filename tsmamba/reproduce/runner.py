@@ -1,0 +1,197 @@
+"""``tsmamba reproduce``: a suite's cells -> skip the recorded ones -> schedule the rest -> record -> summary.
+
+Resuming is the default: a cell whose id is in ``OUT/results.jsonl`` is done and skipped, unless it was run
+with other settings than the suite and the model's defaults now give (then the run stops and says which cells
+and which settings differ, so a stale number never stands for the current model).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tsmamba.reproduce.cell import Cell
+from tsmamba.reproduce.configs import config_differences
+from tsmamba.reproduce.process import WorkerLauncher
+from tsmamba.reproduce.progress import PlainReporter, make_reporter
+from tsmamba.reproduce.scheduler import DurationEstimate, Handle, Outcome, Scheduler
+from tsmamba.reproduce.store import ResultStore
+from tsmamba.reproduce.suite import Suite
+
+
+@dataclass
+class Plan:
+    """Which cells of a suite are recorded already and which would run, longest first."""
+
+    done: list[Cell]
+    todo: list[Cell]
+    stale: dict[str, list[str]] = field(default_factory=dict)
+
+
+def cell_order_key(cell: Cell) -> float:
+    """Longest first: rows x variates of the dataset, the model's weight, the horizon."""
+    from tsmamba.data.cards import get_card
+
+    card = get_card(cell.dataset)
+    return -cell.cost(card.n_rows, len(card.columns) - 1)
+
+
+def plan(suite: Suite, store: ResultStore) -> Plan:
+    """Split the suite's cells into recorded and to-run; flags recorded rows run under other settings."""
+    recorded = store.done()
+    done, todo, stale = [], [], {}
+    for cell in suite.cells:
+        row = recorded.get(cell.id)
+        if row is None:
+            todo.append(cell)
+            continue
+        differences = config_differences(cell, row)
+        if differences:
+            stale[cell.id] = differences
+        done.append(cell)
+    todo.sort(key=cell_order_key)
+    return Plan(done, todo, stale)
+
+
+def stale_error(stale: dict[str, list[str]], store: ResultStore) -> str:
+    """The message for recorded rows whose settings differ from the suite's cells."""
+    examples = "; ".join(f"{cell}: {', '.join(diffs[:3])}" for cell, diffs in list(stale.items())[:3])
+    return (
+        f"{len(stale)} recorded cell(s) in {store.jsonl} were run with other settings than the suite now gives "
+        f"({examples}). Use another --out folder, or remove those rows from {store.jsonl.name} (and results.csv) "
+        "to run them again."
+    )
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids to schedule on: ``CUDA_VISIBLE_DEVICES`` if set, else every GPU torch sees (none on a CPU host)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def run_suite(
+    suite: Suite,
+    out: str | os.PathLike[str],
+    *,
+    gpus: Sequence[str] | None = None,
+    per_gpu: int = 8,
+    cpu_slots: int = 1,
+    budget_minutes: float | None = None,
+    data_dir: str | None = None,
+    threads: int = 1,
+    live: bool | None = None,
+    launch: Callable[[Cell, list[str]], Handle] | None = None,
+    reporter: PlainReporter | None = None,
+) -> list[Outcome]:
+    """Run every cell of ``suite`` not yet recorded in ``out``; returns this run's outcomes.
+
+    ``gpus``: ids to use (default: :func:`visible_gpus`; empty: CPU, ``cpu_slots`` cells at a time).
+    ``budget_minutes``: no cell starts that is not expected to end in time; cells running at the end are
+    stopped (recorded in ``runs.jsonl`` as killed, not as results).
+    """
+    started_wall = time.monotonic()
+    store = ResultStore(out)
+    store.prepare()
+    the_plan = plan(suite, store)
+    if the_plan.stale:
+        raise ValueError(stale_error(the_plan.stale, store))
+    gpus = list(visible_gpus() if gpus is None else gpus)
+    deadline = None if budget_minutes is None else started_wall + 60.0 * budget_minutes
+    reporter = reporter or make_reporter(len(the_plan.todo), live)
+    launch = launch or WorkerLauncher(store.cell_file, store.log_file, data_dir, threads, reporter.line)
+
+    def finish(cell: Cell, code: int) -> bool:
+        path = store.cell_file(cell.id)
+        if not path.exists():
+            return False
+        store.collect(path)
+        return True
+
+    scheduler = Scheduler(
+        launch,
+        finish,
+        gpus,
+        per_gpu=per_gpu,
+        cpu_slots=cpu_slots,
+        deadline=deadline,
+        estimate=DurationEstimate(store.rows()),
+        reporter=_Logged(reporter, store),
+    )
+    begin = dt.datetime.now(dt.timezone.utc)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the cells as Ctrl-C does
+    try:
+        outcomes = scheduler.run(the_plan.todo)
+    finally:
+        reporter.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    counts = Counter(o.status for o in outcomes)
+    store.log_event(
+        {
+            "event": "run",
+            "suite": suite.name,
+            "started": begin.isoformat(timespec="seconds"),
+            "wall_seconds": round(time.monotonic() - started_wall, 1),
+            "budget_minutes": budget_minutes,
+            "gpus": gpus,
+            "per_gpu": per_gpu,
+            "cpu_slots": cpu_slots,
+            "host": socket.gethostname(),
+            "python": platform.python_version(),
+            "cells_in_suite": len(suite.cells),
+            "recorded_before": len(the_plan.done),
+            **{status: counts.get(status, 0) for status in ("done", "failed", "killed", "no-time", "unplaceable")},
+        }
+    )
+    return outcomes
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _Logged:
+    """Passes events to the reporter and writes each cell's outcome to ``runs.jsonl``."""
+
+    def __init__(self, reporter: PlainReporter, store: ResultStore) -> None:
+        self.reporter, self.store = reporter, store
+
+    def launched(self, cell: Cell, gpus: Sequence[str]) -> None:
+        self.reporter.launched(cell, gpus)
+
+    def finished(self, outcome: Outcome) -> None:
+        self.store.log_event(
+            {
+                "event": "cell",
+                "cell": outcome.cell.id,
+                "status": outcome.status,
+                "seconds": round(outcome.seconds, 1),
+                "gpus": list(outcome.gpus),
+                "returncode": outcome.returncode,
+                "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
+        self.reporter.finished(outcome)
+
+
+def describe_plan(the_plan: Plan, out: Path) -> str:
+    """The ``--dry-run`` listing: every cell, recorded or to run (in launch order)."""
+    lines = [f"{len(the_plan.done)} recorded in {out}, {len(the_plan.todo)} to run (launch order):"]
+    lines += [f"  run   {cell.id}  ({cell.devices} GPU{'s' if cell.devices > 1 else ''})" for cell in the_plan.todo]
+    lines += [f"  done  {cell.id}" + ("  STALE" if cell.id in the_plan.stale else "") for cell in the_plan.done]
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""Run cells as processes, several per GPU and across every GPU given, within a time budget.
+
+The scheduler knows nothing of training: it asks ``launch(cell, gpus)`` for a handle (a process), polls
+handles, and asks ``finish(cell, returncode)`` whether a cell that exited left its result. Cells start in the
+order given (the runner sorts them longest-first); a cell that needs ``k`` GPUs (DDP) waits until ``k``
+different GPUs each have a free slot, and nothing behind it starts first, so it cannot starve. With a deadline
+a cell starts only if its estimated duration fits in the time left (cells with no estimate yet start), and
+cells still running at the deadline are stopped and reported as ``killed``, never as results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tsmamba.reproduce.cell import Cell
+
+STATUSES = ("done", "failed", "killed", "no-time", "unplaceable")
+
+
+class Handle(Protocol):
+    """A running cell (a process): ``poll()`` is its exit code or None; ``stop()`` ends it and its children."""
+
+    def poll(self) -> int | None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What happened to one cell in this run."""
+
+    cell: Cell
+    status: str  # one of STATUSES
+    seconds: float = 0.0
+    gpus: tuple[str, ...] = ()
+    returncode: int | None = None
+
+
+class Reporter(Protocol):
+    """Receives the run's events (the terminal display or plain log lines)."""
+
+    def launched(self, cell: Cell, gpus: Sequence[str]) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
+class DurationEstimate:
+    """Expected wall seconds of a cell: the mean of finished cells with the same (dataset, model, lookback).
+
+    Seeded from earlier runs' rows (fit + predict seconds + a fixed start-up cost) and replaced by the walls
+    measured in this run as cells finish (those include the slowdown of sharing a GPU).
+    """
+
+    def __init__(self, history: Sequence[dict[str, Any]] = (), startup_seconds: float = 30.0) -> None:
+        self._history: dict[tuple, list[float]] = defaultdict(list)
+        self._measured: dict[tuple, list[float]] = defaultdict(list)
+        for row in history:
+            try:
+                seconds = float(row["fit_seconds"]) + float(row["predict_seconds"]) + startup_seconds
+                key = (row["dataset"], str(row["model"]).lower(), int(row["lookback"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            self._history[key].append(seconds)
+
+    @staticmethod
+    def _key(cell: Cell) -> tuple:
+        return (cell.dataset, cell.model, cell.lookback)
+
+    def observe(self, cell: Cell, seconds: float) -> None:
+        self._measured[self._key(cell)].append(seconds)
+
+    def __call__(self, cell: Cell) -> float | None:
+        values = self._measured.get(self._key(cell)) or self._history.get(self._key(cell))
+        return sum(values) / len(values) if values else None
+
+
+class Scheduler:
+    """Keeps up to ``per_gpu`` cells on each GPU (or ``cpu_slots`` cells when ``gpus`` is empty)."""
+
+    def __init__(
+        self,
+        launch: Callable[[Cell, list[str]], Handle],
+        finish: Callable[[Cell, int], bool],
+        gpus: Sequence[str],
+        per_gpu: int = 8,
+        cpu_slots: int = 1,
+        deadline: float | None = None,
+        estimate: DurationEstimate | None = None,
+        reporter: Reporter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        if per_gpu < 1 or cpu_slots < 1:
+            raise ValueError(f"per_gpu and cpu_slots must be at least 1, got {per_gpu} and {cpu_slots}.")
+        self.launch, self.finish = launch, finish
+        self.gpus = list(gpus)
+        self.per_gpu, self.cpu_slots = per_gpu, cpu_slots
+        self.deadline, self.estimate = deadline, estimate or DurationEstimate()
+        self.reporter, self.clock, self.sleep, self.poll_seconds = reporter, clock, sleep, poll_seconds
+        self.load: dict[str, int] = {gpu: 0 for gpu in self.gpus}
+        self.cpu_load = 0
+
+    def _place(self, cell: Cell) -> list[str] | None:
+        """GPUs for ``cell`` (least loaded first), ``[]`` for a CPU slot, or None when none is free now."""
+        if not self.gpus:
+            return [] if self.cpu_load < self.cpu_slots else None
+        free = sorted((load, i, gpu) for i, (gpu, load) in enumerate(self.load.items()) if load < self.per_gpu)
+        if len(free) < cell.devices:
+            return None
+        return [gpu for _, _, gpu in free[: cell.devices]]
+
+    def _hold(self, gpus: Sequence[str], delta: int) -> None:
+        if not self.gpus:
+            self.cpu_load += delta
+        for gpu in gpus:
+            self.load[gpu] += delta
+
+    def _report(self, outcome: Outcome, outcomes: list[Outcome]) -> None:
+        outcomes.append(outcome)
+        if self.reporter is not None:
+            self.reporter.finished(outcome)
+
+    def run(self, cells: Sequence[Cell]) -> list[Outcome]:
+        """Run ``cells``; returns one outcome per cell (done, failed, killed, no-time or unplaceable)."""
+        outcomes: list[Outcome] = []
+        pending = []
+        for cell in cells:
+            if cell.devices > max(1, len(self.gpus)) or (cell.devices > 1 and not self.gpus):
+                self._report(Outcome(cell, "unplaceable"), outcomes)  # asks for more GPUs than exist
+            else:
+                pending.append(cell)
+        running: dict[str, tuple[Cell, Handle, list[str], float]] = {}
+        try:
+            self._loop(pending, running, outcomes)
+        except BaseException:  # Ctrl-C or SIGTERM: never leave cells running behind the runner
+            for _, handle, _, _ in running.values():
+                getattr(handle, "terminate", lambda: None)()
+            for _, handle, _, _ in running.values():
+                handle.stop()
+            raise
+        return outcomes
+
+    def _loop(
+        self, pending: list[Cell], running: dict[str, tuple[Cell, Handle, list[str], float]], outcomes: list[Outcome]
+    ) -> None:
+        while pending or running:
+            now = self.clock()
+            if self.deadline is not None and now >= self.deadline:
+                for _, handle, _, _ in running.values():
+                    getattr(handle, "terminate", lambda: None)()  # signal all first: stopping takes one grace
+                for cell, handle, gpus, started in running.values():
+                    handle.stop()
+                    self._hold(gpus, -1)
+                    self._report(Outcome(cell, "killed", now - started, tuple(gpus)), outcomes)
+                running.clear()
+                for cell in pending:
+                    self._report(Outcome(cell, "no-time"), outcomes)
+                return
+            for cell_id, (cell, handle, gpus, started) in list(running.items()):
+                code = handle.poll()
+                if code is None:
+                    continue
+                del running[cell_id]
+                self._hold(gpus, -1)
+                seconds = self.clock() - started
+                ok = code == 0 and self.finish(cell, code)
+                if ok:
+                    self.estimate.observe(cell, seconds)
+                self._report(Outcome(cell, "done" if ok else "failed", seconds, tuple(gpus), code), outcomes)
+            while pending:
+                cell = pending[0]
+                expected = self.estimate(cell)
+                if self.deadline is not None and expected is not None and now + expected > self.deadline:
+                    pending.pop(0)  # cannot finish in time; a shorter cell behind it may
+                    self._report(Outcome(cell, "no-time"), outcomes)
+                    continue
+                gpus = self._place(cell)
+                if gpus is None:
+                    break
+                pending.pop(0)
+                self._hold(gpus, +1)
+                running[cell.id] = (cell, self.launch(cell, gpus), gpus, self.clock())
+                if self.reporter is not None:
+                    self.reporter.launched(cell, gpus)
+            if running:
+                self.sleep(self.poll_seconds)
