@@ -143,7 +143,7 @@ def bench(
         options.update({f"train.{k}": v for k, v in explicit.items() if v is not None})
         options.update(parse_assignments(set_))
         rows = run_benchmark(dataset, model, lookback, horizons, seeds, options, data_dir, results)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
         return
     table = markdown_table(rows)
