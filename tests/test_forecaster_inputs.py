@@ -104,7 +104,7 @@ def test_non_numeric_target() -> None:
 def test_non_numeric_wide_column() -> None:
     df = wide_frame()
     df["label"] = "x"
-    with pytest.raises(TypeError, match=r"non-numeric column\(s\): 'label'"):
+    with pytest.raises(TypeError, match=r"column\(s\) \['label'\] are not numeric.*id_col='label'"):
         fit(df)
 
 
