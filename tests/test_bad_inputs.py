@@ -445,6 +445,11 @@ CLI_CASES = [
     ("config-value-type", lambda t: ["--config", _write(t, "v.toml", '[train]\npatience = "x"')], ("train.patience",)),
     ("unknown-dataset", lambda t: ["--dataset", "ETTh9"], ("'ETTh9'",)),
     ("unknown-model", lambda t: ["--model", "tsm3"], ("'tsm3'",)),
+    (
+        "markdown-exists",
+        lambda t: ["--markdown", _write(t, "table.md", "mine")],
+        ("--markdown", "table.md", "--overwrite"),
+    ),
 ]
 
 
@@ -462,3 +467,5 @@ def test_bad_cli_option(tmp_path: Path, args: Callable[[Path], list[str]], culpr
     for culprit in culprits:
         assert culprit in output, f"{culprit!r} not named in: {output}"
     assert not (tmp_path / "r.csv").exists()
+    if (tmp_path / "table.md").exists():
+        assert (tmp_path / "table.md").read_text() == "mine"

@@ -109,3 +109,13 @@ def test_auto_validation_part_follows_the_recipe() -> None:
     assert len(model.lightning_module_.train_windows) == 64 - 7 - L - H + 1
     no_val = tiny(max_epochs=1, val_size=0).fit(wide())
     assert no_val.lightning_module_.val_windows is None
+
+
+def test_set_params_after_fit_does_not_change_the_trained_model() -> None:
+    """The state records the input_size and h it was trained with; new params take effect at the next fit."""
+    model = tiny().fit(wide())
+    before = model.predict()
+    model.set_params(h=8, input_size=12)
+    pd.testing.assert_frame_equal(model.predict(), before)
+    assert model.score(wide(20)) < 0
+    assert len(model.fit(wide()).predict()) == 8 * 2

@@ -117,12 +117,12 @@ class BaseForecaster(BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _check_h(self, h: int | None) -> int:
         if h is None:
-            return int(self.h)
+            return self.state_.horizon
         h = check_int("h", h, 1)
-        if h > self.h:
+        if h > self.state_.horizon:
             raise ValueError(
-                f"h={h} is larger than the fitted horizon h={self.h}. Re-fit with h={h} (the model's output length "
-                "is fixed at fit time); a smaller h truncates the forecast."
+                f"h={h} is larger than the fitted horizon h={self.state_.horizon}. Re-fit with h={h} (the model's "
+                "output length is fixed at fit time); a smaller h truncates the forecast."
             )
         return h
 
@@ -147,7 +147,7 @@ class BaseForecaster(BaseEstimator):
         if panel.n_times < min_length:
             raise ValueError(
                 f"{what}: series have {panel.n_times} timestamps, need at least {min_length} "
-                f"(input_size={self.input_size}). Pass a longer history."
+                f"(input_size={self.state_.lookback}). Pass a longer history."
             )
         freq = resolve_freq(panel.index, self.freq_) if panel.n_times > 1 else self.freq_
         return panel, freq
@@ -165,9 +165,9 @@ class BaseForecaster(BaseEstimator):
         if df is None:
             history, last, backend = self.last_window_, self.history_end_, self.backend_
         else:
-            panel, _ = self._history_panel(df, self.input_size, "predict")
-            history, last, backend = panel.values[-self.input_size :], panel.index[-1], panel.backend
-        forecast = fitting.forecast(self.state_, history, [len(history)], int(self.input_size))[0, :h]
+            panel, _ = self._history_panel(df, self.state_.lookback, "predict")
+            history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
+        forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
         return forecast_frame(
             forecast,
             future_index(last, self.freq_, h),
@@ -197,8 +197,8 @@ class BaseForecaster(BaseEstimator):
         timestamps: give the test fold ``input_size`` steps of context (see ``TimeSeriesWindowSplit``).
         """
         check_is_fitted(self, "model_")
-        panel, _ = self._history_panel(df, self.input_size + self.h, "score")
-        return -fitting.score_windows(self.state_, panel.values, int(self.input_size), int(self.h))
+        panel, _ = self._history_panel(df, self.state_.lookback + self.state_.horizon, "score")
+        return -fitting.score_windows(self.state_, panel.values)
 
     # ------------------------------------------------------------------ persistence and plots
     def save(self, path: str, overwrite: bool = False) -> None:

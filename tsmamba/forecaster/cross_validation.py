@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import polars as pl
+import torch
 from sklearn.model_selection import BaseCrossValidator, TimeSeriesSplit
 
-from tsmamba.evaluation import rolling_origin
+from tsmamba.evaluation import per_window_errors, rolling_origin
 from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
@@ -53,12 +54,11 @@ def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_siz
 
     if refit:
         forecasts = [
-            fitting.forecast(fitting.fit_state(forecaster, head(cut), freq), panel.values, [cut], lookback)[0]
-            for cut in cutoffs
+            fitting.forecast(fitting.fit_state(forecaster, head(cut), freq), panel.values, [cut])[0] for cut in cutoffs
         ]
     else:
         state = fitting.fit_state(forecaster, head(cutoffs[0]), freq)
-        forecasts = list(fitting.forecast(state, panel.values, cutoffs, lookback))
+        forecasts = list(fitting.forecast(state, panel.values, cutoffs))
 
     name = forecaster.output_name()
     parts = []
@@ -86,9 +86,11 @@ def evaluate(
 ) -> Any:
     """MSE/MAE per series and forecast column of a ``cross_validation`` (or any ``y`` + forecast) frame.
 
+    Each series' rows are scored as one window by ``evaluation.per_window_errors``, the benchmark's metric code.
+
     Output (utilsforecast's layout): ``unique_id, metric, <Model>...`` in the library of ``cv``.
     """
-    known = {"mse": lambda e: (e**2).mean(), "mae": lambda e: e.abs().mean()}
+    known = {"mse": 0, "mae": 1}  # positions in evaluation.per_window_errors' result, the benchmark's metrics
     unknown = [m for m in metrics if m not in known]
     if unknown:
         raise ValueError(f"Unknown metric(s) {unknown}; choose from {sorted(known)}.")
@@ -102,9 +104,14 @@ def evaluate(
         raise ValueError(f"No forecast column found beside {sorted(reserved)}; columns are {list(frame.columns)}.")
     rows = []
     for series, group in frame.groupby(id_col, sort=True):
+        target = torch.tensor(group[target_col].to_numpy(dtype=np.float64)).view(1, -1, 1)
+        errors = {
+            m: per_window_errors(torch.tensor(group[m].to_numpy(dtype=np.float64)).view(1, -1, 1), target)
+            for m in models
+        }
         for metric in metrics:
             row = {id_col: series, "metric": metric}
-            row.update({m: float(known[metric](group[m] - group[target_col])) for m in models})
+            row.update({m: float(errors[m][known[metric]][0]) for m in models})
             rows.append(row)
     out = pd.DataFrame(rows)
     return pl.from_pandas(out) if isinstance(cv, pl.DataFrame) else out

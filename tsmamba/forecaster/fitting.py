@@ -107,6 +107,8 @@ def fit_state(params: Any, panel: Panel, freq: str) -> FittedState:
     result = fit_model(model, train_windows, val_windows, train_config)
     return FittedState(
         model=result.model.to(device).eval(),
+        lookback=lookback,
+        horizon=horizon,
         model_config=config,
         scaler=scaler,
         freq=freq,
@@ -128,8 +130,9 @@ def _diverged(count: int) -> FloatingPointError:
     )
 
 
-def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int], lookback: int) -> np.ndarray:
+def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
     """Original-scale forecasts ``[len(ends), h, M]`` from the ``lookback`` rows of ``values`` before each end."""
+    lookback = state.lookback
     windows = WindowDataset(state.scaler.transform(values), lookback, 0)
     scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=[e - lookback for e in ends])
     out = np.asarray(state.scaler.inverse_transform(scaled.double().numpy()))
@@ -138,9 +141,9 @@ def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int], lookba
     return out
 
 
-def score_windows(state: FittedState, values: np.ndarray, lookback: int, horizon: int) -> float:
+def score_windows(state: FittedState, values: np.ndarray) -> float:
     """Mean per-window MSE (standardised scale) over every window of ``values``: the benchmark's metric."""
-    windows = WindowDataset(state.scaler.transform(values), lookback, horizon)
+    windows = WindowDataset(state.scaler.transform(values), state.lookback, state.horizon)
     mse = evaluate_windows(state.model, windows, batch_size=INFERENCE_BATCH).mse
     if not math.isfinite(mse):
         raise _diverged(1)

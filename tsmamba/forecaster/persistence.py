@@ -200,6 +200,8 @@ def load_forecaster(
     training = config["training_range"]
     forecaster.state_ = FittedState(
         model=model.to(device).eval(),
+        lookback=int(forecaster.input_size),
+        horizon=int(forecaster.h),
         model_config=model_config,
         scaler=scaler,
         freq=config["freq"],

@@ -20,7 +20,9 @@ from tsmamba.data.scaler import StandardScaler
 class FittedState:
     """Everything ``fit`` learns. ``lightning_module`` and ``training_history`` are not saved by ``save``."""
 
-    model: nn.Module  # x[B, input_size, M] -> y[B, h, M] on standardised values
+    model: nn.Module  # x[B, lookback, M] -> y[B, horizon, M] on standardised values
+    lookback: int  # input_size at fit time (set_params afterwards does not change the trained model)
+    horizon: int  # h at fit time
     model_config: Any  # the model's config dataclass, as trained
     scaler: StandardScaler  # per series, fitted on the training part only
     freq: str  # pandas frequency alias of the training frame
