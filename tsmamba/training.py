@@ -135,7 +135,8 @@ NO_WEIGHT_DECAY = ("A_log", "D")
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Optimiser groups: ``weight_decay`` on every parameter except those named in ``NO_WEIGHT_DECAY``."""
-    decay, keep = [], []
+    decay: list[nn.Parameter] = []
+    keep: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (keep if name.rpartition(".")[2] in NO_WEIGHT_DECAY else decay).append(param)

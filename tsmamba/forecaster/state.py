@@ -14,6 +14,7 @@ import pandas as pd
 from torch import nn
 
 from tsmamba.data.scaler import StandardScaler
+from tsmamba.forecaster.frames import Backend, Layout
 
 
 @dataclass
@@ -27,8 +28,8 @@ class FittedState:
     scaler: StandardScaler  # per series, fitted on the training part only
     freq: str  # pandas frequency alias of the training frame
     series: list[Any]  # series ids (long frames) or value columns (wide frames), in model order
-    layout: str  # 'long' or 'wide': the training frame's shape
-    backend: str  # 'pandas' or 'polars': the training frame's library
+    layout: Layout  # 'long' or 'wide': the training frame's shape
+    backend: Backend  # 'pandas' or 'polars': the training frame's library
     last_window: np.ndarray  # the last input_size rows of the training frame (original scale)
     history_end: pd.Timestamp  # last training timestamp: predict() forecasts after it
     train_range: tuple[pd.Timestamp, pd.Timestamp, int]  # first, last timestamp and number of timestamps
