@@ -247,7 +247,7 @@ def test_cross_validation_refit_and_polars() -> None:
 
 def test_cross_validation_with_too_many_windows() -> None:
     with pytest.raises(ValueError, match=r"leaves 8 timestamps before the first cutoff; training needs .* = 12"):
-        tiny().cross_validation(wide_frame(), n_windows=14)
+        tiny(val_size=0).cross_validation(wide_frame(), n_windows=14)
 
 
 def test_evaluate_mse_and_mae() -> None:

@@ -73,7 +73,7 @@ def test_missing_timestamp_column_in_wide_frame() -> None:
 
 def test_time_col_option_accepts_other_names() -> None:
     model = DLinearForecaster(h=H, input_size=L, time_col="date")
-    panel = to_panel(wide_frame().rename(columns={"ds": "date"}), model._columns())
+    panel = to_panel(wide_frame().rename(columns={"ds": "date"}), model.frame_columns())
     assert panel.series == ["a", "b"] and panel.n_times == 40
 
 
@@ -104,7 +104,7 @@ def test_non_numeric_target() -> None:
 def test_non_numeric_wide_column() -> None:
     df = wide_frame()
     df["label"] = "x"
-    with pytest.raises(TypeError, match=r"non-numeric column\(s\): 'label'"):
+    with pytest.raises(TypeError, match=r"column\(s\) \['label'\] are not numeric.*id_col='label'"):
         fit(df)
 
 
@@ -156,7 +156,7 @@ def test_series_shorter_than_input_size_plus_h() -> None:
     with pytest.raises(
         ValueError, match=r"have 11 timestamps; fitting needs at least input_size \+ h \+ val_size = 12"
     ):
-        fit(wide_frame(n=11))
+        fit(wide_frame(n=11), val_size=0)
 
 
 def test_val_size_counts_towards_the_minimum_length() -> None:
@@ -230,7 +230,7 @@ def test_polars_lazyframe_asks_for_collect() -> None:
         ({"h": 0}, "h must be an integer >= 1"),
         ({"input_size": 2.5}, "input_size must be an integer >= 1"),
         ({"val_size": 2}, r"val_size=2 must be 0 or at least h=4"),
-        ({"early_stopping_patience": 3}, "early_stopping_patience needs a validation part"),
+        ({"early_stopping_patience": 3, "val_size": 0}, "early_stopping_patience needs a validation part"),
         ({"trainer_kwargs": [1]}, "trainer_kwargs must be a dict"),
         ({"random_state": None}, "random_state must be an integer >= 0"),
     ],

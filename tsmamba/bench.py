@@ -6,8 +6,9 @@ with train-split statistics; the model trains with early stopping on the val
 split; every test window is evaluated (standardised and original scale). Rows
 are appended to ``<results>.csv`` and ``<results>.jsonl``.
 
-Option precedence (later wins): dataclass defaults, the model's per-dataset
-defaults (the papers' scripts), a config file, explicit CLI flags, ``--set``.
+Option precedence (later wins): dataclass defaults, the model's recipe for the
+dataset (:mod:`tsmamba.recipes`: the papers' scripts), a config file, explicit
+CLI flags, ``--set``. Every value is checked against its option's type.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import lightning as L
 import torch
 
 from tsmamba._version import __version__
+from tsmamba.data.cards import get_card
 from tsmamba.data.loader import BenchmarkData, load_dataset
 from tsmamba.data.scaler import StandardScaler, fit_scaler
 from tsmamba.data.splits import SplitBorders, check_windows_fit, split_borders
 from tsmamba.data.windows import WindowDataset
 from tsmamba.evaluation import evaluate_windows
-from tsmamba.models.registry import build_model, get_model_spec, make_config
+from tsmamba.models.registry import build_model, get_model_spec
+from tsmamba.recipes import check_option_types, resolve
 from tsmamba.training import TrainConfig, fit_model, resolve_device
 
 RESULT_FIELDS = [
@@ -73,17 +76,25 @@ class BenchmarkSplits:
     test: WindowDataset
 
 
-def prepare_splits(data: BenchmarkData, lookback: int, horizon: int) -> BenchmarkSplits:
-    """Standard borders, scaler fit on the train rows only, and stride-1 windows for each split."""
-    borders = split_borders(len(data), lookback, data.card.split)
+def split_windows(
+    values: Any, lookback: int, horizon: int, protocol: str
+) -> tuple[SplitBorders, StandardScaler, WindowDataset, WindowDataset, WindowDataset]:
+    """Borders of ``protocol``, a scaler fit on the train rows only, and stride-1 train/val/test windows.
+
+    The one split preparation of the benchmark and the demo (any ``(rows, variates)`` array).
+    """
+    borders = split_borders(len(values), lookback, protocol)
     check_windows_fit(borders, horizon)
-    values = data.values
     scaler = fit_scaler(values, borders.train[1])
     scaled = scaler.transform(values)
-    windows = {
-        name: WindowDataset(scaled, lookback, horizon, *borders.range(name)) for name in ("train", "val", "test")
-    }
-    return BenchmarkSplits(data, borders, scaler, windows["train"], windows["val"], windows["test"])
+    train, val, test = (WindowDataset(scaled, lookback, horizon, *borders.range(s)) for s in ("train", "val", "test"))
+    return borders, scaler, train, val, test
+
+
+def prepare_splits(data: BenchmarkData, lookback: int, horizon: int) -> BenchmarkSplits:
+    """Standard borders, scaler fit on the train rows only, and stride-1 windows for each split."""
+    borders, scaler, train, val, test = split_windows(data.values, lookback, horizon, data.card.split)
+    return BenchmarkSplits(data, borders, scaler, train, val, test)
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
@@ -105,22 +116,37 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() not in (".json", ".toml"):
+        raise ValueError(f"Config file {path} must end in .json or .toml.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Config file {path} cannot be read as UTF-8 text: {exc}.") from exc
     if path.suffix.lower() == ".toml":
         try:
             import tomllib
         except ModuleNotFoundError as exc:  # Python 3.10
             raise ValueError(f"Reading {path} needs Python 3.11+ (tomllib); use a .json config instead.") from exc
-        data = tomllib.loads(text)
-    elif path.suffix.lower() == ".json":
-        data = json.loads(text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"Config file {path} is not valid TOML: {exc}. Fix the file.") from exc
     else:
-        raise ValueError(f"Config file {path} must end in .json or .toml.")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Config file {path} is not valid JSON: {exc}. Fix the file.") from exc
     if not isinstance(data, dict):
-        raise ValueError(f"Config file {path} must hold a table/object of options.")
+        raise ValueError(f"Config file {path} must hold a table/object of options, got {type(data).__name__}.")
     flat = {k: v for k, v in data.items() if k not in ("model", "train")}
     for section in ("model", "train"):
-        flat.update({f"{section}.{k}": v for k, v in data.get(section, {}).items()})
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ValueError(
+                f"Config file {path}: section {section!r} must be a table/object of options, "
+                f"got {type(table).__name__} {table!r}."
+            )
+        flat.update({f"{section}.{k}": v for k, v in table.items()})
     return flat
 
 
@@ -150,6 +176,8 @@ def route_options(model_name: str, options: dict[str, Any]) -> tuple[dict[str, A
             f"Unknown option(s) {sorted(unknown)} for model {model_name!r}. "
             f"Model options: {', '.join(sorted(model_fields))}. Training options: {', '.join(sorted(train_fields))}."
         )
+    check_option_types(get_model_spec(model_name).config_cls, model_over, "model")
+    check_option_types(TrainConfig, train_over, "train")
     return model_over, train_over
 
 
@@ -170,9 +198,7 @@ def run_one(
     """Train and evaluate one (model, horizon, seed) on prepared splits; returns a results row."""
     dataset = splits.data.card.name
     spec = get_model_spec(model_name)
-    config = make_config(model_name, dataset, model_overrides)
-    train_values = {**spec.dataset_defaults(dataset).get("train", {}), **(train_overrides or {}), "seed": seed}
-    train_config = TrainConfig.from_dict(train_values)
+    config, train_config = resolve(model_name, dataset, model_overrides, {**(train_overrides or {}), "seed": seed})
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(model_name, config, splits.borders.lookback, horizon, splits.train.n_vars)
     n_params = sum(p.numel() for p in model.parameters())
@@ -233,8 +259,8 @@ def run_benchmark(
         if horizon <= 0:
             raise ValueError(f"horizon must be a positive number of steps, got {horizon}.")
     model_over, train_over = route_options(model, options or {})
-    make_config(model, dataset, model_over)
-    TrainConfig.from_dict(train_over)
+    dataset = get_card(dataset).name
+    resolve(model, dataset, model_over, train_over)
     data = load_dataset(dataset, data_dir)
     rows = []
     for horizon in horizons:

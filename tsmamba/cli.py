@@ -130,6 +130,7 @@ def bench(
         Path("tsmamba_results"), "--results", help="Results path stem: rows are appended to STEM.csv and STEM.jsonl."
     ),
     markdown: Path | None = typer.Option(None, "--markdown", help="Also write this run's table to this file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --markdown file."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a training progress bar."),
 ) -> None:
     """Train and evaluate on the standard long-horizon protocol (every test window); append results; print a table."""
@@ -137,13 +138,15 @@ def bench(
 
     options: dict[str, Any] = {"progress_bar": progress, "epoch_log": not progress}
     try:
+        if markdown is not None and markdown.exists() and not overwrite:
+            raise ValueError(f"--markdown {markdown} exists; pass --overwrite to replace it, or choose another file.")
         if config is not None:
             options.update(load_config_file(config))
         explicit = {"accelerator": device, "max_epochs": epochs, "batch_size": batch_size, "learning_rate": lr}
         options.update({f"train.{k}": v for k, v in explicit.items() if v is not None})
         options.update(parse_assignments(set_))
         rows = run_benchmark(dataset, model, lookback, horizons, seeds, options, data_dir, results)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
         return
     table = markdown_table(rows)

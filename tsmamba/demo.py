@@ -16,23 +16,13 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from tsmamba.data.scaler import fit_scaler
-from tsmamba.data.splits import check_windows_fit, split_borders
+from tsmamba.bench import split_windows
 from tsmamba.data.synthetic import synthetic_series
 from tsmamba.data.windows import WindowDataset
 from tsmamba.evaluation import WindowMetrics, evaluate_windows
-from tsmamba.models.registry import build_model, get_model_spec, make_config
-from tsmamba.training import TrainConfig, fit_model, predict_windows
-
-# Demo settings per model: DLinear with its LTSF-Linear training; the deep models a little smaller than their
-# benchmark defaults (so a CPU run takes about a minute) with a step size that learns this small series within
-# the demo's few epochs (their benchmark training is tuned for 100-epoch runs).
-_DEMO_MODEL = {"dlinear": {}, "patchtst": {}, "tsm2": {"d_model": 32}}
-_DEMO_TRAINING = {
-    "dlinear": {"learning_rate": 0.005, "batch_size": 32, "lr_schedule": "type1"},
-    "patchtst": {"learning_rate": 1e-3, "batch_size": 32, "lr_schedule": "constant"},
-    "tsm2": {"learning_rate": 1e-3, "batch_size": 32, "lr_schedule": "constant"},
-}
+from tsmamba.models.registry import build_model, get_model_spec
+from tsmamba.recipes import DEMO, resolve
+from tsmamba.training import fit_model, predict_windows
 
 
 class SeasonalNaive(nn.Module):
@@ -74,23 +64,14 @@ def run_demo(
     """Fit ``model`` on a synthetic multivariate seasonal series, evaluate every test window, save a plot."""
     spec = get_model_spec(model)
     values = synthetic_series(n_steps, n_vars, period=period, seed=seed)
-    borders = split_borders(n_steps, lookback, "ratio_70_10_20")
-    check_windows_fit(borders, horizon)
-    scaler = fit_scaler(values, borders.train[1])
-    scaled = scaler.transform(values)
-    train, val, test = (WindowDataset(scaled, lookback, horizon, *borders.range(s)) for s in ("train", "val", "test"))
+    _, scaler, train, val, test = split_windows(values, lookback, horizon, "ratio_70_10_20")
+    model_config, config = resolve(
+        spec.name,
+        DEMO,
+        train_overrides={"max_epochs": max_epochs, "seed": seed, "accelerator": "cpu", "progress_bar": progress_bar},
+    )
     torch.manual_seed(seed)
-    network = build_model(
-        spec.name, make_config(spec.name, overrides=_DEMO_MODEL[spec.name]), lookback, horizon, n_vars
-    )
-    config = TrainConfig(
-        **_DEMO_TRAINING[spec.name],
-        max_epochs=max_epochs,
-        patience=3,
-        seed=seed,
-        accelerator="cpu",
-        progress_bar=progress_bar,
-    )
+    network = build_model(spec.name, model_config, lookback, horizon, n_vars)
     fit = fit_model(network, train, val, config)
     label = spec.config_cls.__name__.removesuffix("Config")
     metrics = evaluate_windows(fit.model, test, scaler)

@@ -24,7 +24,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,22 @@ def epoch_line(entry: dict[str, float], max_epochs: int | None = None) -> str:
     return " ".join(parts)
 
 
+# Parameters that weight decay must not pull towards zero: Mamba's state matrix (A = -exp(A_log); decay would
+# push A towards -1 and erase the S4D-real spectrum) and its skip D (mamba_ssm marks both `_no_weight_decay`).
+NO_WEIGHT_DECAY = ("A_log", "D")
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimiser groups: ``weight_decay`` on every parameter except those named in ``NO_WEIGHT_DECAY``."""
+    decay: list[nn.Parameter] = []
+    keep: list[nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (keep if name.rpartition(".")[2] in NO_WEIGHT_DECAY else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
 class ForecastModule(L.LightningModule):
     """Wraps any forecaster for Lightning: Adam + MSE, windows gathered by index from the datasets given."""
 
@@ -220,7 +236,7 @@ class ForecastModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         cfg = self.config
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(parameter_groups(self.model, cfg.weight_decay), lr=cfg.learning_rate)
         if cfg.lr_schedule == "constant":
             return optimizer
         if cfg.lr_schedule == "onecycle":
@@ -315,7 +331,10 @@ def fit_model(
     keeper = _BestWeights()
     callbacks: list[Callback] = [keeper]
     if val is not None and config.patience is not None:
-        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.patience, min_delta=0.0))
+        # strict=False: a max_steps limit can end training before the first validation (then nothing to compare)
+        callbacks.append(
+            EarlyStopping(monitor="val_loss", mode="min", patience=config.patience, min_delta=0.0, strict=False)
+        )
     logger: Any = False
     if config.log_dir:
         from lightning.pytorch.loggers import CSVLogger
@@ -382,9 +401,13 @@ def resolve_device(accelerator: str = "auto") -> torch.device:
 
 @torch.inference_mode()
 def iter_predictions(
-    model: nn.Module, windows: WindowDataset, batch_size: int = 256, device: str | torch.device | None = None
+    model: nn.Module,
+    windows: WindowDataset,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    indices: Sequence[int] | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window in order (no drop_last)."""
+    """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window (or ``indices``) in order."""
     if device is None:
         tensors = [*model.parameters(), *model.buffers()]
         device = tensors[0].device if tensors else torch.device("cpu")
@@ -392,17 +415,23 @@ def iter_predictions(
     was_training = model.training
     model.to(device).eval()
     source = windows.to(device) if device.type != "cpu" else windows
+    order = torch.arange(len(windows)) if indices is None else torch.as_tensor(list(indices), dtype=torch.long)
     try:
-        for start in range(0, len(windows), batch_size):
-            indices = torch.arange(start, min(start + batch_size, len(windows)))
-            x, y = source.gather(indices)
-            yield indices, model(x.to(device)).float(), y.to(device)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            x, y = source.gather(chunk)
+            yield chunk, model(x.to(device)).float(), y.to(device)
     finally:
         model.train(was_training)
 
 
 def predict_windows(
-    model: nn.Module, windows: WindowDataset, batch_size: int = 256, device: str | torch.device | None = None
+    model: nn.Module,
+    windows: WindowDataset,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    indices: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """Forecasts for every window of ``windows``, in order, as a CPU float32 tensor [N, H, M]."""
-    return torch.cat([pred.cpu() for _, pred, _ in iter_predictions(model, windows, batch_size, device)])
+    """Forecasts for every window of ``windows`` (or those at ``indices``), in order, as a CPU float32 [N, H, M]."""
+    batches = iter_predictions(model, windows, batch_size, device, indices)
+    return torch.cat([pred.cpu() for _, pred, _ in batches])

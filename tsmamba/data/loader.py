@@ -26,6 +26,8 @@ import polars as pl
 from tsmamba.data.cards import DatasetCard, get_card
 
 DATA_DIR_ENV = "TSMAMBA_DATA_DIR"
+DOWNLOAD_TIMEOUT_ENV = "TSMAMBA_DOWNLOAD_TIMEOUT"
+DEFAULT_DOWNLOAD_TIMEOUT = 15.0  # seconds without a byte before a download gives up (connect and each read)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -103,8 +105,28 @@ def _search_dirs(data_dir: str | os.PathLike[str] | None) -> list[tuple[str, Pat
     return dirs
 
 
-def download_file(card: DatasetCard, dest_dir: Path, timeout: float = 60.0) -> Path:
-    """Download ``card``'s file into ``dest_dir`` via a temporary file; keep it only if the sha256 matches."""
+def download_timeout(timeout: float | None = None) -> float:
+    """The download timeout in seconds: ``timeout``, else ``$TSMAMBA_DOWNLOAD_TIMEOUT``, else 15 s."""
+    source = "timeout"
+    if timeout is None and os.environ.get(DOWNLOAD_TIMEOUT_ENV):
+        source, raw = f"${DOWNLOAD_TIMEOUT_ENV}", os.environ[DOWNLOAD_TIMEOUT_ENV]
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ValueError(f"{source}={raw!r} is not a number of seconds; set it to e.g. 30.") from None
+    value = DEFAULT_DOWNLOAD_TIMEOUT if timeout is None else timeout
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{source}={value!r} must be a positive number of seconds.")
+    return float(value)
+
+
+def download_file(card: DatasetCard, dest_dir: Path, timeout: float | None = None) -> Path:
+    """Download ``card``'s file into ``dest_dir`` via a temporary file; keep it only if the sha256 matches.
+
+    ``timeout`` (seconds, see :func:`download_timeout`) bounds the connection and every read, so an endpoint
+    that never answers fails after that long instead of blocking.
+    """
+    timeout = download_timeout(timeout)
     if not card.url:
         raise DatasetNotFoundError(f"{card.name} has no direct download URL. {card.download_note or ''}".strip())
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -122,8 +144,15 @@ def download_file(card: DatasetCard, dest_dir: Path, timeout: float = 60.0) -> P
     return target
 
 
-def find_dataset_file(card: DatasetCard, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
+def find_dataset_file(
+    card: DatasetCard,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    timeout: float | None = None,
+) -> Path:
     """Locate (or download) ``card``'s file, verified by sha256, following the documented lookup order."""
+    if download:
+        timeout = download_timeout(timeout)  # a bad setting is an error even when the file is on disk
     searched = []
     for label, folder in _search_dirs(data_dir):
         candidate = folder / card.file
@@ -134,9 +163,12 @@ def find_dataset_file(card: DatasetCard, data_dir: str | os.PathLike[str] | None
     reason = "downloading is disabled"
     if download and card.url:
         try:
-            return download_file(card, cache_dir())
+            return download_file(card, cache_dir(), timeout)
         except (urllib.error.URLError, OSError) as exc:
-            reason = f"the download from {card.url} failed ({exc})"
+            reason = (
+                f"the download from {card.url} failed ({exc}; timeout {timeout:g} s, set by timeout= or "
+                f"${DOWNLOAD_TIMEOUT_ENV})"
+            )
     elif download:
         reason = card.download_note or "the card has no direct download URL"
     raise DatasetNotFoundError(
@@ -205,10 +237,16 @@ def read_series_csv(
     return pl.concat([parsed.rename(date_column).to_frame(), values], how="horizontal")
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> BenchmarkData:
-    """Load benchmark dataset ``name`` (see :func:`tsmamba.data.cards.card_names`), verified by sha256."""
+def load_dataset(
+    name: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True, timeout: float | None = None
+) -> BenchmarkData:
+    """Load benchmark dataset ``name`` (see :func:`tsmamba.data.cards.card_names`), verified by sha256.
+
+    A missing file is downloaded (when its card has a URL) with ``timeout`` seconds per connection and read
+    (default ``$TSMAMBA_DOWNLOAD_TIMEOUT`` or 15 s).
+    """
     card = get_card(name)
-    path = find_dataset_file(card, data_dir, download=download)
+    path = find_dataset_file(card, data_dir, download=download, timeout=timeout)
     frame = read_series_csv(path, card.date_column, card.columns, card.date_format, card.known_duplicate_timestamps)
     if frame.height != card.n_rows:
         raise ValueError(f"{path}: {frame.height} rows, the {card.name} card says {card.n_rows}.")

@@ -32,8 +32,11 @@ class WindowDataset(Dataset):
         end: int | None = None,
         device: str | torch.device | None = None,
     ) -> None:
-        if lookback <= 0 or horizon <= 0:
-            raise ValueError(f"lookback and horizon must be positive, got lookback={lookback}, horizon={horizon}.")
+        if lookback <= 0 or horizon < 0:
+            raise ValueError(
+                f"lookback must be positive and horizon >= 0 (0: input-only windows, to forecast past the end), "
+                f"got lookback={lookback}, horizon={horizon}."
+            )
         data = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
         if data.ndim != 2:
             raise ValueError(f"values must be a (time, variates) array, got shape {tuple(data.shape)}.")

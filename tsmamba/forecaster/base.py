@@ -13,7 +13,11 @@ Decisions (documented in the README):
 * ``h`` at predict time may be smaller than the fitted horizon (the forecast is truncated), never larger;
 * ``predict(df)`` forecasts after the end of ``df`` with the scaler fitted in ``fit`` (new history, same series);
 * ``cross_validation`` trains on the data before the first cutoff (again at every cutoff with ``refit=True``),
-  as neuralforecast does.
+  as neuralforecast does, on the side: only ``fit`` replaces the fitted state;
+* training settings not given come from the model's recipe (:mod:`tsmamba.recipes`), as in ``tsmamba bench``.
+
+The fitted state is one :class:`~tsmamba.forecaster.state.FittedState` (``state_``); ``model_``, ``scaler_``,
+``series_``, ... are read-only views of it. Training and prediction run in :mod:`tsmamba.forecaster.fitting`.
 """
 
 from __future__ import annotations
@@ -25,23 +29,26 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from tsmamba.data.scaler import fit_scaler
-from tsmamba.forecaster import training_adapter
+from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
+from tsmamba.forecaster.classes import register
 from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
 from tsmamba.forecaster.frequency import future_index, resolve_freq
-from tsmamba.forecaster.persistence import FORECASTER_CLASSES, load_forecaster, save_forecaster
+from tsmamba.forecaster.persistence import load_forecaster, save_forecaster
 from tsmamba.forecaster.plotting import plot_forecasts
-from tsmamba.models.registry import build_model, make_config
-from tsmamba.training import resolve_device
-
-_INFERENCE_BATCH = 1024  # windows per forward pass at inference: one pass for typical predict/CV calls
 
 
-def _inference_device(accelerator: str) -> torch.device:
-    """Where a freshly trained model predicts: the training accelerator's device (CPU for unknown strings)."""
-    return resolve_device(accelerator) if accelerator in ("auto", "cpu", "gpu", "cuda") else torch.device("cpu")
+def _fitted(field: str, doc: str) -> property:
+    """A read-only fitted attribute backed by ``state_``; absent (AttributeError) before ``fit``."""
+
+    def get(self: BaseForecaster) -> Any:
+        state = self.__dict__.get("state_")
+        if state is None:
+            raise AttributeError(f"{type(self).__name__} is not fitted: {field} exists after fit().")
+        return getattr(state, field)
+
+    return property(get, doc=doc)
 
 
 class BaseForecaster(BaseEstimator):
@@ -51,119 +58,77 @@ class BaseForecaster(BaseEstimator):
     display_name: ClassVar[str] = ""
     model_params: ClassVar[tuple[str, ...]] = ()
 
+    # Fitted attributes: views of ``state_`` (a FittedState), the one owner of what fit learned.
+    model_ = _fitted("model", "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data.")
+    model_config_ = _fitted("model_config", "The model's config dataclass, as trained.")
+    scaler_ = _fitted("scaler", "The StandardScaler fitted on the training part, per series.")
+    freq_ = _fitted("freq", "Frequency of the training frame (pandas alias).")
+    series_ = _fitted("series", "Series ids (long) or value columns (wide), in model order.")
+    n_vars_ = _fitted("n_vars", "Number of series.")
+    layout_ = _fitted("layout", "'long' or 'wide': the training frame's shape.")
+    backend_ = _fitted("backend", "'pandas' or 'polars': the training frame's library.")
+    last_window_ = _fitted("last_window", "The last input_size rows of the training frame (original scale).")
+    history_end_ = _fitted("history_end", "The last training timestamp.")
+    train_range_ = _fitted("train_range", "(first timestamp, last timestamp, number of timestamps) of training.")
+    lightning_module_ = _fitted("lightning_module", "The LightningModule the model was trained with (None if loaded).")
+    training_history_ = _fitted("training_history", "Per epoch: lr, train_loss, val_loss.")
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.model_name:
-            FORECASTER_CLASSES[cls.__name__] = cls
+            register(cls)
+
+    @property
+    def scaler_mean_(self) -> np.ndarray:
+        """Per-series mean of the training part."""
+        return self.scaler_.mean
+
+    @property
+    def scaler_scale_(self) -> np.ndarray:
+        """Per-series standard deviation of the training part."""
+        return self.scaler_.scale
 
     # ------------------------------------------------------------------ parameters
     def output_name(self) -> str:
         """Name of the forecast column: ``alias`` or the model's display name (e.g. ``"DLinear"``)."""
         return self.alias or self.display_name
 
-    def _columns(self) -> Columns:
+    def frame_columns(self) -> Columns:
+        """The column names of the user's frames (``id_col``, ``time_col``, ``target_col``)."""
         return Columns(self.id_col, self.time_col, self.target_col)
 
-    def _model_overrides(self) -> dict[str, Any]:
-        """Model-config overrides from the ``__init__`` keywords; ``None`` keeps the model's own default."""
-        return {k: getattr(self, k) for k in self.model_params if getattr(self, k) is not None}
-
     def _validate_params(self) -> None:
-        check_int("h", self.h, 1)
-        check_int("input_size", self.input_size, 1)
-        check_int("val_size", self.val_size, 0)
-        check_int("random_state", self.random_state, 0)
-        if self.val_size and self.val_size < self.h:
-            raise ValueError(f"val_size={self.val_size} must be 0 or at least h={self.h} (one validation window).")
-        if self.early_stopping_patience is not None and not self.val_size:
-            raise ValueError("early_stopping_patience needs a validation part: set val_size >= h.")
-        if self.trainer_kwargs is not None and not isinstance(self.trainer_kwargs, dict):
-            raise TypeError(f"trainer_kwargs must be a dict or None, got {type(self.trainer_kwargs).__name__}.")
+        fitting.check_common(self)
+        fitting.run_configs(self)  # recipe name, option types and values: errors before any data is read
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: Any, y: None = None) -> BaseForecaster:
         """Validate ``df`` (long or wide, pandas or polars), scale per series on the training part, train.
 
-        The last ``val_size`` steps are held out for early stopping when ``val_size > 0``. Weights are
+        Replaces any earlier fitted state. The last ``val_size`` steps are held out for early stopping
+        (``val_size=None``: 10% of the timestamps, at least ``h``, when the recipe early-stops). Weights are
         re-initialised from ``random_state`` on every call, so two fits with the same seed are equal.
         """
         self._validate_params()
-        panel = to_panel(df, self._columns())
-        return self._fit_panel(panel, resolve_freq(panel.index, self.freq))
-
-    def _fit_panel(self, panel: Panel, freq: str) -> BaseForecaster:
-        n, n_vars = panel.values.shape
-        need = self.input_size + self.h + self.val_size
-        if n < need:
-            raise ValueError(
-                f"Series have {n} timestamps; fitting needs at least input_size + h + val_size = {need}. "
-                "Pass a longer history or lower input_size/h/val_size."
-            )
-        train_end = n - self.val_size
-        scaler = fit_scaler(panel.values, train_end)
-        mean, scale = scaler.mean, scaler.scale
-        scaled = scaler.transform(panel.values).astype(np.float32)
-
-        config = make_config(self.model_name, None, self._model_overrides())
-        torch.manual_seed(self.random_state)
-        model = build_model(self.model_name, config, self.input_size, self.h, n_vars)
-        result, self.lightning_module_ = training_adapter.train(model, scaled, train_end, self)
-        self.model_ = result.model.to(_inference_device(self.accelerator)).eval()
-        self.training_history_ = result.history
-
-        self.model_config_ = config
-        self.freq_ = freq
-        self.series_ = list(panel.series)
-        self.n_vars_ = n_vars
-        self.layout_ = panel.layout
-        self.backend_ = panel.backend
-        self.scaler_mean_ = mean
-        self.scaler_scale_ = scale
-        self.last_window_ = panel.values[-self.input_size :].copy()
-        self.history_end_ = panel.index[-1]
-        self.train_range_ = (panel.index[0], panel.index[-1], n)
+        panel = to_panel(df, self.frame_columns())
+        self.state_ = fitting.fit_state(self, panel, resolve_freq(panel.index, self.freq))
         return self
 
     # ------------------------------------------------------------------ inference
-    def _forward(self, windows: np.ndarray) -> np.ndarray:
-        """Forecast original-scale windows ``[B, input_size, M]`` -> ``[B, h, M]``; one batched forward pass."""
-        return (
-            self._forward_scaled((windows - self.scaler_mean_) / self.scaler_scale_) * self.scaler_scale_
-            + self.scaler_mean_
-        )
-
-    def _forward_scaled(self, scaled: np.ndarray) -> np.ndarray:
-        device = next(self.model_.parameters()).device
-        self.model_.eval()
-        outputs = []
-        with torch.inference_mode():
-            for start in range(0, len(scaled), _INFERENCE_BATCH):
-                chunk = torch.tensor(
-                    np.ascontiguousarray(scaled[start : start + _INFERENCE_BATCH]), dtype=torch.float32
-                )
-                outputs.append(self.model_(chunk.to(device)).float().cpu().numpy())
-        out = np.concatenate(outputs).astype(np.float64)
-        if not np.isfinite(out).all():
-            raise FloatingPointError(
-                f"The model produced NaN/inf forecasts ({int((~np.isfinite(out)).sum())} values); training diverged. "
-                "Lower learning_rate, set gradient_clip, or check the input scale."
-            )
-        return out
-
     def _check_h(self, h: int | None) -> int:
         if h is None:
-            return int(self.h)
+            return self.state_.horizon
         h = check_int("h", h, 1)
-        if h > self.h:
+        if h > self.state_.horizon:
             raise ValueError(
-                f"h={h} is larger than the fitted horizon h={self.h}. Re-fit with h={h} (the model's output length "
-                "is fixed at fit time); a smaller h truncates the forecast."
+                f"h={h} is larger than the fitted horizon h={self.state_.horizon}. Re-fit with h={h} (the model's "
+                "output length is fixed at fit time); a smaller h truncates the forecast."
             )
         return h
 
     def _history_panel(self, df: Any, min_length: int, what: str) -> tuple[Panel, str]:
         """Validate a new-history frame against what the model was fitted on."""
-        panel = to_panel(df, self._columns())
+        panel = to_panel(df, self.frame_columns())
         missing = [s for s in self.series_ if s not in panel.series]
         unknown = [s for s in panel.series if s not in self.series_]
         if unknown or missing:
@@ -182,7 +147,7 @@ class BaseForecaster(BaseEstimator):
         if panel.n_times < min_length:
             raise ValueError(
                 f"{what}: series have {panel.n_times} timestamps, need at least {min_length} "
-                f"(input_size={self.input_size}). Pass a longer history."
+                f"(input_size={self.state_.lookback}). Pass a longer history."
             )
         freq = resolve_freq(panel.index, self.freq_) if panel.n_times > 1 else self.freq_
         return panel, freq
@@ -200,14 +165,14 @@ class BaseForecaster(BaseEstimator):
         if df is None:
             history, last, backend = self.last_window_, self.history_end_, self.backend_
         else:
-            panel, _ = self._history_panel(df, self.input_size, "predict")
-            history, last, backend = panel.values[-self.input_size :], panel.index[-1], panel.backend
-        forecast = self._forward(history[None])[0, :h]
+            panel, _ = self._history_panel(df, self.state_.lookback, "predict")
+            history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
+        forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
         return forecast_frame(
             forecast,
             future_index(last, self.freq_, h),
             self.series_,
-            self._columns(),
+            self.frame_columns(),
             self.output_name(),
             format,
             backend,
@@ -217,8 +182,10 @@ class BaseForecaster(BaseEstimator):
     def cross_validation(self, df: Any, n_windows: int = 1, step_size: int | None = None, refit: bool = False) -> Any:
         """Rolling-origin forecasts of the last ``n_windows`` windows of ``df``, beside the actual ``y``.
 
-        The model is trained on the data up to the first cutoff (and re-trained at every cutoff when
-        ``refit=True``). Output: long frame ``unique_id, ds, cutoff, <ModelName>, y`` in the library of ``df``.
+        A model is trained on the data up to the first cutoff (and re-trained at every cutoff when
+        ``refit=True``), as neuralforecast does, but on the side: the forecaster's own fitted state (from
+        ``fit``) is left as it was, so ``predict()`` and ``save()`` afterwards use the model ``fit`` trained.
+        Output: long frame ``unique_id, ds, cutoff, <ModelName>, y`` in the library of ``df``.
         """
         self._validate_params()
         return cross_validate(self, df, n_windows, step_size, refit)
@@ -230,18 +197,18 @@ class BaseForecaster(BaseEstimator):
         timestamps: give the test fold ``input_size`` steps of context (see ``TimeSeriesWindowSplit``).
         """
         check_is_fitted(self, "model_")
-        panel, _ = self._history_panel(df, self.input_size + self.h, "score")
-        scaled = (panel.values - self.scaler_mean_) / self.scaler_scale_
-        span = self.input_size + self.h
-        windows = np.lib.stride_tricks.sliding_window_view(scaled, span, axis=0).transpose(0, 2, 1)
-        forecast = self._forward_scaled(windows[:, : self.input_size])
-        return -float(np.mean((forecast - windows[:, self.input_size :]) ** 2))
+        panel, _ = self._history_panel(df, self.state_.lookback + self.state_.horizon, "score")
+        return -fitting.score_windows(self.state_, panel.values)
 
     # ------------------------------------------------------------------ persistence and plots
-    def save(self, path: str) -> None:
-        """Write ``config.json``, ``model.safetensors`` and ``scaler.safetensors`` into directory ``path``."""
+    def save(self, path: str, overwrite: bool = False) -> None:
+        """Write ``config.json``, ``model.safetensors`` and ``scaler.safetensors`` into directory ``path``.
+
+        A directory that exists and is not empty is refused unless ``overwrite=True`` (which replaces those
+        three files and leaves anything else in it alone).
+        """
         check_is_fitted(self, "model_")
-        save_forecaster(self, path)
+        save_forecaster(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str, map_location: str | torch.device | None = None) -> BaseForecaster:
@@ -249,11 +216,14 @@ class BaseForecaster(BaseEstimator):
         return load_forecaster(path, map_location=map_location, expected=cls)
 
     def plot(self, df: Any, forecasts: Any = None, max_history: int | None = 200, max_series: int = 8) -> Any:
-        """Plot the history in ``df`` and ``forecasts`` (default: ``predict(df)``) per series; returns the Figure."""
-        check_is_fitted(self, "model_")
+        """Plot the history in ``df`` and ``forecasts`` (default: ``predict(df)``) per series; returns the Figure.
+
+        With ``forecasts`` given (e.g. a ``cross_validation`` frame) the forecaster need not be fitted.
+        """
         if forecasts is None:
+            check_is_fitted(self, "model_")
             forecasts = self.predict(df)
-        return plot_forecasts(df, forecasts, self._columns(), max_history=max_history, max_series=max_series)
+        return plot_forecasts(df, forecasts, self.frame_columns(), max_history=max_history, max_series=max_series)
 
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "model_")
+        return self.__dict__.get("state_") is not None

@@ -1,8 +1,10 @@
 """Rolling-origin cross-validation, MSE/MAE evaluation of its output, and a time-ordered splitter for GridSearchCV.
 
 ``cross_validate`` follows neuralforecast: cutoffs are the last ``n_windows`` origins spaced ``step_size`` apart
-(default ``h``), the last one ``h`` steps before the end; the model is trained on the data up to the first cutoff
-(at every cutoff with ``refit=True``) and the windows without a refit are forecast in one batched pass.
+(default ``h``), the last one ``h`` steps before the end (``evaluation.rolling_origin``, the benchmark's); a model
+is trained on the data up to the first cutoff (at every cutoff with ``refit=True``) and the windows without a
+refit are forecast in one batched pass. The trained models are thrown away: the forecaster's fitted state is
+never replaced here.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import polars as pl
+import torch
 from sklearn.model_selection import BaseCrossValidator, TimeSeriesSplit
 
+from tsmamba.evaluation import per_window_errors, rolling_origin
+from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
 from tsmamba.forecaster.frequency import resolve_freq
@@ -23,41 +28,37 @@ if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
 
 
-def _cutoffs(n: int, h: int, n_windows: int, step: int) -> list[int]:
-    """History lengths at each cutoff, oldest first."""
-    return [n - h - (n_windows - 1 - i) * step for i in range(n_windows)]
-
-
 def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_size: int | None, refit: bool) -> Any:
-    """See :meth:`BaseForecaster.cross_validation`."""
+    """See :meth:`BaseForecaster.cross_validation`; ``forecaster``'s own fitted state is never touched."""
     n_windows = check_int("n_windows", n_windows, 1)
     h, lookback = int(forecaster.h), int(forecaster.input_size)
     step = h if step_size is None else check_int("step_size", step_size, 1)
-    columns = forecaster._columns()
+    columns = forecaster.frame_columns()
     panel = to_panel(df, columns)
     freq = resolve_freq(panel.index, forecaster.freq)
     n = panel.n_times
-    cutoffs = _cutoffs(n, h, n_windows, step)
-    need = lookback + h + int(forecaster.val_size)
-    if cutoffs[0] < need:
+    first = n - h - (n_windows - 1) * step
+    _, train_config = fitting.run_configs(forecaster)
+    val = fitting.validation_size(forecaster, max(first, 0), train_config.patience)
+    need = lookback + h + val
+    if first < need:
         raise ValueError(
-            f"Cross-validation with n_windows={n_windows}, step_size={step}, h={h} leaves {cutoffs[0]} timestamps "
+            f"Cross-validation with n_windows={n_windows}, step_size={step}, h={h} leaves {first} timestamps "
             f"before the first cutoff; training needs input_size + h + val_size = {need}. Use fewer windows, a "
             f"smaller step_size, or a longer history (it has {n} timestamps)."
         )
+    cutoffs = [fold.cutoff for fold in rolling_origin(n, h, n_windows, step, min_train=need)]
 
     def head(end: int) -> Panel:
         return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend)
 
-    forecasts = []
-    for i, cut in enumerate(cutoffs):
-        if i == 0 or refit:
-            forecaster._fit_panel(head(cut), freq)
-        if not refit:
-            windows = np.stack([panel.values[c - lookback : c] for c in cutoffs])
-            forecasts = list(forecaster._forward(windows))
-            break
-        forecasts.append(forecaster._forward(panel.values[None, cut - lookback : cut])[0])
+    if refit:
+        forecasts = [
+            fitting.forecast(fitting.fit_state(forecaster, head(cut), freq), panel.values, [cut])[0] for cut in cutoffs
+        ]
+    else:
+        state = fitting.fit_state(forecaster, head(cutoffs[0]), freq)
+        forecasts = list(fitting.forecast(state, panel.values, cutoffs))
 
     name = forecaster.output_name()
     parts = []
@@ -85,9 +86,11 @@ def evaluate(
 ) -> Any:
     """MSE/MAE per series and forecast column of a ``cross_validation`` (or any ``y`` + forecast) frame.
 
+    Each series' rows are scored as one window by ``evaluation.per_window_errors``, the benchmark's metric code.
+
     Output (utilsforecast's layout): ``unique_id, metric, <Model>...`` in the library of ``cv``.
     """
-    known = {"mse": lambda e: (e**2).mean(), "mae": lambda e: e.abs().mean()}
+    known = {"mse": 0, "mae": 1}  # positions in evaluation.per_window_errors' result, the benchmark's metrics
     unknown = [m for m in metrics if m not in known]
     if unknown:
         raise ValueError(f"Unknown metric(s) {unknown}; choose from {sorted(known)}.")
@@ -101,9 +104,14 @@ def evaluate(
         raise ValueError(f"No forecast column found beside {sorted(reserved)}; columns are {list(frame.columns)}.")
     rows = []
     for series, group in frame.groupby(id_col, sort=True):
+        target = torch.tensor(group[target_col].to_numpy(dtype=np.float64)).view(1, -1, 1)
+        errors = {
+            m: per_window_errors(torch.tensor(group[m].to_numpy(dtype=np.float64)).view(1, -1, 1), target)
+            for m in models
+        }
         for metric in metrics:
             row = {id_col: series, "metric": metric}
-            row.update({m: float(known[metric](group[m] - group[target_col])) for m in models})
+            row.update({m: float(errors[m][known[metric]][0]) for m in models})
             rows.append(row)
     out = pd.DataFrame(rows)
     return pl.from_pandas(out) if isinstance(cv, pl.DataFrame) else out

@@ -1,17 +1,22 @@
 """The public forecasters: ``TSM2Forecaster``, ``PatchTSTForecaster``, ``DLinearForecaster``.
 
 Each class only lists its keywords: the shared ones (horizon, lookback, training, frame columns) and its
-model's options, which default to ``None`` = "the model config's default" (see ``TSM2Config``,
-``PatchTSTConfig``, ``DLinearConfig`` for the values and why). scikit-learn reads the keywords from each
-``__init__`` signature, so every hyperparameter is explicit and ``clone``/``GridSearchCV`` see them all.
+model's options. scikit-learn reads the keywords from each ``__init__`` signature, so every hyperparameter is
+explicit and ``clone``/``GridSearchCV`` see them all. ``None`` means "from the recipe": training settings and
+model options not given come from the model's training recipe (:mod:`tsmamba.recipes`), the same one
+``tsmamba bench`` uses, so ``TSM2Forecaster()`` trains as the benchmarks do (lr 1e-4, batch 64, type3 schedule,
+up to 100 epochs, early stopping with patience 10). Explicit keywords always win.
 
 Shared keywords:
 
 * ``h`` forecast horizon; ``input_size`` lookback window length.
+* ``recipe``: ``None`` (the model's generic recipe) or a dataset name (``"ETTh1"``, ..., ``"Weather"``) whose
+  benchmark recipe to take, model sizes included (e.g. TSM2 on ETTh1: d_model 16, dropout 0.3); ``"demo"``.
 * ``max_epochs``, ``max_steps`` (``None``: no step limit), ``batch_size``, ``learning_rate``, ``lr_schedule``
   (``"constant"``, ``"type1"``, ``"type3"``, ``"onecycle"``), ``gradient_clip``.
-* ``early_stopping_patience`` (epochs; ``None`` disables it) on the last ``val_size`` steps of the training
-  frame (``0``: no validation part), with the best weights restored.
+* ``early_stopping_patience`` (epochs; ``0`` disables it) on the last ``val_size`` steps of the training
+  frame, with the best weights restored. ``val_size=None``: when the recipe early-stops, 10% of the
+  timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
 * ``random_state`` seeds weight initialisation and batch order (same seed, same fit on CPU).
 * ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs`` (a dict passed to Lightning's ``Trainer``).
 * ``freq`` (pandas alias; ``None`` infers it), ``alias`` (forecast column name; ``None``: the model name),
@@ -48,14 +53,15 @@ class DLinearForecaster(BaseForecaster):
         input_size: int = 336,
         moving_avg: int | None = None,
         individual: bool | None = None,
-        max_epochs: int = 10,
+        recipe: str | None = None,
+        max_epochs: int | None = None,
         max_steps: int | None = None,
-        batch_size: int = 32,
-        learning_rate: float = 1e-3,
-        lr_schedule: str = "constant",
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
-        val_size: int = 0,
+        val_size: int | None = None,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
@@ -121,14 +127,15 @@ class PatchTSTForecaster(BaseForecaster):
         norm: str | None = None,
         activation: str | None = None,
         individual: bool | None = None,
-        max_epochs: int = 100,
+        recipe: str | None = None,
+        max_epochs: int | None = None,
         max_steps: int | None = None,
-        batch_size: int = 128,
-        learning_rate: float = 1e-4,
-        lr_schedule: str = "constant",
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
-        val_size: int = 0,
+        val_size: int | None = None,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
@@ -202,14 +209,15 @@ class TSM2Forecaster(BaseForecaster):
         dropout: float | None = None,
         head_dropout: float | None = None,
         scan_backend: str | None = None,
-        max_epochs: int = 100,
+        recipe: str | None = None,
+        max_epochs: int | None = None,
         max_steps: int | None = None,
-        batch_size: int = 32,
-        learning_rate: float = 1e-3,
-        lr_schedule: str = "constant",
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
-        val_size: int = 0,
+        val_size: int | None = None,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,

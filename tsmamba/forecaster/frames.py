@@ -133,6 +133,15 @@ def _numeric(df: pd.DataFrame, cols: list[Any], what: str) -> np.ndarray:
     return df[cols].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _looks_like_ids(column: pd.Series) -> bool:
+    """A string/categorical column: in a wide frame, most likely series ids of a long frame."""
+    return bool(
+        pd.api.types.is_object_dtype(column.dtype)
+        or pd.api.types.is_string_dtype(column.dtype)
+        or isinstance(column.dtype, pd.CategoricalDtype)
+    )
+
+
 def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
     missing = [c for c in (columns.time_col, columns.target_col) if c not in df.columns]
     if missing:
@@ -193,14 +202,22 @@ def _wide_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Pane
         )
     if not value_cols:
         raise ValueError("Wide frame has no value columns; add one numeric column per variate.")
+    ids = [c for c in value_cols if _looks_like_ids(df[c])]
+    if ids:
+        raise TypeError(
+            f"Wide frame column(s) {ids} are not numeric. If {ids[0]!r} names the series of stacked rows, read the "
+            f"frame as long: set id_col={ids[0]!r} (and target_col= to the value column); otherwise convert "
+            "the column(s) (pd.to_numeric) or drop them."
+        )
     values = _numeric(df, value_cols, "Value columns of a wide frame")
     order = np.argsort(times.to_numpy(), kind="stable")
     times, values = times[order], values[order]
     dup = times.duplicated()
     if dup.any():
         raise ValueError(
-            f"Duplicate timestamps ({int(dup.sum())}, first {times[dup][0]}). Aggregate or drop duplicate rows "
-            "before fitting."
+            f"Duplicate timestamps in column {columns.time_col!r} ({int(dup.sum())}, first {times[dup][0]}) of a "
+            f"wide frame (no {columns.id_col!r} column). If the rows stack several series, add their id column "
+            f"and pass id_col= (a long frame); if they are true duplicates, aggregate or drop them."
         )
     _check_finite(values, times, value_cols, "Wide frame")
     return Panel(values, pd.DatetimeIndex(times), value_cols, "wide", backend)
@@ -211,6 +228,12 @@ def to_panel(df: Any, columns: Columns) -> Panel:
     backend = backend_of(df)
     pdf = _polars_to_pandas(df, columns) if backend == "polars" else df
     _check_not_empty(pdf)
+    repeated = pdf.columns[pdf.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(
+            f"Column name(s) {repeated} appear more than once; every column needs its own name (one per variate "
+            "in a wide frame). Rename or drop the repeated columns."
+        )
     if columns.id_col in pdf.columns:
         return _long_to_panel(pdf, columns, backend)
     return _wide_to_panel(pdf, columns, backend)

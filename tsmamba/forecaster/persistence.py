@@ -2,8 +2,12 @@
 
 ``config.json`` records the class, every ``__init__`` parameter, the model config, the library and format
 versions, the frequency, column names, series ids, the layout and library of the training frame and its time
-range. The class is resolved from that file (never from a file name); weights are plain safetensors so a
-GPU-trained model loads anywhere via ``map_location``.
+range. The class is resolved from that file through the class registry (never by importing a name); weights are
+plain safetensors so a GPU-trained model loads anywhere via ``map_location``. What is saved is the forecaster's
+:class:`~tsmamba.forecaster.state.FittedState` (less the LightningModule and training history) and its parameters.
+
+Rules: ``save`` never overwrites a non-empty directory unless ``overwrite=True``; every ``load`` error names the
+file and what to do about it.
 """
 
 from __future__ import annotations
@@ -13,19 +17,24 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tsmamba._version import __version__
+from tsmamba.data.scaler import StandardScaler
+from tsmamba.forecaster.classes import forecaster_class
+from tsmamba.forecaster.state import FittedState
 from tsmamba.models.registry import build_model, make_config
 
 if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
 
 FORMAT_VERSION = 1
-FORECASTER_CLASSES: dict[str, type] = {}  # class name -> forecaster class, filled by BaseForecaster subclasses
 CONFIG_FILE, WEIGHTS_FILE, SCALER_FILE = "config.json", "model.safetensors", "scaler.safetensors"
+_RESAVE = "Re-save it from the fitted forecaster (save(path, overwrite=True)), or re-fit"
 
 
 def _timestamp(ts: pd.Timestamp) -> dict[str, Any]:
@@ -37,10 +46,24 @@ def _from_timestamp(value: dict[str, Any]) -> pd.Timestamp:
     return ts.tz_convert(value["tz"]) if value["tz"] else ts
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays (e.g. GridSearchCV's ``np.arange`` grids) as Python numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _json_ready(name: str, value: Any) -> Any:
+    value = _plain(value)
     try:
         json.dumps(value)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(
             f"Cannot save parameter {name}={value!r}: it is not JSON-serialisable ({exc}). "
             "Use plain numbers, strings, lists and dicts in forecaster parameters."
@@ -48,11 +71,22 @@ def _json_ready(name: str, value: Any) -> Any:
     return value
 
 
-def save_forecaster(forecaster: BaseForecaster, path: str | Path) -> None:
-    """Write a fitted forecaster to directory ``path`` (created if needed, files overwritten)."""
+def _check_target(directory: Path, overwrite: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(f"Cannot save to {directory}: it is a file, not a directory. Choose another path.")
+    if directory.is_dir() and any(directory.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"Cannot save to {directory}: the directory exists and is not empty. Choose a new path, or pass "
+            f"overwrite=True to replace {CONFIG_FILE}, {WEIGHTS_FILE} and {SCALER_FILE} in it."
+        )
+
+
+def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: bool = False) -> None:
+    """Write a fitted forecaster to directory ``path`` (created if needed; see ``BaseForecaster.save``)."""
     directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    start, end, n = forecaster.train_range_
+    _check_target(directory, overwrite)
+    state: FittedState = forecaster.state_
+    start, end, n = state.train_range
     config = {
         "format_version": FORMAT_VERSION,
         "library": "tsmamba",
@@ -60,23 +94,27 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path) -> None:
         "class": type(forecaster).__name__,
         "model_name": forecaster.model_name,
         "params": {k: _json_ready(k, v) for k, v in forecaster.get_params(deep=False).items()},
-        "model_config": dataclasses.asdict(forecaster.model_config_),
-        "freq": forecaster.freq_,
+        "model_config": _json_ready("model config", dataclasses.asdict(state.model_config)),
+        "freq": state.freq,
         "columns": {"id_col": forecaster.id_col, "time_col": forecaster.time_col, "target_col": forecaster.target_col},
-        "series": _json_ready("series ids", list(forecaster.series_)),
-        "layout": forecaster.layout_,
-        "backend": forecaster.backend_,
+        "series": _json_ready("series ids", list(state.series)),
+        "layout": state.layout,
+        "backend": state.backend,
         "training_range": {"start": _timestamp(start), "end": _timestamp(end), "n_timestamps": int(n)},
-        "history_end": _timestamp(forecaster.history_end_),
+        "history_end": _timestamp(state.history_end),
     }
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-    state = {k: v.detach().to("cpu").contiguous() for k, v in forecaster.model_.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE), metadata={"class": config["class"], "library_version": __version__})
+    text = json.dumps(config, indent=2)  # serialise everything before touching the directory
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_FILE).write_text(text)
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in state.model.state_dict().items()}
+    save_file(
+        weights, str(directory / WEIGHTS_FILE), metadata={"class": config["class"], "library_version": __version__}
+    )
     save_file(
         {
-            "mean": torch.as_tensor(forecaster.scaler_mean_, dtype=torch.float64),
-            "scale": torch.as_tensor(forecaster.scaler_scale_, dtype=torch.float64),
-            "last_window": torch.as_tensor(forecaster.last_window_, dtype=torch.float64),
+            "mean": torch.as_tensor(state.scaler.mean, dtype=torch.float64),
+            "scale": torch.as_tensor(state.scaler.scale, dtype=torch.float64),
+            "last_window": torch.as_tensor(state.last_window, dtype=torch.float64),
         },
         str(directory / SCALER_FILE),
     )
@@ -87,7 +125,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     file = Path(path) / CONFIG_FILE
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found: {path} is not a directory written by forecaster.save().")
-    config = json.loads(file.read_text())
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}); the directory is damaged. {_RESAVE}.") from exc
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{file} holds a JSON {type(config).__name__}, not an object: it was not written by forecaster.save(). "
+            f"{_RESAVE}."
+        )
     if config.get("library") != "tsmamba":
         raise ValueError(f"{file} was not written by tsmamba (library={config.get('library')!r}).")
     if config.get("format_version") != FORMAT_VERSION:
@@ -96,46 +142,78 @@ def read_config(path: str | Path) -> dict[str, Any]:
             f"{config.get('format_version')}; this is tsmamba {__version__}, which reads format {FORMAT_VERSION}. "
             f"Install tsmamba {config.get('library_version')} to load it, or re-fit and save again."
         )
+    missing = [k for k in ("class", "model_name", "params", "model_config", "series", "freq") if k not in config]
+    if missing or not isinstance(config.get("params"), dict) or not isinstance(config.get("model_config"), dict):
+        raise ValueError(f"{file} lacks or garbles entries {missing or ['params/model_config']}. {_RESAVE}.")
     return config
+
+
+def _tensors(file: Path, device: str) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found: the saved directory is incomplete. {_RESAVE}.")
+    try:
+        return load_file(str(file), device=device)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{file} cannot be read ({exc}): it is truncated or damaged. {_RESAVE}.") from exc
 
 
 def load_forecaster(
     path: str | Path, map_location: str | torch.device | None = None, expected: type | None = None
 ) -> BaseForecaster:
     """Rebuild a fitted forecaster from ``path``; ``expected`` (a class) must match the saved one."""
-    config = read_config(path)
+    directory = Path(path)
+    config = read_config(directory)
     name = config["class"]
-    if name not in FORECASTER_CLASSES:
-        raise ValueError(f"{path} holds an unknown forecaster class {name!r}; known: {sorted(FORECASTER_CLASSES)}.")
-    cls = FORECASTER_CLASSES[name]
+    cls = forecaster_class(name, str(directory / CONFIG_FILE))
     if expected is not None and expected.model_name and cls is not expected:
         raise TypeError(
             f"{path} holds a {name}, not a {expected.__name__}. Load it with {name}.load(...) or "
             "tsmamba.forecaster.load_forecaster(...)."
         )
-    forecaster = cls(**config["params"])
-    model_config = make_config(config["model_name"], None, config["model_config"])
-    mean_scale = load_file(str(Path(path) / SCALER_FILE))
+    config_file = directory / CONFIG_FILE
+    try:
+        forecaster = cls(**config["params"])
+        model_config = make_config(config["model_name"], None, config["model_config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{config_file}: its parameters do not fit {name} ({exc}). {_RESAVE}.") from exc
+    scaler_values = _tensors(directory / SCALER_FILE, "cpu")
     n_vars = len(config["series"])
-    model = build_model(config["model_name"], model_config, int(forecaster.input_size), int(forecaster.h), n_vars)
     device = torch.device(map_location) if map_location is not None else torch.device("cpu")
-    model.load_state_dict(load_file(str(Path(path) / WEIGHTS_FILE), device=str(device)))
-    model.to(device).eval()
+    model = build_model(config["model_name"], model_config, int(forecaster.input_size), int(forecaster.h), n_vars)
+    weights = _tensors(directory / WEIGHTS_FILE, str(device))
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[:2]
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE} does not match the model that {config_file} describes "
+            f"(h={forecaster.h}, input_size={forecaster.input_size}, {n_vars} series, "
+            f"model config {config['model_config']}): {' '.join(first)}. The files come from different saves; "
+            f"{_RESAVE}."
+        ) from exc
+    try:
+        scaler = StandardScaler()
+        scaler.mean, scaler.scale = scaler_values["mean"].numpy(), scaler_values["scale"].numpy()
+        last_window = scaler_values["last_window"].numpy()
+    except KeyError as exc:
+        raise ValueError(f"{directory / SCALER_FILE} lacks tensor {exc}. {_RESAVE}.") from exc
     training = config["training_range"]
-    forecaster.model_ = model
-    forecaster.model_config_ = model_config
-    forecaster.freq_ = config["freq"]
-    forecaster.series_ = list(config["series"])
-    forecaster.n_vars_ = n_vars
-    forecaster.layout_ = config["layout"]
-    forecaster.backend_ = config["backend"]
-    forecaster.scaler_mean_ = mean_scale["mean"].numpy()
-    forecaster.scaler_scale_ = mean_scale["scale"].numpy()
-    forecaster.last_window_ = mean_scale["last_window"].numpy()
-    forecaster.history_end_ = _from_timestamp(config["history_end"])
-    forecaster.train_range_ = (
-        _from_timestamp(training["start"]),
-        _from_timestamp(training["end"]),
-        int(training["n_timestamps"]),
+    forecaster.state_ = FittedState(
+        model=model.to(device).eval(),
+        lookback=int(forecaster.input_size),
+        horizon=int(forecaster.h),
+        model_config=model_config,
+        scaler=scaler,
+        freq=config["freq"],
+        series=list(config["series"]),
+        layout=config["layout"],
+        backend=config["backend"],
+        last_window=last_window,
+        history_end=_from_timestamp(config["history_end"]),
+        train_range=(
+            _from_timestamp(training["start"]),
+            _from_timestamp(training["end"]),
+            int(training["n_timestamps"]),
+        ),
     )
     return forecaster

@@ -3,7 +3,8 @@
 Every model module defines a config dataclass, an ``nn.Module`` built as
 ``Model(config, lookback, horizon, n_vars)`` whose ``forward`` maps a batch of
 windows ``(batch, lookback, n_vars)`` to forecasts ``(batch, horizon, n_vars)``,
-and a module-level ``SPEC: ModelSpec``. Modules are imported lazily so that a
+and a module-level ``SPEC: ModelSpec`` (the contract's types are in
+:mod:`tsmamba.models.contract`; they are re-exported here for model modules). Modules are imported lazily so that a
 broken or heavy model never slows down the others.
 """
 
@@ -12,32 +13,19 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
+
+from tsmamba.models.contract import ModelSpec, check_input_window
+
+__all__ = ["ModelSpec", "build_model", "check_input_window", "get_model_spec", "make_config", "model_names"]
 
 _MODULES: dict[str, str] = {
     "dlinear": "tsmamba.models.dlinear",
     "patchtst": "tsmamba.models.patchtst",
     "tsm2": "tsmamba.models.tsm2",
 }
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the training and benchmark code needs to know about one model.
-
-    ``dataset_defaults(dataset)`` returns ``{"model": {...}, "train": {...}}``:
-    per-dataset overrides of the model config and of ``TrainConfig`` (e.g. the
-    PatchTST paper's scripts). Unknown datasets get ``{"model": {}, "train": {}}``.
-    """
-
-    name: str
-    config_cls: type
-    model_cls: Callable[..., nn.Module]
-    dataset_defaults: Callable[[str | None], dict[str, dict[str, Any]]]
 
 
 def model_names() -> list[str]:
@@ -75,12 +63,3 @@ def make_config(name: str, dataset: str | None = None, overrides: dict[str, Any]
 def build_model(name: str, config: Any, lookback: int, horizon: int, n_vars: int) -> nn.Module:
     """Instantiate model ``name`` from a config made by :func:`make_config`."""
     return get_model_spec(name).model_cls(config, lookback, horizon, n_vars)
-
-
-def check_input_window(model: str, x: Tensor, lookback: int, n_vars: int) -> None:
-    """Enforce the model contract's input: a (batch, lookback, n_vars) window, else a clear error with the fix."""
-    if x.dim() != 3 or x.shape[1:] != (lookback, n_vars):
-        raise ValueError(
-            f"{model} expects input (batch, {lookback}, {n_vars}), got {tuple(x.shape)}: build the model with the "
-            "lookback and number of variates of the data."
-        )

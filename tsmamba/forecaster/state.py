@@ -1,0 +1,42 @@
+"""The fitted state of a forecaster: what ``fit`` produces, ``predict`` reads and persistence serialises.
+
+One dataclass, so the list of fitted things lives in one place; the forecaster exposes its fields as the
+scikit-learn-style attributes ``model_``, ``scaler_``, ``series_``, ... (see ``BaseForecaster``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from tsmamba.data.scaler import StandardScaler
+from tsmamba.forecaster.frames import Backend, Layout
+
+
+@dataclass
+class FittedState:
+    """Everything ``fit`` learns. ``lightning_module`` and ``training_history`` are not saved by ``save``."""
+
+    model: nn.Module  # x[B, lookback, M] -> y[B, horizon, M] on standardised values
+    lookback: int  # input_size at fit time (set_params afterwards does not change the trained model)
+    horizon: int  # h at fit time
+    model_config: Any  # the model's config dataclass, as trained
+    scaler: StandardScaler  # per series, fitted on the training part only
+    freq: str  # pandas frequency alias of the training frame
+    series: list[Any]  # series ids (long frames) or value columns (wide frames), in model order
+    layout: Layout  # 'long' or 'wide': the training frame's shape
+    backend: Backend  # 'pandas' or 'polars': the training frame's library
+    last_window: np.ndarray  # the last input_size rows of the training frame (original scale)
+    history_end: pd.Timestamp  # last training timestamp: predict() forecasts after it
+    train_range: tuple[pd.Timestamp, pd.Timestamp, int]  # first, last timestamp and number of timestamps
+    lightning_module: Any = None  # the LightningModule it was trained with (None after load)
+    training_history: list[dict[str, float]] = field(default_factory=list)  # per epoch: lr, losses
+
+    @property
+    def n_vars(self) -> int:
+        """Number of series (the model's variates)."""
+        return len(self.series)
