@@ -57,7 +57,7 @@ def perturbed_at_patch(h: torch.Tensor, patch: int) -> torch.Tensor:
 @pytest.mark.parametrize("n_patches", [5, 9])
 def test_forward_token_mixer_is_causal_along_patches(n_patches: int) -> None:
     torch.manual_seed(0)
-    mixer = TokenMixer(TSM2Config(**TINY), n_patches).eval()
+    mixer = TokenMixer(TSM2Config(**TINY, norm="batchnorm2d"), n_patches).eval()
     h = torch.randn(2, N_VARS, n_patches, 8)
     for patch in range(n_patches):
         with torch.no_grad():
@@ -69,7 +69,7 @@ def test_forward_token_mixer_is_causal_along_patches(n_patches: int) -> None:
 def test_whole_forward_backbone_is_causal_along_patches() -> None:
     """With batchnorm2d (per-position statistics) the stack of mixers is causal too: channel mixing is per patch."""
     torch.manual_seed(0)
-    model = tiny(n_layers=2).eval()
+    model = tiny(n_layers=2, norm="batchnorm2d").eval()
     h = torch.randn(2, N_VARS, model.patcher.n_patches, 8)
     with torch.no_grad():
         base, moved = model.backbone(h), model.backbone(perturbed_at_patch(h, 3))

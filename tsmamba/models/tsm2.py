@@ -65,10 +65,16 @@ class TSM2Config:
       a forward and a backward scan. Forward is what the text states; "bidirectional" is the figure.
     - ``skip="dense"``: the paper's weighted averaging of earlier features; "residual" drops the averaging
       and keeps only each mixer's own residual path (a plain pre-norm residual stack), for ablation.
-    - ``norm="batchnorm2d"``: "2D normalisation on both time and feature dimensions" is TSMixer's, whose
-      default is batch normalisation over each (time, feature) position, here each (patch, d_model) position
-      with batch·variates as the batch. It keeps the whole backbone causal along patches, and PatchTST's
-      BatchNorm is known to suit these data. "layernorm2d" normalises each variate's (patch, d_model) plane.
+    - ``norm="layernorm2d"``: "2D normalisation on both time and feature dimensions" is TSMixer's, which
+      offers layer normalisation over the (time, feature) plane of each sample and batch normalisation of each
+      (time, feature) position; here the plane is each variate's (patch, d_model) plane. Layer norm because it
+      normalises every sample by its own statistics: a selective SSM block grows like the ~5th power of its
+      input's scale (Δ, B, C and the gate are all linear in it), so with batch norm's fixed running statistics
+      at evaluation one window far outside the training range (ETTm1's validation set has a 22.6-sigma step
+      after a stuck sensor; training windows reach 8.7) compounds through the mixers to 1e30 forecasts. With
+      layer norm each mixer reads a unit-scale plane, so the forecast stays bounded for any input, as in Mamba,
+      which normalises every token before each block. "batchnorm2d" (statistics of every
+      (patch, d_model) position over batch·variates) keeps the backbone causal along patches, for ablation.
       Placement is pre-norm (the paper's mixers normalise their input); a final norm precedes the head.
 
     Regularisation and head:
@@ -96,7 +102,7 @@ class TSM2Config:
     positional_embedding: bool = True
     token_direction: str = "forward"
     skip: str = "dense"
-    norm: str = "batchnorm2d"
+    norm: str = "layernorm2d"
     dropout: float = 0.2
     head_dropout: float = 0.0
     scan_backend: str = "auto"
