@@ -8,8 +8,11 @@ CUDA kernel, when installed) and ``"auto"`` (triton on CUDA, torch otherwise).
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import sys
+import warnings
 
 import torch
 from torch import Tensor
@@ -58,10 +61,13 @@ def _canonical(
     n_state = A.shape[1]
     Bg = B.unsqueeze(1) if B.dim() == 3 else B
     Cg = C.unsqueeze(1) if C.dim() == 3 else C
-    for name, x, orig in (("B", Bg, B), ("C", Cg, C)):
+    for name, grouped, orig in (("B", Bg, B), ("C", Cg, C)):
         _check(
             name,
-            x.dim() == 4 and x.shape[0] == batch and x.shape[2] == n_state and x.shape[3] == length,
+            grouped.dim() == 4
+            and grouped.shape[0] == batch
+            and grouped.shape[2] == n_state
+            and grouped.shape[3] == length,
             f"has shape {tuple(orig.shape)}",
             f"Pass {name} as (batch={batch}, N={n_state}, L={length}) or grouped (batch, G, N, L).",
         )
@@ -110,10 +116,33 @@ def _canonical(
     return ScanArgs(u, delta, A, Bg, Cg, D, z, delta_bias, bool(delta_softplus), bool(reverse), initial_state)
 
 
+@functools.cache
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+@functools.cache
+def _warn_no_triton() -> None:
+    """Once per process: a CUDA run without Triton takes the PyTorch path (correct, slower)."""
+    warnings.warn(
+        "tsmamba: Triton is not installed, so selective_scan runs its PyTorch path on CUDA (slower). "
+        "Install it for the Triton kernel: pip install triton (or pip install 'tsmamba[gpu]').",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 def _resolve_backend(backend: str, device: torch.device) -> str:
     _check("backend", backend in BACKENDS, f"is {backend!r}", f"Use one of {BACKENDS}.")
     if backend == "auto":
-        return "triton" if device.type == "cuda" else "torch"
+        if device.type != "cuda":
+            return "torch"
+        if not _triton_installed():
+            _warn_no_triton()
+            return "torch"
+        return "triton"
+    if backend == "triton" and not _triton_installed():
+        raise ValueError("selective_scan: backend='triton' needs the triton package (pip install triton). Use 'torch'.")
     if backend == "triton" and device.type != "cuda" and not _triton_interpreted():
         raise ValueError(
             "selective_scan: backend='triton' needs CUDA tensors (or Triton's CPU interpreter: TRITON_INTERPRET=1 "

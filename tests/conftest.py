@@ -9,9 +9,33 @@ import numpy as np
 import pytest
 import torch
 
-from tsmamba.data.synthetic import synthetic_series
+# Without CUDA, the Triton kernel cases (tests/kernels/) run in Triton's CPU interpreter. Triton reads
+# TRITON_INTERPRET when a kernel is decorated, i.e. when tsmamba.kernels.scan_triton_fwd is first imported,
+# which no module does before the kernel tests; setting it here lets each case be its own test item.
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
+
+from tsmamba.data.synthetic import synthetic_series  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+
+# In the interpreter a Triton case takes one to tens of seconds, so all but these are `slow` there (CI still runs
+# them all; on a GPU none is slow): one forward + backward per backward variant on a short odd length, the check
+# that the interpreter is in use, and the error for an unknown variant. New cases are slow until listed here.
+FAST_INTERPRETED_TRITON_CASES = {
+    "test_kernels_run_interpreted_on_cpu_only",
+    "test_matches_reference_over_lengths[7-loop]",
+    "test_matches_reference_over_lengths[7-tile_reduce]",
+    "test_unknown_backward_variant_is_an_error",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        return
+    for item in items:
+        if item.path.name == "test_selective_scan_triton.py" and item.name not in FAST_INTERPRETED_TRITON_CASES:
+            item.add_marker(pytest.mark.slow)
 
 
 def _find_data_dir() -> Path | None:

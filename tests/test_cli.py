@@ -42,6 +42,7 @@ def test_demo_out_option(tmp_path: Path) -> None:
     assert out.is_file()
 
 
+@pytest.mark.slow
 def test_demo_trains_tsm2(tmp_path: Path) -> None:
     from tsmamba.demo import run_demo
 
@@ -174,7 +175,9 @@ def test_results_files_append_and_refuse_foreign_headers(tmp_path: Path) -> None
 SHRINK = {"d_model": 16, "n_heads": 4, "d_ff": 32, "n_layers": 1, "d_state": 4}
 
 
-@pytest.mark.parametrize("name", ["dlinear", "patchtst", "tsm2"])
+@pytest.mark.parametrize(
+    "name", ["dlinear", pytest.param("patchtst", marks=pytest.mark.slow), pytest.param("tsm2", marks=pytest.mark.slow)]
+)
 def test_bench_runs_every_registry_model(name, data_dir, require_file, tmp_path: Path) -> None:
     import dataclasses
 

@@ -77,7 +77,7 @@ def test_same_seed_same_predictions(name: str) -> None:
     assert not torch.allclose(predict(1), predict(2))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m == "tsm2" else m for m in MODELS])
 def test_overfits_a_tiny_series(name: str) -> None:
     torch.manual_seed(0)
     x, y = seasonal_windows(32, 32, 8, 3)

@@ -29,6 +29,7 @@ def val_mse(model, val: WindowDataset) -> float:
     return float(((pred - val.gather(torch.arange(len(val)))[1]) ** 2).mean())
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_predictions(standardised_series, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     train, val = splits(standardised_series)

@@ -3,16 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
+
+
+def _error_line(message: str) -> None:
+    """Print ``error: message`` to stderr as one unwrapped line (greppable, also when stderr is not a terminal)."""
+    typer.echo(f"error: {' '.join(message.splitlines())}", err=True)
+
+
+class _OneLineErrorGroup(TyperGroup):
+    """Usage errors (unknown option, missing value, bad number) as one ``error:`` line on stderr, exit code 2.
+
+    Typer would draw them in a box wrapped at the terminal width, which scripts and logs cannot grep.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer.TyperException as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # bare `tsmamba`: typer prints the help, exit code 2
+                raise
+            raise _usage_exit(err, info_name) from err
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as err:
+            raise _usage_exit(err, ctx.command_path) from err
+
+
+def _usage_exit(err: typer.TyperException, command: str | None) -> typer.Exit:
+    failed = getattr(getattr(err, "ctx", None), "command_path", None) or command or "tsmamba"
+    _error_line(f"{err.format_message()} (see '{failed} --help')")
+    return typer.Exit(code=2)
+
 
 app = typer.Typer(
     help="Time-series forecasting with TSM2, PatchTST and DLinear.",
+    cls=_OneLineErrorGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -25,7 +59,7 @@ class _MultiValueCommand(TyperCommand):
 
     multi_value_options = ("--horizons", "--seeds")
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         expanded: list[str] = []
         current: str | None = None
         for arg in args:
@@ -40,8 +74,9 @@ class _MultiValueCommand(TyperCommand):
         return super().parse_args(ctx, expanded)
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+def _fail(message: str) -> NoReturn:
+    """Report bad input as one ``error:`` line on stderr and exit with code 2 (a usage error)."""
+    _error_line(message)
     raise typer.Exit(code=2)
 
 

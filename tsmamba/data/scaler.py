@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler as _SkStandardScaler
@@ -36,11 +38,19 @@ class StandardScaler:
             )
         return self.mean, self.scale
 
+    @overload
+    def transform(self, values: np.ndarray) -> np.ndarray: ...
+    @overload
+    def transform(self, values: torch.Tensor) -> torch.Tensor: ...
     def transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Standardise ``values`` (last axis = variates)."""
         mean, scale = self._params(values)
         return (values - mean) / scale
 
+    @overload
+    def inverse_transform(self, values: np.ndarray) -> np.ndarray: ...
+    @overload
+    def inverse_transform(self, values: torch.Tensor) -> torch.Tensor: ...
     def inverse_transform(self, values: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Map standardised ``values`` back to the original scale."""
         mean, scale = self._params(values)
