@@ -52,7 +52,23 @@ def _sigmoid(x):
     return 1.0 / (1.0 + tl.exp2(-x * LOG2E))
 
 
-@triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_sp"))
+@triton.jit
+def _store_n(row, x, offs_n, mask_n, s_pn, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Store an [N] vector produced by a reduction over the channels (every lane holds all N values): lane l
+    picks x[l mod N] in its own registers and lanes < N store one value each. Storing x directly would give the
+    store a layout of its own and a conversion through shared memory and a barrier every step. ``s_pn`` (= 1,
+    without specialisation) keeps the compiler from vectorising the store into yet another layout."""
+    if BLOCK_D >= BLOCK_N:
+        lane = tl.arange(0, BLOCK_D)
+        pick = offs_n[:, None] == (lane % BLOCK_N)[None, :]
+        mine = tl.sum(tl.where(pick, x[:, None], 0.0), axis=0)
+        ok = tl.sum(tl.where(pick, mask_n[:, None].to(tl.int32), 0), axis=0) > 0
+        tl.store(row + (lane % BLOCK_N) * s_pn, mine, mask=ok & (lane < BLOCK_N))
+    else:
+        tl.store(row + offs_n, x, mask=mask_n)
+
+
+@triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_sp", "s_pn"))
 def _bwd_kernel(
     u_ptr,
     delta_ptr,
@@ -77,6 +93,7 @@ def _bwd_kernel(
     dh0_ptr,
     scratch_ptr,
     s_sp,
+    s_pn,
     L,
     dim,
     dim_per_group,
@@ -187,7 +204,7 @@ def _bwd_kernel(
     g_row = dout_ptr + pid_b * s_gb + offs_d * s_gd
     b_row = B_ptr + pid_b * s_bb + group * s_bg + offs_n * s_bn
     c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
-    part_bc = ((pid_b * n_dblk + pid_d) * L) * N + offs_n
+    part_row = ((pid_b * n_dblk + pid_d) * L) * N
 
     for kk in range(0, tile_hi - tile_lo):
         k = tile_hi - 1 - kk
@@ -263,8 +280,8 @@ def _bwd_kernel(
             ddt = tl.sum(P * A2, axis=0) * LN2 + gB * u
             du = gB * dt + dy * Dv
             ok_n = mask_n & (offs_n * 0 + i < L)
-            tl.store(dB_ptr + part_bc + t * N, tl.sum(g * dtu[None, :], axis=1), mask=ok_n)
-            tl.store(dC_ptr + part_bc + t * N, tl.sum(hj * dy[None, :], axis=1), mask=ok_n)
+            _store_n(dB_ptr + part_row + t * N, tl.sum(g * dtu[None, :], axis=1), offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
+            _store_n(dC_ptr + part_row + t * N, tl.sum(hj * dy[None, :], axis=1), offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
             if SOFTPLUS:
                 ddt = tl.where(raw > 20.0, ddt, ddt * _sigmoid(raw))
             ddt = tl.where(ok_d, ddt, 0.0)
@@ -455,7 +472,7 @@ def scan_backward(
     scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_n * block_d, device=dev, dtype=f32)
     _bwd_kernel[(n_dblk, batch, n_chunks)](
         u, delta, a_t, B, C, D, z, bias, init if init is not None else u, checkpoints, grad_out, dlast,
-        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, block_d,
+        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, block_d, 1,
         length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1],
         *u.stride(), *delta.stride(), *a_strides(a_t), *B.stride(), *C.stride(), *z.stride(), *grad_out.stride(),
         *init_strides, dlast_strides[0], *dlast_strides[2:],

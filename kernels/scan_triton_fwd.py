@@ -397,7 +397,7 @@ def _fwd_kernel(
     else:
         if SAVE_LAST:
             if end == L:
-                tl.store(last_ptr + pid_b * dim * N + offs_n[:, None] + offs_d[None, :] * N, h, mask=mask_nd)
+                tl.store(last_ptr + pid_b * dim * N + state_off, h, mask=mask_nd)
 
 
 @triton.jit(do_not_specialize=NO_ALIGN_HINTS)
@@ -501,7 +501,8 @@ def scan_forward(
         out = torch.empty(batch, length, dim, device=u.device, dtype=u.dtype).transpose(1, 2)
     else:
         out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
-    last = torch.empty(batch, dim, n_state, device=u.device, dtype=torch.float32)
+    # written (N, dim) per batch row like the checkpoints (coalesced, no layout change); returned as a view
+    last = torch.empty(batch, n_state, dim, device=u.device, dtype=torch.float32).transpose(1, 2)
     ckpt = torch.empty(batch, n_ckpt if save_checkpoints else 0, n_state, dim, device=u.device, dtype=torch.float32)
     n_dblk = triton.cdiv(dim, block_d)
     programs = batch * n_dblk
