@@ -222,7 +222,8 @@ def _bwd_kernel(
         u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
         dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
         bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
-        for j in range(T):
+        steps = tl.minimum(L - k * T, T)  # the last tile may be partial: padding steps are skipped
+        for j in range(0, steps):
             i = k * T + j
             t_n = _time(i + 1, L, REVERSE)
             u_n = tl.load(u_row + t_n * s_ul, mask=mask_d, other=0.0).to(tl.float32)
@@ -236,16 +237,16 @@ def _bwd_kernel(
             tl.store(scratch + j * (BLOCK_N * s_sp), h)
             u, dl, bv = u_n, dl_n, bv_n
         # ---- walk the tile backwards ----
-        t = _time(k * T + T - 1, L, REVERSE)
+        t = _time(k * T + steps - 1, L, REVERSE)
         u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
         dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
         go = tl.load(g_row + t * s_gl, mask=mask_d, other=0.0).to(tl.float32)
         z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
         bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
         cv = tl.load(c_row + t * s_cl, mask=mask_n, other=0.0).to(tl.float32)
-        hj = tl.load(scratch + (T - 1) * (BLOCK_N * s_sp))
-        for jj in range(T):
-            j = T - 1 - jj
+        hj = tl.load(scratch + (steps - 1) * (BLOCK_N * s_sp))
+        for jj in range(0, steps):
+            j = steps - 1 - jj
             i = k * T + j
             ok_d = zero_d + i < L
             t = _time(i, L, REVERSE)
