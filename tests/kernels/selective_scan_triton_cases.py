@@ -82,6 +82,19 @@ def test_non_contiguous_and_odd_dims():
     check_against_reference(inputs, torch.float32, softplus=True, reverse=False, backend="triton")
 
 
+def test_bc_sliced_from_a_projection():
+    # B and C as TSM2 passes them: (batch, N, L) views of one (batch, L, R + 2N) projection, N values adjacent
+    # (the kernels read them in place; other layouts are copied to this one first), with a partial last tile
+    inputs = _inputs(2, 8, 21, 4, use_h0=True, seed=11)
+    proj = torch.cat(
+        [torch.zeros(2, 21, 3, device=DEVICE), inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2
+    )
+    inputs["B"] = proj[:, :, 3:7].transpose(1, 2)
+    inputs["C"] = proj[:, :, 7:11].transpose(1, 2)
+    assert inputs["B"].stride(1) == 1 and inputs["C"].stride(1) == 1
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=True, backend="triton")
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_inputs(dtype):
     inputs = _inputs(2, 4, 33, 4, dtype=dtype)
