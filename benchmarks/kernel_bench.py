@@ -2,8 +2,10 @@
 
 GPU (``--device cuda``): per shape and dtype prints ms forward, ms forward+backward, effective GB/s of the
 forward, % of the forward's roofline floor max(bytes / copy bandwidth, exp-ops / exp2 rate) (both ceilings
-measured in the same run), and speed-ups vs mamba_ssm's CUDA kernel and vs its ``selective_scan_ref``; also
-the relative error of our output and gradients vs mamba_ssm's. CPU (``--device cpu``): the torch backend vs
+measured in the same run), and speed-ups vs mamba_ssm's CUDA kernel; also the relative error of our output and
+gradients vs mamba_ssm's. Main columns are kernel time, replayed from CUDA graphs (no Python/launch overhead, which
+dominates eager timings of sub-ms calls); eager ``do_bench`` timings of the same calls are shown beside them.
+CPU (``--device cpu``): the torch backend vs
 ``selective_scan_ref`` (mamba_ssm's own function when its sdist is unpacked under ``--peer``, else our
 structural copy ``selective_scan_dense``).
 
@@ -29,12 +31,13 @@ import torch.nn.functional as F
 from tsmamba.kernels import selective_scan, selective_scan_dense
 
 GPU_SHAPES = [
-    (1792, 128, 42),
     (256, 256, 64),
+    (1792, 128, 42),
+    (64, 256, 512),
+    (32, 512, 720),
     (128, 128, 321),
     (2016, 256, 7),
     (10272, 256, 63),
-    (224, 256, 720),
     (8, 1024, 2048),
     (4, 2048, 8192),
 ]
@@ -165,6 +168,43 @@ def bench_gpu(ms_fn, sets: list, fn) -> float:
     return ms_fn(run)
 
 
+def bench_graph(sets: list, fn, reps: int = 30) -> float:
+    """Median GPU ms of ``fn`` per input set, replayed from one CUDA graph that runs it over every set: the
+    kernels' own time, without Python / launch overhead (which is what eager timing of sub-ms calls measures).
+    NaN when the call cannot be captured."""
+    try:
+        for c in sets:
+            fn(c)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for c in sets:
+                fn(c)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for c in sets:
+                fn(c)
+        start = time.perf_counter()
+        graph.replay()
+        torch.cuda.synchronize()
+        reps = max(5, min(reps, int(0.3 / max(time.perf_counter() - start, 1e-6))))  # ~0.3 s per measurement
+        times = []
+        for _ in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        del graph
+        return sorted(times)[len(times) // 2] / len(sets)
+    except Exception as err:  # a path that cannot be captured is reported, not fatal
+        print(f"graph capture failed: {err!r}"[:300], flush=True)
+        torch.cuda.synchronize()
+        return float("nan")
+
+
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.double(), b.double()
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
@@ -175,7 +215,7 @@ def run_gpu(args) -> list[str]:
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
     torch.backends.cuda.matmul.allow_tf32 = False
-    fn_cuda, fn_ref = load_mamba_ssm()
+    fn_cuda, _ = load_mamba_ssm()
     bandwidth, exp_rate = measure_copy_bandwidth(), measure_exp2_rate()
     device_name = torch.cuda.get_device_name()
     head = [
@@ -188,8 +228,8 @@ def run_gpu(args) -> list[str]:
     print("\n".join(head), flush=True)
     rows = [
         "| shape (B, D, L) | dtype | fwd ms | fwd GB/s | fwd % floor (bound) | fwd+bwd ms | mamba fwd ms | "
-        "mamba fwd+bwd ms | × mamba fwd | × mamba fwd+bwd | ref fwd ms | ref fwd+bwd ms | × ref fwd+bwd | "
-        "rel err vs mamba (out / worst grad) |",
+        "mamba fwd+bwd ms | × mamba fwd | × mamba fwd+bwd | eager fwd ms (ours / mamba) | "
+        "eager fwd+bwd ms (ours / mamba) | eager × mamba fwd+bwd | rel err vs mamba (out / worst grad) |",
         "|" + "---|" * 14,
     ]
 
@@ -206,14 +246,17 @@ def run_gpu(args) -> list[str]:
             theirs = [contiguous_copy(c) for c in ours]
             kw = dict(delta_softplus=True)
 
-            def ours_fwd(c):
-                with torch.no_grad():
-                    selective_scan(**c, **kw, backend="triton")
-
             def grads_of(fn, c):
                 leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
                 out = fn(leaves)
                 return out, leaves
+
+            def make_fwd(fn):
+                def fwd(c):
+                    with torch.no_grad():
+                        fn(c)
+
+                return fwd
 
             def make_fb(fn):
                 def fb(c):
@@ -223,34 +266,26 @@ def run_gpu(args) -> list[str]:
                 return fb
 
             ours_call = lambda c: selective_scan(**c, **kw, backend="triton")  # noqa: E731
-            t_fwd = bench_gpu(do_bench, ours, ours_fwd)
-            t_fb = bench_gpu(do_bench, ours, make_fb(ours_call))
+            t_fwd = bench_graph(ours, make_fwd(ours_call))
+            t_fb = bench_graph(ours, make_fb(ours_call))
+            e_fwd = bench_gpu(do_bench, ours, make_fwd(ours_call))
+            e_fb = bench_gpu(do_bench, ours, make_fb(ours_call))
             floor_bytes = nbytes / bandwidth
             floor_exp = forward_exp_ops(batch, dim, length) / exp_rate
             floor = max(floor_bytes, floor_exp)
             pct = 100 * floor / (t_fwd * 1e-3)
             bound = "bytes" if floor_bytes >= floor_exp else "exp"
-            m_fwd = m_fb = r_fwd = r_fb = float("nan")
+            m_fwd = m_fb = me_fwd = me_fb = float("nan")
             err = "n/a"
             if fn_cuda is not None:
-                mamba_call = lambda c: fn_cuda(
-                    c["u"],
-                    c["delta"],
-                    c["A"],
-                    c["B"],
-                    c["C"],
-                    c["D"],
-                    c["z"],  # noqa
-                    c["delta_bias"],
-                    True,
-                )
 
-                def mamba_fwd(c):
-                    with torch.no_grad():
-                        mamba_call(c)
+                def mamba_call(c):
+                    return fn_cuda(c["u"], c["delta"], c["A"], c["B"], c["C"], c["D"], c["z"], c["delta_bias"], True)
 
-                m_fwd = bench_gpu(do_bench, theirs, mamba_fwd)
-                m_fb = bench_gpu(do_bench, theirs, make_fb(mamba_call))
+                m_fwd = bench_graph(theirs, make_fwd(mamba_call))
+                m_fb = bench_graph(theirs, make_fb(mamba_call))
+                me_fwd = bench_gpu(do_bench, theirs, make_fwd(mamba_call))
+                me_fb = bench_gpu(do_bench, theirs, make_fb(mamba_call))
                 o1, l1 = grads_of(ours_call, ours[0])
                 g = torch.randn_like(o1)
                 o1.backward(g)
@@ -259,36 +294,11 @@ def run_gpu(args) -> list[str]:
                 worst = max(_rel(l1[k].grad, l2[k].grad) for k in l1)
                 err = f"{_rel(o1, o2):.1e} / {worst:.1e}"
                 del o1, o2, l1, l2, g
-            if fn_ref is not None and length <= args.ref_max_l:
-                # selective_scan_ref holds ~3 (batch, dim, L, N) fp32 tensors forward, ~8 with autograd
-                dense = batch * dim * length * N_STATE * 4
-                if 3 * dense < args.ref_mem_gb * 1e9:
-                    ref_call = lambda c: fn_ref(
-                        c["u"],
-                        c["delta"],
-                        c["A"],
-                        c["B"],
-                        c["C"],
-                        c["D"],
-                        c["z"],  # noqa
-                        c["delta_bias"],
-                        True,
-                    )
-
-                    def ref_fwd(c):
-                        with torch.no_grad():
-                            ref_call(c)
-
-                    slow = dict(warmup=1, rep=max(1, args.rep // 4))
-                    r_fwd = triton.testing.do_bench(lambda: ref_fwd(theirs[0]), **slow, return_mode="median")
-                    if 8 * dense < args.ref_mem_gb * 1e9:
-                        r_fb = triton.testing.do_bench(
-                            lambda: make_fb(ref_call)(theirs[0]), **slow, return_mode="median"
-                        )
             row = (
                 f"| ({batch}, {dim}, {length}) | {dname} | {t_fwd:.3f} | {nbytes / (t_fwd * 1e-3) / 1e9:.0f} | "
                 f"{pct:.0f}% ({bound}) | {t_fb:.3f} | {m_fwd:.3f} | {m_fb:.3f} | {m_fwd / t_fwd:.2f} | "
-                f"{m_fb / t_fb:.2f} | {r_fwd:.2f} | {r_fb:.2f} | {r_fb / t_fb:.1f} | {err} |"
+                f"{m_fb / t_fb:.2f} | {e_fwd:.3f} / {me_fwd:.3f} | {e_fb:.3f} / {me_fb:.3f} | {me_fb / e_fb:.2f} | "
+                f"{err} |"
             )
             print(row, flush=True)
             rows.append(row)
@@ -301,27 +311,12 @@ def run_sweep(args) -> list[str]:
     """Forward and forward+backward ms of our Triton kernels for several block configs (tuning); for the backward
     configs also the worst gradient's relative difference from the first config's (a native correctness check of
     each variant at the benchmark's block sizes)."""
-    import triton.testing
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
-    def do_bench(f):
-        return triton.testing.do_bench(f, warmup=args.warmup, rep=args.rep, return_mode="median")
-
-    # {} = the shipped defaults (block sizes from the problem size); the rest are alternatives to compare, each
-    # applied on top of the defaults. The backward rows compare the two variants (kernels/NOTES.md, v6).
-    fwd_configs = [{}]
-    if args.sweep_fwd:
-        fwd_configs += [dict(min_programs=4096, min_chunk=64), dict(BLOCK_D=64, num_warps=4)]
-    # {} and {'variant': 'loop'} are the same code while "loop" is the default: their gap is the run's noise
-    bwd_configs = [
-        {},
-        dict(variant="loop"),
-        dict(variant="tile_reduce"),
-        dict(variant="tile_reduce", red_steps=8),
-        dict(variant="tile_reduce", BLOCK_D=32, num_warps=4),
-        dict(variant="loop", bc_2d=True),
-        dict(variant="tile_reduce", bc_2d=False),
-    ]
+    # {} = the shipped defaults (chosen from the problem size); the rest are alternatives, each applied on top of
+    # the defaults. Timed from CUDA graphs (kernel time, no launch overhead).
+    fwd_configs = [{}, dict(num_warps=1), dict(num_warps=2), dict(min_programs=0), dict(min_programs=8192)]
+    bwd_configs = [{}, dict(maxnreg=168), dict(maxnreg=128), dict(min_programs=0), dict(min_programs=16384)]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
         "|---|---|---|---|---|---|",
@@ -359,7 +354,7 @@ def run_sweep(args) -> list[str]:
                     table.update(config)
                     diff = ""
                     try:
-                        ms = bench_gpu(do_bench, sets, fn)
+                        ms = bench_graph(sets, fn)
                         if kind == "fwd+bwd":
                             got = grads(sets[0])
                             first_grads = first_grads or got
@@ -441,22 +436,12 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="*", help="shapes as B,D,L (default: the issue's list for the device)")
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench repetition time, ms")
-    parser.add_argument("--ref-mem-gb", type=float, default=40.0, help="skip selective_scan_ref above this estimate")
-    parser.add_argument("--ref-max-l", type=int, default=2048, help="skip selective_scan_ref above this L")
     parser.add_argument("--reps", type=int, default=5, help="CPU repetitions (median)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
-    parser.add_argument("--sweep-fwd", action="store_true", help="also sweep forward block configs")
-    parser.add_argument(
-        "--bwd-variant", choices=["loop", "tile_reduce"], help="backward variant for the table (default: BWD_CONFIG's)"
-    )
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()
-    if args.bwd_variant:
-        from tsmamba.kernels import scan_triton_bwd
-
-        scan_triton_bwd.BWD_CONFIG["variant"] = args.bwd_variant
     if args.sweep:
         lines = run_sweep(args)
     else:

@@ -1,72 +1,90 @@
-"""Triton forward of the selective scan, and its launcher.
+"""Triton forward of the selective scan (v2: one channel per lane), and its launcher.
 
-One program owns a block of ``BLOCK_D`` channels of one batch row and keeps their (BLOCK_D, N) state in
-registers while it walks the time axis; the inputs of step t+1 are loaded before step t is computed
-(prefetch), decays use exp2 with A pre-scaled by log2(e), and channel-last inputs ((batch, L, dim) tensors
-seen as (batch, dim, L)) are read coalesced along dim. Steps are processed four per iteration with the next four
-already in flight. The state before every ``CKPT``-th scanned step is
-saved: the backward restarts from these checkpoints instead of storing all (L, N) states.
+A program owns ``BLOCK_D`` = 32·num_warps channels of one batch row. Its state is an ``[N, BLOCK_D]`` register
+tile laid out with one channel per lane and the N state entries in that lane's registers, so every per-channel
+quantity (softplus, silu, D·u) is computed once per lane, ``y = Σ_n C_n h_n`` is an in-thread sum, and a step
+needs no shuffle, shared memory or barrier (tests/kernels/test_scan_triton_compiled_layout.py checks this on the
+sm_90 compile). What keeps that layout in plain Triton: A is read transposed as ``[N, BLOCK_D]``; the per-channel
+inputs are 1-D ``[BLOCK_D]`` rows; B_t and C_t are ``[N]`` rows broadcast as ``b[:, None]`` (every lane loads
+the same 16 values: one L1 line); softplus uses the hardware log2.
 
-Small batch*dim with long L would leave most of the GPU idle, so the launcher then splits the scanned
-steps into chunks run in parallel: pass 1 scans each chunk from a zero state and keeps its end state and
-ΣΔ (the chunk's decay is exp(A·ΣΔ)); a tiny carry kernel chains the chunks; pass 2 rescans each chunk
-from its true start state and writes the outputs.
+Steps go four per iteration with the next four already loaded (prefetch). Decays use exp2 with A pre-scaled by
+log2(e). The state before every ``CKPT``-th scanned step (except step 0, which is the initial state) is saved
+for the backward, which recomputes a tile of states from it instead of storing all (L, N) states.
+
+Small batch·dim with long L would leave most of the GPU idle, so the launcher then splits the scanned steps
+into chunks run in parallel: pass 1 scans each chunk from a zero state and keeps its end state and ΣΔ (the
+chunk's decay is exp(A·ΣΔ)); a tiny carry kernel chains the chunks; pass 2 rescans each chunk from its true
+start state and writes the outputs.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+from triton.language.extra import libdevice
 
 from .scan_torch import ScanArgs
 
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
+# the hardware lg2 (libdevice's log2f is a long software sequence); the interpreter has no libdevice
+FAST_LOG = tl.constexpr(os.environ.get("TRITON_INTERPRET") != "1")
+
+# Launch arguments that Triton must not specialize on: a divisibility hint on dim (the pitch of the (N, dim)
+# tiles: A^T, checkpoints) lets the coalescer vectorise those tiles along the channels, which moves the whole
+# state off the one-channel-per-lane layout.
+NO_ALIGN_HINTS = ("dim", "s_an")
 
 # Checkpoint interval = the backward's tile length (steps per tile).
 CKPT_STEPS = 16
-# Forward tuning; None = chosen from the problem size (see _fwd_blocks). The benchmark sweep overrides these.
-FWD_CONFIG = {"BLOCK_D": None, "num_warps": None, "min_programs": 1024, "min_chunk": 128}
+# Forward tuning; None = chosen from the problem size (see _fwd_warps). The benchmark sweep overrides these.
+# maxnreg: a register cap per thread (more resident warps, at the risk of spills); None = the compiler's choice.
+FWD_CONFIG = {"num_warps": None, "min_programs": 2048, "min_chunk": 64, "maxnreg": None}
 
 
-def _fwd_blocks(channels: int, min_programs: int) -> tuple[int, int]:
-    """(BLOCK_D, num_warps), from the H100 sweep in kernels/NOTES.md: 32 channels on 2 warps when that
-    still gives ``min_programs`` programs; else 16 channels on 1 warp if that does (a single pass beats the
-    two-pass chunked variant); else 32/2 with the chunked variant."""
-    if channels // 32 >= min_programs or channels // 16 < min_programs:
-        return 32, 2
-    return 16, 1
+def launch_options(num_warps: int, maxnreg: int | None) -> dict:
+    """Triton launch options; ``maxnreg`` only when set (the interpreter takes no such option)."""
+    return {"num_warps": num_warps} if maxnreg is None else {"num_warps": num_warps, "maxnreg": maxnreg}
+
+
+def _fwd_warps(channels: int, min_programs: int) -> int:
+    """Warps per program (32 channels each): 2 while that still gives ``min_programs`` programs, else 1."""
+    return 2 if channels // 64 >= min_programs else 1
 
 
 @triton.jit
-def _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an):
-    """A[offs_d, offs_n] in fp32, pre-scaled by log2(e) so that exp(Δ·A) = exp2(Δ·A2)."""
-    A = tl.load(A_ptr + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mask=mask_dn, other=0.0).to(tl.float32)
+def _load_a_t(A_ptr, offs_n, offs_d, mask_nd, s_ad, s_an):
+    """A^T as an [N, BLOCK_D] fp32 tile pre-scaled by log2(e), so that exp(Δ·A) = exp2(Δ·A2)."""
+    A = tl.load(A_ptr + offs_n[:, None] * s_an + offs_d[None, :] * s_ad, mask=mask_nd, other=0.0).to(tl.float32)
     return A * LOG2E
+
+
+@triton.jit
+def _log2(x):
+    if FAST_LOG:
+        return libdevice.fast_log2f(x)
+    else:
+        return tl.log2(x)
+
+
+@triton.jit
+def _fdiv(x, y):
+    """x / y with the fast approximate division (the IEEE one is a long sequence); exact in the interpreter."""
+    if FAST_LOG:
+        return tl.fdiv(x, y, ieee_rounding=False)
+    else:
+        return x / y
 
 
 @triton.jit
 def softplus(x):
     """log(1 + e^x) with the CUDA kernel's threshold: the identity above 20."""
-    return tl.where(x > 20.0, x, tl.log2(1.0 + tl.exp2(x * LOG2E)) * LN2)
-
-
-@triton.jit
-def _load_step(
-    u_row, d_row, z_row, b_row, c_row, t, mask_d, mask_bc, s_ul, s_dl, s_zl, s_bl, s_cl, HAS_Z: tl.constexpr
-):
-    """Inputs of time step t (masked channels read as zero)."""
-    u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
-    dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
-    bv = tl.load(b_row + t * s_bl, mask=mask_bc, other=0.0).to(tl.float32)
-    cv = tl.load(c_row + t * s_cl, mask=mask_bc, other=0.0).to(tl.float32)
-    if HAS_Z:
-        z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
-    else:
-        z = u
-    return u, dl, z, bv, cv
+    return tl.where(x > 20.0, x, _log2(1.0 + tl.exp2(x * LOG2E)) * LN2)
 
 
 @triton.jit
@@ -76,6 +94,34 @@ def _time(i, L, REVERSE: tl.constexpr):
     if REVERSE:
         t = L - 1 - t
     return t
+
+
+@triton.jit
+def _load_bc(b_row, c_row, t, s_bl, s_cl, mask):
+    """B_t and C_t: [N] rows (one group per program) or [N, BLOCK_D] tiles (per-channel groups)."""
+    bv = tl.load(b_row + t * s_bl, mask=mask, other=0.0).to(tl.float32)
+    cv = tl.load(c_row + t * s_cl, mask=mask, other=0.0).to(tl.float32)
+    return bv, cv
+
+
+@triton.jit
+def _bcast(x, ONE_GROUP: tl.constexpr):
+    if ONE_GROUP:
+        return x[:, None]
+    else:
+        return x
+
+
+@triton.jit
+def _load_step(u_row, d_row, z_row, t, mask_d, s_ul, s_dl, s_zl, HAS_Z: tl.constexpr):
+    """Per-channel inputs of time step t (masked channels read as zero): one register per lane each."""
+    u = tl.load(u_row + t * s_ul, mask=mask_d, other=0.0).to(tl.float32)
+    dl = tl.load(d_row + t * s_dl, mask=mask_d, other=0.0).to(tl.float32)
+    if HAS_Z:
+        z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
+    else:
+        z = u
+    return u, dl, z
 
 
 @triton.jit
@@ -109,27 +155,20 @@ def _fwd_step(
     else:
         dt = dl
     dt = tl.where(ok, dt, 0.0)
-    if ONE_GROUP:
-        drive = (dt * u)[:, None] * bv[None, :]
-    else:
-        drive = (dt * u)[:, None] * bv
-    h = tl.exp2(dt[:, None] * A2) * h + drive
+    h = tl.exp2(dt[None, :] * A2) * h + (dt * u)[None, :] * _bcast(bv, ONE_GROUP)
     if STATES_ONLY:
         dtsum += dt
     else:
-        if ONE_GROUP:
-            y = tl.sum(h * cv[None, :], axis=1)
-        else:
-            y = tl.sum(h * cv, axis=1)
+        y = tl.sum(h * _bcast(cv, ONE_GROUP), axis=0)
         if HAS_D:
             y += Dv * u
         if HAS_Z:
-            y = y * z / (1.0 + tl.exp2(-z * LOG2E))
+            y = _fdiv(y * z, 1.0 + tl.exp2(-z * LOG2E))
         tl.store(o_row + t * s_ol, y, mask=ok)
     return h, dtsum
 
 
-@triton.jit
+@triton.jit(do_not_specialize=NO_ALIGN_HINTS)
 def _fwd_kernel(
     u_ptr,
     delta_ptr,
@@ -189,16 +228,20 @@ def _fwd_kernel(
     HAS_INIT: tl.constexpr,
     STATES_ONLY: tl.constexpr,
     SAVE_CKPT: tl.constexpr,
+    SAVE_LAST: tl.constexpr,
 ):
-    pid_b = tl.program_id(0).to(tl.int64)
-    pid_d = tl.program_id(1)
+    """Grid (channel blocks, batch, chunks): the channel blocks of one batch row run side by side and share
+    that row's B and C in L2. Checkpoint k (k >= 1) of the (batch, n_ckpt, N, dim) buffer is the state before
+    scanned step k·CKPT; slot 0 is never written (it is the initial state)."""
+    pid_d = tl.program_id(0)
+    pid_b = tl.program_id(1).to(tl.int64)
     pid_c = tl.program_id(2)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     mask_d = offs_d < dim
     offs_n = tl.arange(0, BLOCK_N)
     mask_n = offs_n < N
-    mask_dn = mask_d[:, None] & mask_n[None, :]
-    A2 = _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an)
+    mask_nd = mask_n[:, None] & mask_d[None, :]
+    A2 = _load_a_t(A_ptr, offs_n, offs_d, mask_nd, s_ad, s_an)
     bias = tl.zeros([BLOCK_D], dtype=tl.float32)
     Dv = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_BIAS:
@@ -215,158 +258,43 @@ def _fwd_kernel(
         mask_bc = mask_n
     else:
         group = offs_d // dim_per_group
-        b_row = B_ptr + pid_b * s_bb + group[:, None] * s_bg + offs_n[None, :] * s_bn
-        c_row = C_ptr + pid_b * s_cb + group[:, None] * s_cg + offs_n[None, :] * s_cn
-        mask_bc = mask_dn
+        b_row = B_ptr + pid_b * s_bb + group[None, :] * s_bg + offs_n[:, None] * s_bn
+        c_row = C_ptr + pid_b * s_cb + group[None, :] * s_cg + offs_n[:, None] * s_cn
+        mask_bc = mask_nd
     o_row = out_ptr + pid_b * s_ob + offs_d * s_od
 
     start = pid_c * chunk_len
     end = tl.minimum(start + chunk_len, L)
     if HAS_INIT:
         h = tl.load(
-            init_ptr + pid_b * s_ib + pid_c * s_ic + offs_d[:, None] * s_id + offs_n[None, :] * s_in,
-            mask=mask_dn,
+            init_ptr + pid_b * s_ib + pid_c * s_ic + offs_n[:, None] * s_in + offs_d[None, :] * s_id,
+            mask=mask_nd,
             other=0.0,
         ).to(tl.float32)
     else:
-        h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+        h = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     dtsum = tl.zeros([BLOCK_D], dtype=tl.float32)
-    state_off = offs_d[:, None] * N + offs_n[None, :]
+    # checkpoints and chunk end states are (N, dim) per batch row: one coalesced row per n
+    state_off = offs_n[:, None] * dim + offs_d[None, :]
 
-    # four steps per iteration; the next four are loaded before these are computed (prefetch)
+    # four steps per iteration: the per-channel inputs (one register per lane each) of the next four steps are
+    # loaded before these four are computed; B_t and C_t (N registers per lane each) one step ahead
     zero_d = tl.zeros([BLOCK_D], dtype=tl.int32)
-    u0, dl0, z0, b0, c0 = _load_step(
-        u_row,
-        d_row,
-        z_row,
-        b_row,
-        c_row,
-        _time(start, L, REVERSE),
-        mask_d,
-        mask_bc,
-        s_ul,
-        s_dl,
-        s_zl,
-        s_bl,
-        s_cl,
-        HAS_Z,
-    )
-    u1, dl1, z1, b1, c1 = _load_step(
-        u_row,
-        d_row,
-        z_row,
-        b_row,
-        c_row,
-        _time(start + 1, L, REVERSE),
-        mask_d,
-        mask_bc,
-        s_ul,
-        s_dl,
-        s_zl,
-        s_bl,
-        s_cl,
-        HAS_Z,
-    )
-    u2, dl2, z2, b2, c2 = _load_step(
-        u_row,
-        d_row,
-        z_row,
-        b_row,
-        c_row,
-        _time(start + 2, L, REVERSE),
-        mask_d,
-        mask_bc,
-        s_ul,
-        s_dl,
-        s_zl,
-        s_bl,
-        s_cl,
-        HAS_Z,
-    )
-    u3, dl3, z3, b3, c3 = _load_step(
-        u_row,
-        d_row,
-        z_row,
-        b_row,
-        c_row,
-        _time(start + 3, L, REVERSE),
-        mask_d,
-        mask_bc,
-        s_ul,
-        s_dl,
-        s_zl,
-        s_bl,
-        s_cl,
-        HAS_Z,
-    )
+    u0, dl0, z0 = _load_step(u_row, d_row, z_row, _time(start, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+    u1, dl1, z1 = _load_step(u_row, d_row, z_row, _time(start + 1, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+    u2, dl2, z2 = _load_step(u_row, d_row, z_row, _time(start + 2, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+    u3, dl3, z3 = _load_step(u_row, d_row, z_row, _time(start + 3, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+    b0, c0 = _load_bc(b_row, c_row, _time(start, L, REVERSE), s_bl, s_cl, mask_bc)
     for i in range(start, end, 4):
-        p_u0, p_dl0, p_z0, p_b0, p_c0 = _load_step(
-            u_row,
-            d_row,
-            z_row,
-            b_row,
-            c_row,
-            _time(i + 4, L, REVERSE),
-            mask_d,
-            mask_bc,
-            s_ul,
-            s_dl,
-            s_zl,
-            s_bl,
-            s_cl,
-            HAS_Z,
-        )
-        p_u1, p_dl1, p_z1, p_b1, p_c1 = _load_step(
-            u_row,
-            d_row,
-            z_row,
-            b_row,
-            c_row,
-            _time(i + 5, L, REVERSE),
-            mask_d,
-            mask_bc,
-            s_ul,
-            s_dl,
-            s_zl,
-            s_bl,
-            s_cl,
-            HAS_Z,
-        )
-        p_u2, p_dl2, p_z2, p_b2, p_c2 = _load_step(
-            u_row,
-            d_row,
-            z_row,
-            b_row,
-            c_row,
-            _time(i + 6, L, REVERSE),
-            mask_d,
-            mask_bc,
-            s_ul,
-            s_dl,
-            s_zl,
-            s_bl,
-            s_cl,
-            HAS_Z,
-        )
-        p_u3, p_dl3, p_z3, p_b3, p_c3 = _load_step(
-            u_row,
-            d_row,
-            z_row,
-            b_row,
-            c_row,
-            _time(i + 7, L, REVERSE),
-            mask_d,
-            mask_bc,
-            s_ul,
-            s_dl,
-            s_zl,
-            s_bl,
-            s_cl,
-            HAS_Z,
-        )
+        p_u0, p_dl0, p_z0 = _load_step(u_row, d_row, z_row, _time(i + 4, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+        p_u1, p_dl1, p_z1 = _load_step(u_row, d_row, z_row, _time(i + 5, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+        p_u2, p_dl2, p_z2 = _load_step(u_row, d_row, z_row, _time(i + 6, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
+        p_u3, p_dl3, p_z3 = _load_step(u_row, d_row, z_row, _time(i + 7, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
         if SAVE_CKPT:
             if i % CKPT == 0:
-                tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_dn)
+                if i > 0:
+                    tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_nd)
+        b1, c1 = _load_bc(b_row, c_row, _time(i + 1, L, REVERSE), s_bl, s_cl, mask_bc)
         h, dtsum = _fwd_step(
             h,
             dtsum,
@@ -389,6 +317,7 @@ def _fwd_kernel(
             SOFTPLUS,
             STATES_ONLY,
         )
+        b2, c2 = _load_bc(b_row, c_row, _time(i + 2, L, REVERSE), s_bl, s_cl, mask_bc)
         h, dtsum = _fwd_step(
             h,
             dtsum,
@@ -411,6 +340,7 @@ def _fwd_kernel(
             SOFTPLUS,
             STATES_ONLY,
         )
+        b3, c3 = _load_bc(b_row, c_row, _time(i + 3, L, REVERSE), s_bl, s_cl, mask_bc)
         h, dtsum = _fwd_step(
             h,
             dtsum,
@@ -433,6 +363,7 @@ def _fwd_kernel(
             SOFTPLUS,
             STATES_ONLY,
         )
+        p_b0, p_c0 = _load_bc(b_row, c_row, _time(i + 4, L, REVERSE), s_bl, s_cl, mask_bc)
         h, dtsum = _fwd_step(
             h,
             dtsum,
@@ -455,19 +386,21 @@ def _fwd_kernel(
             SOFTPLUS,
             STATES_ONLY,
         )
-        u0, dl0, z0, b0, c0 = p_u0, p_dl0, p_z0, p_b0, p_c0
-        u1, dl1, z1, b1, c1 = p_u1, p_dl1, p_z1, p_b1, p_c1
-        u2, dl2, z2, b2, c2 = p_u2, p_dl2, p_z2, p_b2, p_c2
-        u3, dl3, z3, b3, c3 = p_u3, p_dl3, p_z3, p_b3, p_c3
+        b0, c0 = p_b0, p_c0
+        u0, dl0, z0 = p_u0, p_dl0, p_z0
+        u1, dl1, z1 = p_u1, p_dl1, p_z1
+        u2, dl2, z2 = p_u2, p_dl2, p_z2
+        u3, dl3, z3 = p_u3, p_dl3, p_z3
     if STATES_ONLY:
-        tl.store(end_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim * N + state_off, h, mask=mask_dn)
+        tl.store(end_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim * N + state_off, h, mask=mask_nd)
         tl.store(dtsum_ptr + (pid_b * tl.num_programs(2) + pid_c) * dim + offs_d, dtsum, mask=mask_d)
     else:
-        if end == L:
-            tl.store(last_ptr + pid_b * dim * N + state_off, h, mask=mask_dn)
+        if SAVE_LAST:
+            if end == L:
+                tl.store(last_ptr + pid_b * dim * N + state_off, h, mask=mask_nd)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=NO_ALIGN_HINTS)
 def _chain_chunks_kernel(
     A_ptr,
     start_ptr,
@@ -491,26 +424,27 @@ def _chain_chunks_kernel(
 
     Forward: local = chunk end states from a zero start, carry = true chunk start states. Backward (REVERSE,
     chunks visited last to first): local = chunk adjoints from a zero end-adjoint, carry = true end-adjoints.
+    Buffers are (batch, n_chunks, N, dim) fp32; grid (channel blocks, batch).
     """
-    pid_b = tl.program_id(0).to(tl.int64)
-    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    pid_b = tl.program_id(1).to(tl.int64)
+    offs_d = tl.program_id(0) * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
     mask_d = offs_d < dim
-    mask_dn = mask_d[:, None] & (offs_n < N)[None, :]
-    A2 = _load_a_log2(A_ptr, offs_d, offs_n, mask_dn, s_ad, s_an)
-    off = offs_d[:, None] * N + offs_n[None, :]
+    mask_nd = (offs_n < N)[:, None] & mask_d[None, :]
+    A2 = _load_a_t(A_ptr, offs_n, offs_d, mask_nd, s_ad, s_an)
+    off = offs_n[:, None] * dim + offs_d[None, :]
     if HAS_START:
         h = tl.load(
-            start_ptr + pid_b * s_sb + offs_d[:, None] * s_sd + offs_n[None, :] * s_sn, mask=mask_dn, other=0.0
+            start_ptr + pid_b * s_sb + offs_n[:, None] * s_sn + offs_d[None, :] * s_sd, mask=mask_nd, other=0.0
         ).to(tl.float32)
     else:
-        h = tl.zeros([BLOCK_D, BLOCK_N], dtype=tl.float32)
+        h = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     for k in range(n_chunks):
         c = n_chunks - 1 - k if REVERSE else k
         base = pid_b * n_chunks + c
-        tl.store(carry_ptr + base * dim * N + off, h, mask=mask_dn)
+        tl.store(carry_ptr + base * dim * N + off, h, mask=mask_nd)
         dts = tl.load(dtsum_ptr + base * dim + offs_d, mask=mask_d, other=0.0)
-        h = tl.exp2(dts[:, None] * A2) * h + tl.load(local_ptr + base * dim * N + off, mask=mask_dn, other=0.0)
+        h = tl.exp2(dts[None, :] * A2) * h + tl.load(local_ptr + base * dim * N + off, mask=mask_nd, other=0.0)
 
 
 def _block_d(dim: int, dim_per_group: int, limit: int) -> tuple[int, bool]:
@@ -530,26 +464,46 @@ def _init_strides(x: Tensor | None, chunk_stride: int = 0) -> tuple[int, int, in
     return x.stride(0), chunk_stride, x.stride(1), x.stride(2)
 
 
+def bc_time_major(x: Tensor) -> Tensor:
+    """B or C (batch, G, N, L) with the N values of a step adjacent (a copy only when they are not): each lane
+    then reads a step's N values as a few vector loads from one address instead of N strided scalar loads
+    whose N 64-bit addresses stay live in registers."""
+    if x.stride(2) == 1:
+        return x
+    return x.transpose(2, 3).contiguous().transpose(2, 3)
+
+
+def a_strides(a_t: Tensor) -> tuple[int, int]:
+    """(stride along dim, stride along N) of A^T held as an (N, dim) tensor."""
+    return a_t.stride(1), a_t.stride(0)
+
+
 def scan_forward(
-    args: ScanArgs, save_checkpoints: bool = True, config: dict | None = None
+    args: ScanArgs, save_checkpoints: bool = True, config: dict | None = None, save_last: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32, checkpoints (batch, n, dim, N).
 
     Without ``save_checkpoints`` (inference) the checkpoints are not written: the returned tensor is empty.
+    Without ``save_last`` the last state is not written (its tensor is left uninitialised).
     """
     cfg = {**FWD_CONFIG, **(config or {})}
-    u, delta, A, B, C = args.u, args.delta, args.A, args.B, args.C
+    u, delta, A = args.u, args.delta, args.A
+    B, C = bc_time_major(args.B), bc_time_major(args.C)
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
     dpg = dim // groups
-    auto_block, auto_warps = _fwd_blocks(batch * dim, cfg["min_programs"])
-    num_warps = cfg["num_warps"] or auto_warps
-    block_d, one_group = _block_d(dim, dpg, cfg["BLOCK_D"] or auto_block)
+    num_warps = cfg["num_warps"] or _fwd_warps(batch * dim, cfg["min_programs"])
+    block_d, one_group = _block_d(dim, dpg, 32 * num_warps)
     block_n = triton.next_power_of_2(n_state)
     n_ckpt = triton.cdiv(length, CKPT_STEPS)
-    out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
-    last = torch.empty(batch, dim, n_state, device=u.device, dtype=torch.float32)
-    ckpt = torch.empty(batch, n_ckpt if save_checkpoints else 0, dim, n_state, device=u.device, dtype=torch.float32)
+    # output channel-last like u when u is: the store of each step is then one coalesced row
+    if u.stride(1) == 1 and u.stride(2) != 1:
+        out = torch.empty(batch, length, dim, device=u.device, dtype=u.dtype).transpose(1, 2)
+    else:
+        out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
+    # written (N, dim) per batch row like the checkpoints (coalesced, no layout change); returned as a view
+    last = torch.empty(batch, n_state, dim, device=u.device, dtype=torch.float32).transpose(1, 2)
+    ckpt = torch.empty(batch, n_ckpt if save_checkpoints else 0, n_state, dim, device=u.device, dtype=torch.float32)
     n_dblk = triton.cdiv(dim, block_d)
     programs = batch * n_dblk
     n_chunks = 1
@@ -573,94 +527,32 @@ def scan_forward(
         REVERSE=args.reverse,
         num_warps=num_warps,
     )
-    strides = (*u.stride(), *delta.stride(), *A.stride(), *B.stride(), *C.stride(), *z.stride())
+    a_t = A.t().contiguous()  # (N, dim): A^T rows load coalesced in the state's layout
+    strides = (*u.stride(), *delta.stride(), *a_strides(a_t), *B.stride(), *C.stride(), *z.stride())
     init = args.initial_state
     if n_chunks > 1:
-        ends = torch.empty(batch, n_chunks, dim, n_state, device=u.device, dtype=torch.float32)
+        ends = torch.empty(batch, n_chunks, n_state, dim, device=u.device, dtype=torch.float32)
         dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)
-        grid = (batch, n_dblk, n_chunks)
-        _fwd_kernel[grid](
-            u,
-            delta,
-            A,
-            B,
-            C,
-            D,
-            z,
-            bias,
-            u,
-            out,
-            last,
-            last,
-            ends,
-            dtsum,
-            length,
-            dim,
-            dpg,
-            chunk_len,
-            n_ckpt,
-            *strides,
-            0,
-            0,
-            0,
-            0,
-            *out.stride(),
-            HAS_INIT=False,
-            STATES_ONLY=True,
-            SAVE_CKPT=False,
-            **common,
-        )
+        _fwd_kernel[(n_dblk, batch, n_chunks)](
+            u, delta, a_t, B, C, D, z, bias, u, out, last, last, ends, dtsum, length, dim, dpg, chunk_len, n_ckpt,
+            *strides, 0, 0, 0, 0, *out.stride(),
+            HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, SAVE_LAST=False, **common,
+        )  # fmt: skip
         chunk_init = torch.empty_like(ends)
-        _chain_chunks_kernel[(batch, n_dblk)](
-            A,
-            init if init is not None else A,
-            ends,
-            dtsum,
-            chunk_init,
-            n_chunks,
-            dim,
-            *A.stride(),
+        _chain_chunks_kernel[(triton.cdiv(dim, 32), batch)](
+            a_t, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim, *a_strides(a_t),
             *(_init_strides(init)[i] for i in (0, 2, 3)),
-            N=n_state,
-            BLOCK_N=block_n,
-            BLOCK_D=block_d,
-            HAS_START=init is not None,
-            REVERSE=False,
-            num_warps=num_warps,
-        )
-        init_args = (chunk_init, *_init_strides(chunk_init[:, 0], chunk_init.stride(1)))
+            N=n_state, BLOCK_N=block_n, BLOCK_D=32, HAS_START=init is not None, REVERSE=False, num_warps=1,
+        )  # fmt: skip
+        init_args = (chunk_init, *_init_strides(chunk_init.transpose(2, 3)[:, 0], chunk_init.stride(1)))
         has_init = True
     else:
-        grid = (batch, n_dblk, 1)
         init_args = (init if init is not None else u, *_init_strides(init))
         has_init = init is not None
     ckpt_arg = ckpt if save_checkpoints else last  # never written without SAVE_CKPT
-    _fwd_kernel[grid](
-        u,
-        delta,
-        A,
-        B,
-        C,
-        D,
-        z,
-        bias,
-        init_args[0],
-        out,
-        last,
-        ckpt_arg,
-        last,
-        last,
-        length,
-        dim,
-        dpg,
-        chunk_len,
-        n_ckpt,
-        *strides,
-        *init_args[1:],
-        *out.stride(),
-        HAS_INIT=has_init,
-        STATES_ONLY=False,
-        SAVE_CKPT=save_checkpoints,
-        **common,
-    )
+    _fwd_kernel[(n_dblk, batch, n_chunks)](
+        u, delta, a_t, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last, length, dim, dpg, chunk_len,
+        n_ckpt, *strides, *init_args[1:], *out.stride(),
+        HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, SAVE_LAST=save_last, **common,
+    )  # fmt: skip
     return out, last, ckpt

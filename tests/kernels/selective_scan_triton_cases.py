@@ -17,20 +17,10 @@ from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd, selective_scan
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 LENGTHS = [1, 2, 7, 16, 63, 127, 128, 129, 321]
-# the second backward variant runs on the lengths that cover its tile edges without the slowest ones (interpreter time)
-TILE_REDUCE_LENGTHS = [1, 2, 7, 16, 63, 129]
-LENGTH_CASES = [(n, "loop") for n in LENGTHS] + [(n, "tile_reduce") for n in TILE_REDUCE_LENGTHS]
 
 
 def _inputs(*shape, **kwargs):
     return make_inputs(*shape, device=DEVICE, **kwargs)
-
-
-@pytest.fixture(params=scan_triton_bwd.VARIANTS)
-def bwd_variant(request, monkeypatch) -> str:
-    """Runs the case once per backward variant (``BWD_CONFIG["variant"]``)."""
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "variant", request.param)
-    return request.param
 
 
 def test_kernels_run_interpreted_on_cpu_only():
@@ -39,9 +29,8 @@ def test_kernels_run_interpreted_on_cpu_only():
     assert type(scan_triton_bwd._bwd_kernel).__name__ == type(scan_triton_fwd._fwd_kernel).__name__
 
 
-@pytest.mark.parametrize(("length", "variant"), LENGTH_CASES)
-def test_matches_reference_over_lengths(monkeypatch, length, variant):
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "variant", variant)
+@pytest.mark.parametrize("length", LENGTHS)
+def test_matches_reference_over_lengths(length):
     index = LENGTHS.index(length)
     inputs = _inputs(1, 4, length, 4, groups=1 + index % 2, use_h0=index % 3 != 0, seed=length)
     check_against_reference(inputs, torch.float32, softplus=True, reverse=index % 2 == 1, backend="triton")
@@ -52,7 +41,7 @@ def test_matches_reference_over_lengths(monkeypatch, length, variant):
     "options",
     [(False, False, False, False), (True, True, True, True), (True, False, True, False), (False, True, False, True)],
 )
-def test_options_on_and_off(bwd_variant, reverse, options):
+def test_options_on_and_off(reverse, options):
     use_z, use_d, use_bias, softplus = options
     inputs = _inputs(
         2,
@@ -71,7 +60,7 @@ def test_options_on_and_off(bwd_variant, reverse, options):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_chunk_parallel_variants_match_reference(monkeypatch, bwd_variant, reverse):
+def test_chunk_parallel_variants_match_reference(monkeypatch, reverse):
     # force the long-L variants: forward in 3 chunks of 32 steps, backward in chunks of 2 tiles (32 steps),
     # each scanned in parallel and chained by a carry pass
     monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_programs", 10**6)
@@ -82,7 +71,7 @@ def test_chunk_parallel_variants_match_reference(monkeypatch, bwd_variant, rever
     check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
 
 
-def test_non_contiguous_and_odd_dims(bwd_variant):
+def test_non_contiguous_and_odd_dims():
     # dim 6 (masked channel block, groups of 3 channels), B with stride 2 along L, u in (batch, dim, L) layout,
     # delta and z channel-last views, C a slice of a wider tensor
     inputs = _inputs(2, 6, 23, 5, groups=2, channel_last=True, use_h0=True)
@@ -93,37 +82,23 @@ def test_non_contiguous_and_odd_dims(bwd_variant):
     check_against_reference(inputs, torch.float32, softplus=True, reverse=False, backend="triton")
 
 
+def test_bc_sliced_from_a_projection():
+    # B and C as TSM2 passes them: (batch, N, L) views of one (batch, L, R + 2N) projection, N values adjacent
+    # (the kernels read them in place; other layouts are copied to this one first), with a partial last tile
+    inputs = _inputs(2, 8, 21, 4, use_h0=True, seed=11)
+    proj = torch.cat(
+        [torch.zeros(2, 21, 3, device=DEVICE), inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2
+    )
+    inputs["B"] = proj[:, :, 3:7].transpose(1, 2)
+    inputs["C"] = proj[:, :, 7:11].transpose(1, 2)
+    assert inputs["B"].stride(1) == 1 and inputs["C"].stride(1) == 1
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=True, backend="triton")
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_inputs(bwd_variant, dtype):
+def test_half_precision_inputs(dtype):
     inputs = _inputs(2, 4, 33, 4, dtype=dtype)
     check_against_reference(inputs, dtype, softplus=True, reverse=True, backend="triton")
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        dict(variant="tile_reduce", red_steps=1),
-        dict(variant="tile_reduce", red_steps=16),
-        dict(variant="tile_reduce", bc_2d=False),
-        dict(variant="loop", bc_2d=True),
-    ],
-)
-def test_backward_config_options(monkeypatch, config):
-    # tile_reduce with one step per channel reduction and with the whole tile in one; B/C row layouts swapped
-    for key, value in config.items():
-        monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, key, value)
-    seed = len(str(config))
-    inputs = _inputs(1, 4, 37, 3, groups=2, use_h0=True, seed=seed)
-    check_against_reference(inputs, torch.float32, softplus=True, reverse=seed % 2 == 1, backend="triton")
-
-
-def test_unknown_backward_variant_is_an_error(monkeypatch):
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "variant", "nope")
-    inputs = _inputs(1, 2, 3, 2)
-    inputs["u"] = inputs["u"].detach().requires_grad_(True)
-    out = selective_scan(**inputs, backend="triton")
-    with pytest.raises(ValueError, match="unknown backward variant"):
-        out.sum().backward()
 
 
 def test_outputs_are_fully_written_and_deterministic():
@@ -146,13 +121,7 @@ def test_outputs_are_fully_written_and_deterministic():
     reverse=st.booleans(),
     use_h0=st.booleans(),
     seed=st.integers(0, 1000),
-    variant=st.sampled_from(scan_triton_bwd.VARIANTS),
 )
-def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_state, reverse, use_h0, seed, variant):
+def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_state, reverse, use_h0, seed):
     inputs = _inputs(batch, dim_per_group * groups, length, n_state, groups=groups, use_h0=use_h0, seed=seed)
-    saved = scan_triton_bwd.BWD_CONFIG["variant"]
-    scan_triton_bwd.BWD_CONFIG["variant"] = variant
-    try:
-        check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton", seed=seed)
-    finally:
-        scan_triton_bwd.BWD_CONFIG["variant"] = saved
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton", seed=seed)

@@ -1,0 +1,217 @@
+"""The Triton scan kernels compiled for sm_90 on the CPU (no GPU): asserts what their speed rests on.
+
+The v2 kernels are fast because the state is an [N, BLOCK_D] register tile with one channel per lane (N in
+that lane's registers): a forward step then needs no shuffle, shared memory or barrier, and the backward's only
+cross-lane work is the per-step dB/dC reduction inside one warp. That layout is chosen by Triton's heuristics,
+not by the source, so a Triton upgrade can silently move it; this test compiles the kernels exactly as the
+launchers call them (arguments captured from the launcher, specialised like the JIT does) and reads the TTGIR,
+the PTX and ``ptxas -v``. It skips only when the installed Triton cannot compile for sm_90 at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+if os.environ.get("TRITON_INTERPRET") == "1":
+    pytest.skip("compiles real kernels; not under the Triton interpreter", allow_module_level=True)
+
+triton = pytest.importorskip("triton")
+from triton.backends.compiler import BaseBackend, GPUTarget  # noqa: E402
+from triton.runtime.jit import native_specialize_impl  # noqa: E402
+from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd  # noqa: E402
+from tsmamba.kernels.scan_torch import ScanArgs  # noqa: E402
+
+N_STATE = 16
+
+
+class _Recorder:
+    """Stands in for a @triton.jit kernel: ``kernel[grid](*args, **kwargs)`` records the call instead of running."""
+
+    def __init__(self, kernel, calls: list):
+        self.kernel, self.calls = kernel, calls
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.calls.append((self.kernel, args, kwargs))
+
+        return launch
+
+
+def _captured(monkeypatch, module, names: tuple[str, ...], run) -> list:
+    calls: list = []
+    for name in names:
+        monkeypatch.setattr(module, name, _Recorder(getattr(module, name), calls))
+    run()
+    return calls
+
+
+def _compile_sm90(kernel, args: tuple, kwargs: dict):
+    """Compile one recorded launch for sm_90 with the JIT's specialisation (alignment and ==1 hints)."""
+    kwargs = dict(kwargs)
+    num_warps = kwargs.pop("num_warps", 4)
+    values = dict(zip(kernel.arg_names, args))
+    values.update(kwargs)
+    signature, constexprs, attrs = {}, {}, {}
+    for i, param in enumerate(kernel.params):
+        value = values[param.name]
+        if param.is_constexpr:
+            signature[param.name], constexprs[param.name] = "constexpr", value
+            continue
+        specialize = not param.do_not_specialize
+        align = not param.do_not_specialize_on_alignment
+        kind, key = native_specialize_impl(BaseBackend, value, False, specialize, align)
+        if kind == "constexpr":
+            signature[param.name], constexprs[param.name] = "constexpr", key
+        else:
+            signature[param.name] = kind
+            if key:
+                attrs[(i,)] = BaseBackend.parse_attr(key)
+    source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+
+
+def _scan_args(dtype: torch.dtype, batch: int = 4, dim: int = 256, length: int = 64) -> ScanArgs:
+    """CPU tensors laid out as a TSM2 block passes them (u, delta, z channel-last views); values unused."""
+
+    def seq():
+        return torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
+
+    bc = torch.zeros(batch, 1, N_STATE, length, dtype=dtype)
+    vec = torch.zeros(dim)
+    A = torch.zeros(dim, N_STATE)
+    return ScanArgs(seq(), seq(), A, bc, bc.clone(), vec, seq(), vec.clone(), True, False, None)
+
+
+def _compile_forward(monkeypatch, dtype, **cfg):
+    args = _scan_args(dtype)
+    calls = _captured(
+        monkeypatch,
+        scan_triton_fwd,
+        ("_fwd_kernel",),
+        lambda: scan_triton_fwd.scan_forward(args, save_checkpoints=True, config=cfg),
+    )
+    assert len(calls) == 1
+    return _compile_sm90(*calls[0])
+
+
+def _compile_backward(monkeypatch, dtype):
+    args = _scan_args(dtype)
+    batch, dim, length = args.u.shape
+    ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
+    grad = torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
+    calls = _captured(
+        monkeypatch,
+        scan_triton_bwd,
+        ("_bwd_kernel",),
+        lambda: scan_triton_bwd.scan_backward(args, ckpt, grad, None),
+    )
+    assert len(calls) == 1
+    return _compile_sm90(*calls[0])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sm90_available():
+    try:
+        GPUTarget("cuda", 90, 32)
+        from triton.backends.nvidia.compiler import CUDABackend  # noqa: F401
+    except Exception as err:  # pragma: no cover - depends on the installed wheel
+        pytest.skip(f"this Triton cannot compile for sm_90: {err}")
+
+
+def _loop_bodies(ttgir: str) -> list[str]:
+    """Text of every scf.for body (nested loops included in their parent's text)."""
+    bodies = []
+    lines = ttgir.splitlines()
+    for i, line in enumerate(lines):
+        if "scf.for" in line and "=" in line:
+            depth, body = 0, []
+            for other in lines[i:]:
+                depth += other.count("{") - other.count("}")
+                body.append(other)
+                if depth <= 0:
+                    break
+            bodies.append("\n".join(body))
+    return bodies
+
+
+def _state_layouts(ttgir: str) -> list[str]:
+    """Layouts of the [N, BLOCK_D] fp32 tiles (the state and its companions) inside the step loops."""
+    bodies = _loop_bodies(ttgir)
+    assert bodies, "no step loop (scf.for) in the TTGIR"
+    return [name for body in bodies for name in re.findall(rf"tensor<{N_STATE}x(?:32|64|128)xf32, (#\w+)>", body)]
+
+
+def _layout_def(ttgir: str, name: str) -> str:
+    match = re.search(rf"^{name} = (.*)$", ttgir, re.M)
+    assert match, f"layout {name} not defined"
+    return match.group(1)
+
+
+def _ptxas_report(ptx: str) -> str | None:
+    from triton.backends.nvidia.compiler import get_ptxas
+
+    ptxas = Path(get_ptxas(90).path)  # the ptxas Triton itself uses for sm_90 (matches its PTX version)
+    if not ptxas.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "k.ptx"
+        src.write_text(ptx)
+        result = subprocess.run(
+            [str(ptxas), "-v", "--gpu-name", "sm_90a", str(src), "-o", str(Path(tmp) / "k.cubin")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stderr
+    return result.stderr + result.stdout
+
+
+def _assert_one_channel_per_lane(ttgir: str) -> None:
+    names = set(_state_layouts(ttgir))
+    assert names, "no [N, BLOCK_D] fp32 tile found in the TTGIR"
+    for name in names:
+        layout = _layout_def(ttgir, name)
+        # lanes and warps only along the channels: the N rows of a channel live in one thread's registers
+        # (sizePerThread [1, 1] wraps over the N rows; [N, 1] says the same)
+        one_lane = "threadsPerWarp = [1, 32]" in layout and re.search(r"warpsPerCTA = \[1, \d+\]", layout)
+        assert one_lane and ("sizePerThread = [1, 1]" in layout or f"sizePerThread = [{N_STATE}, 1]" in layout), (
+            f"state tile {name} is not one channel per lane with N in registers: {layout}"
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("num_warps", [1, 2])
+def test_forward_step_has_no_cross_lane_work(monkeypatch, dtype, num_warps):
+    kernel = _compile_forward(monkeypatch, dtype, num_warps=num_warps)
+    ttgir, ptx = kernel.asm["ttgir"], kernel.asm["ptx"]
+    _assert_one_channel_per_lane(ttgir)
+    # no cross-lane communication anywhere in the kernel: the sum over N is in-thread, and the 1-D per-channel
+    # rows share the state's lane mapping (their TTGIR convert_layouts to the state's slice layout are no-ops)
+    for instr in ("shfl.sync", "bar.sync", "st.shared", "ld.shared"):
+        assert instr not in ptx, f"{instr} in the forward's PTX"
+    report = _ptxas_report(ptx)
+    if report is not None:
+        assert "0 bytes spill stores" in report, report
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_backward_walk_stays_in_one_warp(monkeypatch, dtype):
+    kernel = _compile_backward(monkeypatch, dtype)
+    ttgir, ptx = kernel.asm["ttgir"], kernel.asm["ptx"]
+    _assert_one_channel_per_lane(ttgir)
+    # one warp per program: no barrier, no shared memory; the only shuffles are the per-step dB_t and dC_t sums
+    # over the block's 32 channels (2 reductions x N values x log2(32) butterfly levels)
+    for instr in ("bar.sync", "st.shared", "ld.shared"):
+        assert instr not in ptx, f"{instr} in the backward's PTX"
+    shuffles = ptx.count("shfl.sync")
+    assert shuffles <= 2 * N_STATE * 5, f"{shuffles} shuffles in the backward (expected <= {2 * N_STATE * 5})"
+    report = _ptxas_report(ptx)
+    if report is not None:
+        assert "0 bytes spill stores" in report, report
