@@ -182,6 +182,8 @@ class SelectiveScanFn(torch.autograd.Function):
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
         ctx.flags = (bool(delta_softplus), bool(reverse), backend)
         ctx.mark_non_differentiable(checkpoints)
+        # no zero-filled gradients for unused outputs: the checkpoints can be all the scan's states
+        ctx.set_materialize_grads(False)
         return out, last, checkpoints
 
     @staticmethod
@@ -189,6 +191,8 @@ class SelectiveScanFn(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints = ctx.saved_tensors
         softplus, reverse, backend = ctx.flags
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial_state)
+        if grad_out is None:  # only the last state was used
+            grad_out = torch.zeros_like(u)
         _, backward = _ops(backend)
         with torch.autocast(device_type=u.device.type, enabled=False):
             grads = backward(args, checkpoints, grad_out, grad_last)

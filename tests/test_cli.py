@@ -28,7 +28,7 @@ def invoke(*args: str):
 
 def test_demo_runs_without_data_and_writes_a_plot(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    result = invoke("demo", "--epochs", "2")
+    result = invoke("demo", "--model", "dlinear", "--epochs", "2")
     assert result.exit_code == 0, result.output
     assert "DLinear" in result.output and "seasonal naive" in result.output
     png = tmp_path / "tsmamba_demo_forecast.png"
@@ -38,19 +38,38 @@ def test_demo_runs_without_data_and_writes_a_plot(tmp_path: Path, monkeypatch) -
 
 def test_demo_out_option(tmp_path: Path) -> None:
     out = tmp_path / "plots" / "f.png"
-    assert invoke("demo", "--epochs", "1", "--out", str(out)).exit_code == 0
+    assert invoke("demo", "--model", "dlinear", "--epochs", "1", "--out", str(out)).exit_code == 0
     assert out.is_file()
 
 
 @pytest.mark.slow
-def test_demo_trains_tsm2(tmp_path: Path) -> None:
+def test_demo_trains_tsm2_by_default_with_dlinear_beside_it(tmp_path: Path) -> None:
     from tsmamba.demo import run_demo
 
-    result = run_demo(out=tmp_path / "tsm2.png", n_steps=800, max_epochs=1, model="tsm2")
+    result = run_demo(out=tmp_path / "tsm2.png", n_steps=800, max_epochs=1)
     assert result.model_name == "TSM2" and result.epochs_run == 1
-    assert result.model.n_windows == result.seasonal_naive.n_windows > 0
+    assert result.dlinear is not None and result.dlinear_fit_seconds is not None
+    assert result.model.n_windows == result.dlinear.n_windows == result.seasonal_naive.n_windows > 0
     assert result.model.mse < 2 * result.seasonal_naive.mse  # trained a real forecaster, not a constant
+    assert result.dlinear.mse < 2 * result.seasonal_naive.mse
     assert (tmp_path / "tsm2.png").is_file()
+
+
+def test_demo_of_dlinear_has_no_second_dlinear(tmp_path: Path) -> None:
+    from tsmamba.demo import run_demo
+
+    result = run_demo(out=tmp_path / "d.png", n_steps=800, max_epochs=1, model="dlinear")
+    assert result.model_name == "DLinear" and result.dlinear is None
+
+
+@pytest.mark.slow
+def test_demo_default_command_prints_tsm2_dlinear_and_seasonal_naive(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("demo", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    for row in ("TSM2", "DLinear", "seasonal naive"):
+        assert row in result.output
+    assert (tmp_path / "tsmamba_demo_forecast.png").is_file()
 
 
 def test_demo_unknown_model_is_a_clear_error() -> None:

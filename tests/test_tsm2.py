@@ -205,3 +205,46 @@ def test_dataset_defaults_shrink_the_model_for_etth() -> None:
     assert make_config("tsm2", "ETTh1").d_model == 16
     assert make_config("tsm2", "ETTm1").d_model == TSM2Config().d_model
     assert make_config("tsm2", "ETTh1", {"d_model": 128}).d_model == 128
+
+
+@pytest.mark.parametrize("token_direction", ["forward", "bidirectional"])
+def test_training_gradients_with_torch_scan_equal_fp64_reference(monkeypatch, token_direction: str) -> None:
+    # the whole model in training mode (BatchNorm batch statistics), every parameter's gradient, within the
+    # kernel tests' fp32 tolerances (rtol 6e-4, atol 2e-3 scaled by the gradient's size)
+    torch.manual_seed(0)
+    model = tiny(n_layers=2, token_direction=token_direction, scan_backend="torch").train()
+    x, y = torch.randn(4, LOOKBACK, N_VARS), torch.randn(4, HORIZON, N_VARS)
+
+    def gradients() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        out = model(x)
+        (out - y).pow(2).mean().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    fast_out, fast = gradients()
+    monkeypatch.setattr(selective_ssm, "selective_scan", fp64_reference_scan)
+    ref_out, reference = gradients()
+    torch.testing.assert_close(fast_out, ref_out, rtol=6e-4, atol=2e-3)
+    assert fast.keys() == reference.keys()
+    for name, g in fast.items():
+        g_ref = reference[name]
+        assert g_ref.abs().max() > 0, f"{name} has no gradient: the test would compare nothing"
+        scale = max(1.0, g_ref.abs().max().item())
+        torch.testing.assert_close(g, g_ref, rtol=6e-4, atol=2e-3 * scale, msg=lambda m, n=name: f"d{n}: {m}")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cpu_shifted_conv_equals_the_conv1d_module(reverse: bool) -> None:
+    torch.manual_seed(0)
+    conv1d = torch.nn.Conv1d(6, 6, 4, groups=6, padding=3).double()
+    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)
+    full = conv1d(x.transpose(1, 2))
+    expected = (full[..., 3:] if reverse else full[..., :9]).transpose(1, 2)
+    got = selective_ssm._shifted_conv(x, conv1d.weight, conv1d.bias, reverse)
+    torch.testing.assert_close(got, expected)
+    probe = torch.randn_like(expected)
+    leaves = [x, conv1d.weight, conv1d.bias]
+    for g, g_ref in zip(
+        torch.autograd.grad((got * probe).sum(), leaves), torch.autograd.grad((expected * probe).sum(), leaves)
+    ):
+        torch.testing.assert_close(g, g_ref)

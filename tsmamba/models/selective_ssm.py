@@ -28,6 +28,20 @@ from torch import Tensor, nn
 from tsmamba.kernels import selective_scan
 
 
+def _shifted_conv(x: Tensor, weight: Tensor, bias: Tensor, reverse: bool) -> Tensor:
+    """The branch's depthwise (anti-)causal Conv1d on channel-last x (batch, length, d_inner), as d_conv
+    shifted multiply-adds: on CPU this is several times faster than oneDNN's depthwise convolution backward
+    at these small shapes, and it needs no transposed copy. Same function as ``self.conv1d`` + the slice.
+    """
+    d_conv, length = weight.shape[-1], x.shape[1]
+    padded = F.pad(x, (0, 0, d_conv - 1, d_conv - 1))
+    start = d_conv - 1 if reverse else 0
+    out = torch.addcmul(bias, padded[:, start : start + length], weight[:, 0, 0])
+    for k in range(1, d_conv):
+        out = out.addcmul(padded[:, start + k : start + k + length], weight[:, 0, k])
+    return out
+
+
 class _ScanBranch(nn.Module):
     """Convolution + selective scan of one direction over the (batch, length, d_inner) SSM input."""
 
@@ -64,9 +78,12 @@ class _ScanBranch(nn.Module):
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
         """``x``, ``z``: (batch, length, d_inner) -> gated SSM output (batch, length, d_inner)."""
         length = x.shape[1]
-        conv = self.conv1d(x.transpose(1, 2))  # (batch, d_inner, length + d_conv - 1)
-        conv = conv[..., self.d_conv - 1 :] if self.reverse else conv[..., :length]
-        u = F.silu(conv)  # (batch, d_inner, length)
+        if x.device.type == "cpu":
+            u = F.silu(_shifted_conv(x, self.conv1d.weight, self.conv1d.bias, self.reverse)).transpose(1, 2)
+        else:
+            conv = self.conv1d(x.transpose(1, 2))  # (batch, d_inner, length + d_conv - 1)
+            conv = conv[..., self.d_conv - 1 :] if self.reverse else conv[..., :length]
+            u = F.silu(conv)  # (batch, d_inner, length)
         x_dbl = self.x_proj(u.transpose(1, 2))  # (batch, length, dt_rank + 2 * d_state)
         dt, b, c = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight)  # bias added (then softplus) inside the scan
