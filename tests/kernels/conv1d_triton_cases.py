@@ -14,6 +14,8 @@ from tsmamba.kernels.conv1d_reference import conv1d_silu_reference
 from tsmamba.kernels.conv1d_triton import conv1d_silu
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# the interpreter skips opcheck's compiled-autograd check (slow there); natively every check runs
+OPCHECKS = None if DEVICE == "cuda" else ("test_schema", "test_autograd_registration", "test_faketensor")
 
 
 def _inputs(batch, length, channels, k, dtype, bias=True, seed=0):
@@ -66,7 +68,7 @@ def test_other_kernel_sizes_and_no_bias(k):
 def test_wide_channels_many_batches_split_across_programs(monkeypatch):
     # more channels than one block (64) and the backward's batch loop (several rows per program, a ragged last one)
     monkeypatch.setattr(conv1d_triton, "_BWD_PROGRAMS", 2)
-    _check(5, 20, 70, 4, reverse=False, dtype=torch.float32, seed=7)
+    _check(3, 6, 70, 4, reverse=False, dtype=torch.float32, seed=7)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -87,6 +89,8 @@ def test_bad_shapes_are_clear_errors():
 def test_custom_ops_pass_opcheck():
     # fake (meta) functions agree with the real ones; autograd registration and schema are consistent
     x, w, b = _inputs(2, 6, 3, 4, torch.float32)
-    torch.library.opcheck(torch.ops.tsmamba.conv1d_silu_fwd, (x, w, b, True))
+    torch.library.opcheck(torch.ops.tsmamba.conv1d_silu_fwd, (x, w, b, True), test_utils=OPCHECKS)
     grad = torch.randn(2, 6, 3, device=DEVICE)
-    torch.library.opcheck(torch.ops.tsmamba.conv1d_silu_bwd, (x.detach(), w.detach(), b.detach(), grad, False))
+    torch.library.opcheck(
+        torch.ops.tsmamba.conv1d_silu_bwd, (x.detach(), w.detach(), b.detach(), grad, False), test_utils=OPCHECKS
+    )
