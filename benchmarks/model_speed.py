@@ -177,11 +177,10 @@ def main() -> None:
                     _cleanup(device)
                     rows.append((width, lookback, model_name, mode, row))
                     print(width, lookback, model_name, mode, row, flush=True)
-    text = _markdown(rows, args, device)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
-            fh.write(text)
+                    if args.out:  # rewritten after every row: a run stopped by a time limit still leaves its table
+                        with open(args.out, "w") as fh:
+                            fh.write(_markdown(rows, args, device))
+    print(_markdown(rows, args, device))
 
 
 def _markdown(rows, args, device) -> str:
@@ -197,7 +196,8 @@ def _markdown(rows, args, device) -> str:
         f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
         f"Batch {args.batch}, horizon {args.horizon}, each model with its per-dataset defaults (make_config); "
         "train = forward + MSE + backward + Adam step; infer = eval-mode forward under inference_mode; peak = max "
-        "GPU memory allocated during the training steps; setup = capture/compile time (first calls' extra time).",
+        "GPU memory allocated during the training steps; setup = the first calls' extra time: CUDA-graph capture "
+        "or compilation, and in the first rows of a run Triton's one-off kernel compilation too.",
         "",
         "| width | L | model | mode | train ms | infer ms | peak GB | setup s |",
         "|---|---|---|---|---|---|---|---|",
