@@ -3,7 +3,8 @@
 Semantics are those of ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn`` (mamba-ssm 2.3.2), plus
 arbitrary input strides, ``reverse`` and ``initial_state``. Backends: ``"torch"`` (fast chunked PyTorch,
 any device, the CPU path), ``"triton"`` (CUDA; forward and backward in Triton), ``"mamba_ssm"`` (the peer
-CUDA kernel, when installed) and ``"auto"`` (triton on CUDA, torch otherwise).
+CUDA kernel, when installed) and ``"auto"`` (triton on CUDA, torch otherwise). The Triton backend runs as the
+torch custom ops of ``scan_op.py``, so ``torch.compile`` traces a model through it without graph breaks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from . import scan_torch
+from .scan_op import triton_scan as _triton_scan
 from .scan_torch import ScanArgs
 
 BACKENDS = ("auto", "torch", "triton", "mamba_ssm")
@@ -249,7 +251,11 @@ def selective_scan(
         return _mamba_ssm(
             u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, return_last_state
         )
-    out, last, _ = SelectiveScanFn.apply(
-        u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, chosen
-    )
+    if chosen == "triton":
+        args = _canonical(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
+        out, last = _triton_scan(args)
+    else:
+        out, last, _ = SelectiveScanFn.apply(
+            u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, chosen
+        )
     return (out, last) if return_last_state else out

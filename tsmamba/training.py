@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tsmamba.data.windows import WindowDataset
+from tsmamba.execution import EXECUTIONS, FastForward
 
 LR_SCHEDULES = ("constant", "type1", "type3", "onecycle")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
@@ -67,10 +68,13 @@ class TrainConfig:
     log_dir: str | None = None  # write Lightning CSV logs here; None: no log files at all
     deterministic: bool = False  # Lightning deterministic mode (CPU runs are reproducible without it)
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # extra lightning.Trainer arguments
+    execution: str = "auto"  # CUDA fast path (tsmamba.execution): 'auto' (graphs on one GPU), 'eager', 'graphs', ...
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r} unknown; use one of {', '.join(LR_SCHEDULES)}.")
+        if self.execution not in EXECUTIONS:
+            raise ValueError(f"execution {self.execution!r} unknown; use one of {', '.join(EXECUTIONS)}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} unknown; use one of {', '.join(PRECISIONS)}.")
         if self.learning_rate <= 0 or self.batch_size <= 0 or self.max_epochs <= 0:
@@ -175,11 +179,14 @@ class ForecastModule(L.LightningModule):
         self._sums: dict[str, tuple[torch.Tensor | float, int]] = {}
         self.history: list[dict[str, float]] = []  # per epoch: lr, train_loss, val_loss (window-weighted), seconds
         self._epoch_started = 0.0
+        self.fast = FastForward(model, config.execution)  # a plain attribute: not a submodule, no extra state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
     def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1 and self.config.execution == "auto":
+            self.fast = FastForward(self.model, "eager")  # graphs under DDP are left to an explicit choice
         if self._keep_data_on_device():
             self.train_windows = self.train_windows.to(self.device)
             if self.val_windows is not None:
@@ -198,14 +205,14 @@ class ForecastModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         x, y = self._batch(self.train_windows, batch)
-        loss = nn.functional.mse_loss(self.model(x).float(), y)
+        loss = nn.functional.mse_loss(self.fast(x).float(), y)
         self._accumulate("train", loss, len(batch))
         return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         assert self.val_windows is not None
         x, y = self._batch(self.val_windows, batch)
-        self._accumulate("val", nn.functional.mse_loss(self.model(x).float(), y), len(batch))
+        self._accumulate("val", nn.functional.mse_loss(self.fast(x).float(), y), len(batch))
 
     def _accumulate(self, stage: str, loss: torch.Tensor, count: int) -> None:
         # Window-weighted running sums, logged once per epoch: per-step self.log costs more than a DLinear step.
@@ -406,8 +413,13 @@ def iter_predictions(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     indices: Sequence[int] | None = None,
+    execution: str = "auto",
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window (or ``indices``) in order."""
+    """Yield ``(indices, prediction[B, H, M], target[B, H, M])`` over every window (or ``indices``) in order.
+
+    ``execution`` (see ``tsmamba.execution``) applies on CUDA when there are at least 3 full batches, enough to
+    repay a capture; fewer batches run eagerly.
+    """
     if device is None:
         tensors = [*model.parameters(), *model.buffers()]
         device = tensors[0].device if tensors else torch.device("cpu")
@@ -416,11 +428,12 @@ def iter_predictions(
     model.to(device).eval()
     source = windows.to(device) if device.type != "cpu" else windows
     order = torch.arange(len(windows)) if indices is None else torch.as_tensor(list(indices), dtype=torch.long)
+    forward = FastForward(model, execution if len(order) >= 3 * batch_size else "eager")
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             x, y = source.gather(chunk)
-            yield chunk, model(x.to(device)).float(), y.to(device)
+            yield chunk, forward(x.to(device)).float(), y.to(device)
     finally:
         model.train(was_training)
 
@@ -431,7 +444,8 @@ def predict_windows(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     indices: Sequence[int] | None = None,
+    execution: str = "auto",
 ) -> torch.Tensor:
     """Forecasts for every window of ``windows`` (or those at ``indices``), in order, as a CPU float32 [N, H, M]."""
-    batches = iter_predictions(model, windows, batch_size, device, indices)
+    batches = iter_predictions(model, windows, batch_size, device, indices, execution)
     return torch.cat([pred.cpu() for _, pred, _ in batches])

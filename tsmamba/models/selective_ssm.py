@@ -4,7 +4,8 @@ One block maps (batch, length, d_model) to the same shape:
 
     x, z = in_proj(h)                                   # x: the SSM branch, z: the gate branch
     for each scan direction:                            # forward; plus backward when bidirectional
-        u = SiLU(depthwise causal Conv1d(x))            # "causal" in the scan's own direction
+        u = SiLU(depthwise causal Conv1d(x))            # "causal" in the scan's own direction; one fused
+                                                        # Triton kernel on the Triton path (kernels/conv1d_triton)
         Δ_lowrank, B, C = x_proj(u)
         y += selective_scan(u, dt_proj.weight·Δ_lowrank, A=-exp(A_log), B, C, D,
                             z=z, delta_bias=dt_proj.bias, delta_softplus=True, reverse=backward)
@@ -76,19 +77,28 @@ class _ScanBranch(nn.Module):
         self.D = nn.Parameter(torch.ones(d_inner))
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
-        """``x``, ``z``: (batch, length, d_inner) -> gated SSM output (batch, length, d_inner)."""
-        length = x.shape[1]
-        if x.device.type == "cpu":
-            u = F.silu(_shifted_conv(x, self.conv1d.weight, self.conv1d.bias, self.reverse)).transpose(1, 2)
+        """``x``, ``z``: (batch, length, d_inner) -> gated SSM output (batch, length, d_inner).
+
+        Channel-last throughout: u, Δ and z stay (batch, length, d_inner) and reach the scan as transposed views.
+        With the Triton scan the convolution + SiLU is one fused Triton kernel; on the CPU it is ``d_conv`` shifted
+        multiply-adds (cheaper than ``nn.Conv1d``'s backward there); elsewhere ``nn.Conv1d`` + ``F.silu``.
+        """
+        if self._fused(x):
+            from tsmamba.kernels.conv1d_triton import conv1d_silu  # Triton only where the Triton scan runs
+
+            u = conv1d_silu(x, self.conv1d.weight, self.conv1d.bias, reverse=self.reverse)
+        elif x.device.type == "cpu":
+            u = F.silu(_shifted_conv(x, self.conv1d.weight, self.conv1d.bias, self.reverse))
         else:
+            length = x.shape[1]
             conv = self.conv1d(x.transpose(1, 2))  # (batch, d_inner, length + d_conv - 1)
             conv = conv[..., self.d_conv - 1 :] if self.reverse else conv[..., :length]
-            u = F.silu(conv)  # (batch, d_inner, length)
-        x_dbl = self.x_proj(u.transpose(1, 2))  # (batch, length, dt_rank + 2 * d_state)
+            u = F.silu(conv).transpose(1, 2)
+        x_dbl = self.x_proj(u)  # (batch, length, dt_rank + 2 * d_state)
         dt, b, c = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.linear(dt, self.dt_proj.weight)  # bias added (then softplus) inside the scan
         y = selective_scan(
-            u,
+            u.transpose(1, 2),
             delta.transpose(1, 2),
             -torch.exp(self.A_log.float()),
             b.transpose(1, 2),
@@ -101,6 +111,10 @@ class _ScanBranch(nn.Module):
             backend=self.scan_backend,
         )
         return y.transpose(1, 2)
+
+    def _fused(self, x: Tensor) -> bool:
+        """The fused Triton convolution goes with the Triton scan (CUDA, or Triton's interpreter in tests)."""
+        return self.scan_backend == "triton" or (self.scan_backend == "auto" and x.is_cuda)
 
 
 class SelectiveSSM(nn.Module):

@@ -1,0 +1,239 @@
+"""Model-level speed: training step, inference and peak memory of TSM2, PatchTST and DLinear, side by side.
+
+For each width (ETTh1-like: 7 variates with the models' ETTh1 defaults; Weather-like: 21 variates with their
+Weather defaults), lookback L, model and execution mode (``tsmamba.execution``: eager, graphs, compile,
+compile-graphs) one row: median ms of one training step (forward, MSE, backward, Adam step) on random windows of
+batch 64 and horizon 96, median ms of one inference forward (eval mode, inference mode, same batch), peak GPU
+memory of the training steps, and the setup time of the mode (CUDA-graph capture or compilation, measured as the
+first step's extra time). Timings are CUDA events (GPU) or wall clock (CPU), after warm-up. Out-of-memory rows
+say "OOM"; a row stops repeating after ``--row-seconds``. Compile modes run only at ``--compile-lookbacks``
+(compilation costs tens of seconds per row). Example:
+
+    python benchmarks/model_speed.py --device cuda --out benchmarks/results/model_speed_h200.md
+    python benchmarks/model_speed.py --device cpu --modes eager --lookbacks 96 336 512 --out .../model_speed_cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import platform
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from tsmamba.execution import EXECUTIONS, FastForward
+from tsmamba.models.registry import build_model, make_config
+
+WIDTHS = {"ETTh1-like": ("ETTh1", 7), "Weather-like": ("Weather", 21)}
+MODELS = ("tsm2", "patchtst", "dlinear")
+LOOKBACKS = (96, 336, 512, 720, 1440, 2880, 5760, 11520)
+
+
+class _Timer:
+    """Per-call durations in ms: CUDA events on the GPU, perf_counter on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.pairs: list = []
+
+    def __enter__(self) -> _Timer:
+        if self.cuda:
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self.pairs.append((self.start, end))
+        else:
+            self.pairs.append(1e3 * (time.perf_counter() - self.t0))
+
+    def median(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return statistics.median(a.elapsed_time(b) for a, b in self.pairs)
+        return statistics.median(self.pairs)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
+    """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
+    torch.manual_seed(0)
+    model = build_model(model_name, make_config(model_name, dataset), lookback, args.horizon, n_vars).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.randn(args.batch, lookback, n_vars, device=device)
+    y = torch.randn(args.batch, args.horizon, n_vars, device=device)
+    fast = FastForward(model, mode)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def train_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.mse_loss(fast(x), y).backward()
+        opt.step()
+
+    started = time.perf_counter()
+    model.train()
+    train_step()
+    _sync(device)
+    first = time.perf_counter() - started
+    timer = _Timer(device)
+    for _ in range(args.warmup):
+        train_step()
+    _sync(device)
+    t0 = time.perf_counter()
+    train_step()
+    _sync(device)
+    step_s = time.perf_counter() - t0
+    reps = max(3, min(args.reps, int(args.row_seconds / max(step_s, 1e-6))))
+    for _ in range(reps):
+        with timer:
+            train_step()
+    train_ms = timer.median()
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    setup = max(0.0, first - step_s)
+    model.eval()
+    infer = _Timer(device)
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        fast(x)
+        _sync(device)
+        setup += max(0.0, time.perf_counter() - t0 - step_s / 3)
+        for _ in range(args.warmup):
+            fast(x)
+        for _ in range(reps):
+            with infer:
+                fast(x)
+    return {"train": train_ms, "infer": infer.median(), "peak": peak, "setup": setup, "reps": reps}
+
+
+def _cleanup(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
+def _fmt(row: dict | str, key: str, digits: int = 1) -> str:
+    if isinstance(row, str):
+        return row
+    value = row[key]
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--widths", nargs="+", default=list(WIDTHS), choices=list(WIDTHS))
+    parser.add_argument("--lookbacks", nargs="+", type=int, default=list(LOOKBACKS))
+    parser.add_argument("--modes", nargs="+", default=["eager", "graphs", "compile", "compile-graphs"])
+    parser.add_argument("--compile-lookbacks", nargs="*", type=int, default=[512], help="L for compile modes")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=96)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=20, help="timed repetitions per row at most (median)")
+    parser.add_argument("--row-seconds", type=float, default=3.0, help="timed repetitions stop after about this")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--out", help="write the markdown table here")
+    args = parser.parse_args()
+    bad = sorted(set(args.modes) - set(EXECUTIONS) - {"auto"})
+    if bad:
+        parser.error(f"unknown modes {bad}; use some of {EXECUTIONS}")
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+        args.modes = ["eager"]  # every mode runs eagerly on the CPU (tsmamba.execution)
+    torch._dynamo.config.cache_size_limit = 256
+    rows: list[tuple[str, int, str, str, dict | str]] = []
+    for width in args.widths:
+        dataset, n_vars = WIDTHS[width]
+        for lookback in args.lookbacks:
+            for model_name in args.models:
+                for mode in args.modes:
+                    if mode.startswith("compile") and lookback not in args.compile_lookbacks:
+                        continue
+                    if mode.startswith("compile"):
+                        torch._dynamo.reset()
+                    try:
+                        row: dict | str = measure(model_name, dataset, n_vars, lookback, mode, args, device)
+                    except torch.OutOfMemoryError:
+                        row = "OOM"
+                    except Exception as err:  # a failing mode is a result too; the run goes on
+                        row = f"error: {type(err).__name__}: {str(err).splitlines()[0][:80]}"
+                    _cleanup(device)
+                    rows.append((width, lookback, model_name, mode, row))
+                    print(width, lookback, model_name, mode, row, flush=True)
+                    if args.out:  # rewritten after every row: a run stopped by a time limit still leaves its table
+                        with open(args.out, "w") as fh:
+                            fh.write(_markdown(rows, args, device))
+    print(_markdown(rows, args, device))
+
+
+def _markdown(rows, args, device) -> str:
+    import triton
+
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or 'CPU'}"
+    threads = f", {args.threads} threads" if device.type == "cpu" else ""
+    lines = [
+        f"# Model speed ({device.type})",
+        "",
+        f"Command: `python {' '.join(sys.argv)}`  ",
+        f"Device: {name}{threads}; torch {torch.__version__}, Triton {triton.__version__}, Python "
+        f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
+        f"Batch {args.batch}, horizon {args.horizon}, each model with its per-dataset defaults (make_config); "
+        "train = forward + MSE + backward + Adam step; infer = eval-mode forward under inference_mode; peak = max "
+        "GPU memory allocated during the training steps; setup = the first calls' extra time: CUDA-graph capture "
+        "or compilation, and in the first rows of a run Triton's one-off kernel compilation too.",
+        "",
+        "| width | L | model | mode | train ms | infer ms | peak GB | setup s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for width, lookback, model_name, mode, row in rows:
+        lines.append(
+            f"| {width} | {lookback} | {model_name} | {mode} | {_fmt(row, 'train')} | "
+            f"{_fmt(row, 'infer') if isinstance(row, dict) else ''} | "
+            f"{_fmt(row, 'peak', 2) if isinstance(row, dict) else ''} | "
+            f"{_fmt(row, 'setup') if isinstance(row, dict) else ''} |"
+        )
+    lines += ["", "Fastest mode per model (train ms / infer ms), and TSM2's ratio to PatchTST:", ""]
+    lines += ["| width | L | TSM2 | PatchTST | DLinear | TSM2/PatchTST train | TSM2/PatchTST infer |"]
+    lines += ["|---|---|---|---|---|---|---|"]
+    best: dict = {}
+    for width, lookback, model_name, mode, row in rows:
+        if isinstance(row, dict):
+            for key in ("train", "infer"):
+                k = (width, lookback, model_name, key)
+                if k not in best or row[key] < best[k][0]:
+                    best[k] = (row[key], mode)
+    for width in args.widths:
+        for lookback in args.lookbacks:
+            cells, ratios = [], []
+            for model_name in ("tsm2", "patchtst", "dlinear"):
+                tr, inf = (
+                    best.get((width, lookback, model_name, "train")),
+                    best.get((width, lookback, model_name, "infer")),
+                )
+                cells.append(f"{tr[0]:.1f} ({tr[1]}) / {inf[0]:.1f} ({inf[1]})" if tr and inf else "OOM / –")
+            for key in ("train", "infer"):
+                a, b = best.get((width, lookback, "tsm2", key)), best.get((width, lookback, "patchtst", key))
+                ratios.append(f"{a[0] / b[0]:.2f}" if a and b else "–")
+            lines.append(f"| {width} | {lookback} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

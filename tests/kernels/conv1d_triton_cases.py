@@ -1,0 +1,96 @@
+"""Test cases for the fused Triton Conv1d + SiLU (forward and backward) against ``F.conv1d`` + SiLU.
+
+Collected by ``test_fused_triton.py``: natively on a CUDA machine, and on CPU in a subprocess with
+TRITON_INTERPRET=1 (see test_selective_scan_triton.py for why). Shapes are tiny because the interpreter is slow.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from selective_scan_cases import TOLERANCES, assert_close
+from tsmamba.kernels import conv1d_triton
+from tsmamba.kernels.conv1d_reference import conv1d_silu_reference
+from tsmamba.kernels.conv1d_triton import conv1d_silu
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# the interpreter skips opcheck's compiled-autograd check (slow there); natively every check runs
+OPCHECKS = None if DEVICE == "cuda" else ("test_schema", "test_autograd_registration", "test_faketensor")
+
+
+def _inputs(batch, length, channels, k, dtype, bias=True, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype).to(DEVICE)
+
+    # x is one half of a wider channel-last tensor, as the in_proj output's SSM half is in the model
+    x = rnd(batch, length, 2 * channels)[..., :channels].requires_grad_(True)
+    param = torch.float64 if dtype == torch.float64 else torch.float32
+    w = rnd(channels, 1, k).to(param).requires_grad_(True)
+    b = rnd(channels).to(param).requires_grad_(True) if bias else None
+    return x, w, b
+
+
+def _check(batch, length, channels, k, reverse, dtype, bias=True, seed=0):
+    x, w, b = _inputs(batch, length, channels, k, dtype, bias, seed)
+    leaves = [t for t in (x, w, b) if t is not None]
+    gen = torch.Generator().manual_seed(seed + 1)
+    grad = torch.randn(batch, length, channels, generator=gen, dtype=torch.float64).to(DEVICE)
+    out = conv1d_silu(x, w, b, reverse=reverse)
+    assert out.shape == (batch, length, channels) and out.is_contiguous() and out.dtype == dtype
+    grads = torch.autograd.grad((out * grad.to(dtype)).sum(), leaves)
+    ref_leaves = [t.detach().double().requires_grad_(True) for t in leaves]
+    xr, wr = ref_leaves[0], ref_leaves[1]
+    br = ref_leaves[2] if bias else None
+    ref = conv1d_silu_reference(xr, wr, br, reverse=reverse)
+    ref_grads = torch.autograd.grad((ref * grad).sum(), ref_leaves)
+    rtol, atol = TOLERANCES[dtype]
+    assert_close(out, ref, rtol, atol, "u")
+    for name, g, g_ref, leaf in zip(("x", "weight", "bias"), grads, ref_grads, leaves):
+        assert g.dtype == leaf.dtype and g.shape == leaf.shape, name
+        scale = max(1.0, g_ref.abs().max().item())  # weight/bias gradients sum over batch and time
+        assert_close(g, g_ref, rtol, atol * scale, f"d{name}")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("length", [1, 3, 33])
+def test_matches_conv1d_silu(length, dtype, reverse):
+    _check(2, length, 6, 4, reverse, dtype, seed=length)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_other_kernel_sizes_and_no_bias(k):
+    _check(2, 9, 5, k, reverse=k % 2 == 0, dtype=torch.float32, bias=k != 3, seed=k)
+
+
+def test_wide_channels_many_batches_split_across_programs(monkeypatch):
+    # more channels than one block (64) and the backward's batch loop (several rows per program, a ragged last one)
+    monkeypatch.setattr(conv1d_triton, "_BWD_PROGRAMS", 2)
+    _check(3, 6, 70, 4, reverse=False, dtype=torch.float32, seed=7)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision(dtype):
+    _check(2, 17, 6, 4, reverse=True, dtype=dtype, seed=3)
+
+
+def test_bad_shapes_are_clear_errors():
+    x = torch.zeros(2, 5, 3, device=DEVICE)
+    with pytest.raises(ValueError, match="pass x as"):
+        conv1d_silu(x[0], torch.zeros(3, 4, device=DEVICE))
+    with pytest.raises(ValueError, match="weight has shape"):
+        conv1d_silu(x, torch.zeros(4, 4, device=DEVICE))
+    with pytest.raises(ValueError, match="bias has shape"):
+        conv1d_silu(x, torch.zeros(3, 4, device=DEVICE), torch.zeros(2, device=DEVICE))
+
+
+def test_custom_ops_pass_opcheck():
+    # fake (meta) functions agree with the real ones; autograd registration and schema are consistent
+    x, w, b = _inputs(2, 6, 3, 4, torch.float32)
+    torch.library.opcheck(torch.ops.tsmamba.conv1d_silu_fwd, (x, w, b, True), test_utils=OPCHECKS)
+    grad = torch.randn(2, 6, 3, device=DEVICE)
+    torch.library.opcheck(
+        torch.ops.tsmamba.conv1d_silu_bwd, (x.detach(), w.detach(), b.detach(), grad, False), test_utils=OPCHECKS
+    )
