@@ -56,8 +56,8 @@ def _fwd_fake(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus
     f32 = torch.float32
     return (
         torch.empty_like(u),
-        u.new_empty(batch, dim, n_state, dtype=f32),
-        u.new_empty(batch, n_ckpt, dim, n_state, dtype=f32),
+        u.new_empty(batch, n_state, dim, dtype=f32).transpose(1, 2),  # (batch, dim, N) view of (batch, N, dim)
+        u.new_empty(batch, n_ckpt, n_state, dim, dtype=f32),
     )
 
 
