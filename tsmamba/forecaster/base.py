@@ -102,16 +102,18 @@ class BaseForecaster(BaseEstimator):
         fitting.run_configs(self)  # recipe name, option types and values: errors before any data is read
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: Any, y: None = None) -> BaseForecaster:
+    def fit(self, df: Any, y: None = None, val_size: int | None = None) -> BaseForecaster:
         """Validate ``df`` (long or wide, pandas or polars), scale per series on the training part, train.
 
-        Replaces any earlier fitted state. The last ``val_size`` steps are held out for early stopping
-        (``val_size=None``: 10% of the timestamps, at least ``h``, when the recipe early-stops). Weights are
-        re-initialised from ``random_state`` on every call, so two fits with the same seed are equal.
+        Replaces any earlier fitted state. The last ``val_size`` steps are held out for early stopping: the
+        argument (neuralforecast's ``fit(df, val_size=)``) overrides the keyword for this call; both None: 10%
+        of the timestamps, at least ``h``, when the recipe early-stops. Weights are re-initialised from
+        ``random_state`` on every call, so two fits with the same seed are equal.
         """
         self._validate_params()
+        fitting.check_val_size(self, val_size)
         panel = to_panel(df, self.frame_columns())
-        self.state_ = fitting.fit_state(self, panel, resolve_freq(panel.index, self.freq))
+        self.state_ = fitting.fit_state(self, panel, resolve_freq(panel.index, self.freq), val_size)
         return self
 
     # ------------------------------------------------------------------ inference
@@ -179,16 +181,29 @@ class BaseForecaster(BaseEstimator):
         )
 
     # ------------------------------------------------------------------ evaluation
-    def cross_validation(self, df: Any, n_windows: int = 1, step_size: int | None = None, refit: bool = False) -> Any:
-        """Rolling-origin forecasts of the last ``n_windows`` windows of ``df``, beside the actual ``y``.
+    def cross_validation(
+        self,
+        df: Any,
+        n_windows: int | None = None,
+        step_size: int | None = None,
+        test_size: int | None = None,
+        val_size: int | None = None,
+        refit: bool | int = False,
+    ) -> Any:
+        """Rolling-origin forecasts of the last windows of ``df``, beside the actual ``y`` (neuralforecast's shape).
 
-        A model is trained on the data up to the first cutoff (and re-trained at every cutoff when
-        ``refit=True``), as neuralforecast does, but on the side: the forecaster's own fitted state (from
-        ``fit``) is left as it was, so ``predict()`` and ``save()`` afterwards use the model ``fit`` trained.
+        The windows: ``n_windows`` (default 1) cutoffs ``step_size`` apart (default ``h``), the last ``h`` steps
+        before the end; or ``test_size`` = ``h + (n_windows - 1) * step_size`` final timestamps (both given must
+        agree). A model is trained on the data up to the first cutoff, holding out ``val_size`` steps for early
+        stopping (None: the forecaster's ``val_size``), and re-trained at every cutoff with ``refit=True``, at
+        every ``refit``-th window with an integer, never with ``False``/``0``, as neuralforecast does, but on
+        the side: the forecaster's own fitted state (from ``fit``) is left as it was, so ``predict()`` and
+        ``save()`` afterwards use the model ``fit`` trained.
         Output: long frame ``unique_id, ds, cutoff, <ModelName>, y`` in the library of ``df``.
         """
         self._validate_params()
-        return cross_validate(self, df, n_windows, step_size, refit)
+        fitting.check_val_size(self, val_size)
+        return cross_validate(self, df, n_windows, step_size, test_size, val_size, refit)
 
     def score(self, df: Any, y: None = None) -> float:
         """Negative MSE over every rolling window of ``df`` (standardised scale, fitted scaler).

@@ -1,14 +1,16 @@
 """Rolling-origin cross-validation, MSE/MAE evaluation of its output, and a time-ordered splitter for GridSearchCV.
 
 ``cross_validate`` follows neuralforecast: cutoffs are the last ``n_windows`` origins spaced ``step_size`` apart
-(default ``h``), the last one ``h`` steps before the end (``evaluation.rolling_origin``, the benchmark's); a model
-is trained on the data up to the first cutoff (at every cutoff with ``refit=True``) and the windows without a
-refit are forecast in one batched pass. The trained models are thrown away: the forecaster's fitted state is
+(default ``h``; or as many as ``test_size`` holds), the last one ``h`` steps before the end
+(``evaluation.rolling_origin``, the benchmark's); a model is trained on the data up to the first cutoff (again
+every ``refit`` windows: ``True`` is every window) and the windows sharing a model are forecast in one batched
+pass. The trained models are thrown away: the forecaster's fitted state is
 never replaced here.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +30,57 @@ if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
 
 
-def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_size: int | None, refit: bool) -> Any:
+def window_count(h: int, step: int, n_windows: int | None, test_size: int | None) -> int:
+    """The number of windows from ``n_windows`` and/or ``test_size`` (= ``h + (n_windows - 1) * step``)."""
+    if n_windows is not None:
+        n_windows = check_int("n_windows", n_windows, 1)
+    if test_size is None:
+        return 1 if n_windows is None else n_windows
+    test_size = check_int("test_size", test_size, h)
+    windows, rest = divmod(test_size - h, step)
+    if rest:
+        raise ValueError(
+            f"test_size={test_size} does not fit whole windows: it must be h + k * step_size (h={h}, "
+            f"step_size={step}), e.g. {h + windows * step} or {h + (windows + 1) * step}."
+        )
+    if n_windows is not None and n_windows != windows + 1:
+        raise ValueError(
+            f"n_windows={n_windows} and test_size={test_size} disagree: test_size = h + (n_windows - 1) * step_size "
+            f"= {h + (n_windows - 1) * step} for h={h}, step_size={step}. Pass only one of them."
+        )
+    return windows + 1
+
+
+def refit_every(refit: bool | int) -> int:
+    """``refit`` as a period in windows: ``True`` -> 1 (every window), ``False``/0 -> 0 (never), ``k`` -> k."""
+    if isinstance(refit, (bool, np.bool_)):
+        return int(bool(refit))
+    if isinstance(refit, numbers.Integral) and refit >= 0:
+        return int(refit)
+    raise ValueError(f"refit must be a bool or an integer >= 0 (re-train every refit windows), got {refit!r}.")
+
+
+def cross_validate(
+    forecaster: BaseForecaster,
+    df: Any,
+    n_windows: int | None,
+    step_size: int | None,
+    test_size: int | None,
+    val_size: int | None,
+    refit: bool | int,
+) -> Any:
     """See :meth:`BaseForecaster.cross_validation`; ``forecaster``'s own fitted state is never touched."""
-    n_windows = check_int("n_windows", n_windows, 1)
     h, lookback = int(forecaster.h), int(forecaster.input_size)
     step = h if step_size is None else check_int("step_size", step_size, 1)
+    n_windows = window_count(h, step, n_windows, test_size)
+    every = refit_every(refit)
     columns = forecaster.frame_columns()
     panel = to_panel(df, columns)
     freq = resolve_freq(panel.index, forecaster.freq)
     n = panel.n_times
     first = n - h - (n_windows - 1) * step
     _, train_config = fitting.run_configs(forecaster)
-    val = fitting.validation_size(forecaster, max(first, 0), train_config.patience)
+    val = fitting.validation_size(forecaster, max(first, 0), train_config.patience, val_size)
     need = lookback + h + val
     if first < need:
         raise ValueError(
@@ -52,13 +93,13 @@ def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_siz
     def head(end: int) -> Panel:
         return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend)
 
-    if refit:
-        forecasts = [
-            fitting.forecast(fitting.fit_state(forecaster, head(cut), freq), panel.values, [cut])[0] for cut in cutoffs
-        ]
-    else:
-        state = fitting.fit_state(forecaster, head(cutoffs[0]), freq)
-        forecasts = list(fitting.forecast(state, panel.values, cutoffs))
+    # windows [start, start + every) share the model trained at the cutoff of window `start`
+    starts = list(range(0, len(cutoffs), every)) if every else [0]
+    forecasts: list[np.ndarray] = []
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < len(starts) else len(cutoffs)
+        state = fitting.fit_state(forecaster, head(cutoffs[start]), freq, val_size)
+        forecasts.extend(fitting.forecast(state, panel.values, cutoffs[start:stop]))
 
     name = forecaster.output_name()
     parts = []

@@ -59,16 +59,19 @@ def run_configs(params: Any) -> tuple[Any, TrainConfig]:
     return resolve(params.model_name, params.recipe, model_over, train_over)
 
 
-def validation_size(params: Any, n_times: int, patience: int | None) -> int:
-    """``val_size``, or with ``val_size=None``: 0 without early stopping, else 10% of the timestamps (>= h)."""
-    if params.val_size is not None:
-        return int(params.val_size)
+def validation_size(params: Any, n_times: int, patience: int | None, val_size: int | None = None) -> int:
+    """``val_size`` (the call's, else the forecaster's), or when both are None: 0 without early stopping, else
+    10% of the timestamps (>= h)."""
+    if val_size is None:
+        val_size = params.val_size
+    if val_size is not None:
+        return int(val_size)
     if patience is None:
         return 0
     return max(int(params.h), math.ceil(AUTO_VAL_FRACTION * n_times))
 
 
-def check_length(params: Any, n_times: int, val: int, what: str) -> None:
+def check_length(params: Any, n_times: int, val: int, what: str, auto_val: bool | None = None) -> None:
     """An error naming the parameters to change when ``n_times`` cannot hold one training and validation part."""
     lookback, horizon = int(params.input_size), int(params.h)
     need = lookback + horizon + val
@@ -76,7 +79,7 @@ def check_length(params: Any, n_times: int, val: int, what: str) -> None:
         auto = (
             f" (val_size=None held out {val} steps for the recipe's early stopping; pass val_size=0 to train "
             "without a validation part)"
-            if params.val_size is None and val
+            if (params.val_size is None if auto_val is None else auto_val) and val
             else ""
         )
         raise ValueError(
@@ -85,17 +88,18 @@ def check_length(params: Any, n_times: int, val: int, what: str) -> None:
         )
 
 
-def fit_state(params: Any, panel: Panel, freq: str) -> FittedState:
+def fit_state(params: Any, panel: Panel, freq: str, val_size: int | None = None) -> FittedState:
     """Train a new model on ``panel`` as the keywords of ``params`` (a forecaster) say; return its fitted state.
 
-    The last ``val_size`` steps are held out for early stopping; the scaler is fitted on the rest only.
+    The last ``val_size`` steps (the call's, else the forecaster's keyword) are held out for early stopping;
+    the scaler is fitted on the rest only.
     Weights are initialised from ``random_state``, so two calls with the same seed give the same model.
     """
     config, train_config = run_configs(params)
     device = resolve_device(train_config.accelerator)  # fail before training on an unknown accelerator
     n, _ = panel.values.shape
-    val = validation_size(params, n, train_config.patience)
-    check_length(params, n, val, "fit")
+    val = validation_size(params, n, train_config.patience, val_size)
+    check_length(params, n, val, "fit", auto_val=params.val_size is None and val_size is None)
     lookback, horizon = int(params.input_size), int(params.h)
     train_end = n - val
     scaler = fit_scaler(panel.values, train_end)
@@ -150,19 +154,26 @@ def score_windows(state: FittedState, values: np.ndarray) -> float:
     return mse
 
 
+def check_val_size(params: Any, val_size: int | None) -> None:
+    """``val_size`` (a keyword or a ``fit``/``cross_validation`` argument): None, 0 or at least ``h``, and not 0
+    while early stopping is asked for explicitly."""
+    if val_size is None:
+        return
+    check_int("val_size", val_size, 0)
+    if val_size and val_size < params.h:
+        raise ValueError(f"val_size={val_size} must be 0 or at least h={params.h} (one validation window).")
+    if params.early_stopping_patience and val_size == 0:
+        raise ValueError("early_stopping_patience needs a validation part: set val_size >= h (or None).")
+
+
 def check_common(params: Any) -> None:
     """Checks of the shared keywords (run at fit time, never in ``__init__``)."""
     check_int("h", params.h, 1)
     check_int("input_size", params.input_size, 1)
     check_int("random_state", params.random_state, 0)
-    if params.val_size is not None:
-        check_int("val_size", params.val_size, 0)
-        if params.val_size and params.val_size < params.h:
-            raise ValueError(f"val_size={params.val_size} must be 0 or at least h={params.h} (one validation window).")
+    check_val_size(params, params.val_size)
     if params.early_stopping_patience is not None:
         check_int("early_stopping_patience", params.early_stopping_patience, 0)
-        if params.early_stopping_patience and params.val_size == 0:
-            raise ValueError("early_stopping_patience needs a validation part: set val_size >= h (or None).")
     for name in ("max_epochs", "batch_size"):
         if getattr(params, name) is not None:
             check_int(name, getattr(params, name), 1)
