@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -62,7 +63,7 @@ class BaseForecaster(BaseEstimator):
     model_ = _fitted("model", "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data.")
     model_config_ = _fitted("model_config", "The model's config dataclass, as trained.")
     scaler_ = _fitted("scaler", "The StandardScaler fitted on the training part, per series.")
-    freq_ = _fitted("freq", "Frequency of the training frame (pandas alias).")
+    freq_ = _fitted("freq", "Frequency of the training frame (pandas alias; an int step for integer timestamps).")
     series_ = _fitted("series", "Series ids (long) or value columns (wide), in model order.")
     n_vars_ = _fitted("n_vars", "Number of series.")
     layout_ = _fitted("layout", "'long' or 'wide': the training frame's shape.")
@@ -128,7 +129,7 @@ class BaseForecaster(BaseEstimator):
             )
         return h
 
-    def _history_panel(self, df: Any, min_length: int, what: str) -> tuple[Panel, str]:
+    def _history_panel(self, df: Any, min_length: int, what: str) -> tuple[Panel, str | int]:
         """Validate a new-history frame against what the model was fitted on."""
         panel = to_panel(df, self.frame_columns())
         missing = [s for s in self.series_ if s not in panel.series]
@@ -139,8 +140,16 @@ class BaseForecaster(BaseEstimator):
                 f"unknown: {unknown}, missing: {missing}. Fit a new forecaster for other series."
             )
         order = [panel.series.index(s) for s in self.series_]
-        panel = Panel(panel.values[:, order], panel.index, list(self.series_), panel.layout, panel.backend)
-        fitted_tz, new_tz = self.history_end_.tz, panel.index.tz
+        panel = Panel(
+            panel.values[:, order], panel.index, list(self.series_), panel.layout, panel.backend, panel.time_type
+        )
+        fitted_int = isinstance(self.freq_, int)
+        if fitted_int != pd.api.types.is_integer_dtype(panel.index.dtype):
+            raise ValueError(
+                f"{what}: df has {'datetime' if fitted_int else 'integer'} timestamps but the model was fitted on "
+                f"{'integer' if fitted_int else 'datetime'} ones. Pass the time column in the fitted kind."
+            )
+        fitted_tz, new_tz = getattr(self.history_end_, "tz", None), getattr(panel.index, "tz", None)
         if (fitted_tz is None) != (new_tz is None):
             raise ValueError(
                 f"{what}: df has {'timezone-aware' if new_tz else 'naive'} timestamps but the model was fitted on "
@@ -166,9 +175,11 @@ class BaseForecaster(BaseEstimator):
             raise ValueError(f"format must be 'long' or 'wide', got {format!r}.")
         if df is None:
             history, last, backend = self.last_window_, self.history_end_, self.backend_
+            time_type = self.state_.time_type
         else:
             panel, _ = self._history_panel(df, self.state_.lookback, "predict")
             history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
+            time_type = panel.time_type
         forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
         return forecast_frame(
             forecast,
@@ -178,6 +189,7 @@ class BaseForecaster(BaseEstimator):
             self.output_name(),
             format,
             backend,
+            time_type,
         )
 
     # ------------------------------------------------------------------ evaluation

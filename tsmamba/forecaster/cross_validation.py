@@ -25,6 +25,7 @@ from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
 from tsmamba.forecaster.frequency import resolve_freq
+from tsmamba.forecaster.time_types import restore
 
 if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
@@ -91,7 +92,7 @@ def cross_validate(
     cutoffs = [fold.cutoff for fold in rolling_origin(n, h, n_windows, step, min_train=need)]
 
     def head(end: int) -> Panel:
-        return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend)
+        return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend, panel.time_type)
 
     # windows [start, start + every) share the model trained at the cutoff of window `start`
     starts = list(range(0, len(cutoffs), every)) if every else [0]
@@ -119,7 +120,7 @@ def cross_validate(
             )
     out = pd.concat(parts, ignore_index=True).sort_values([columns.id_col, "cutoff", columns.time_col], kind="stable")
     out = out.reset_index(drop=True)
-    return pl.from_pandas(out) if backend_of(df) == "polars" else out
+    return restore(out, [columns.time_col, "cutoff"], panel.time_type, backend_of(df))
 
 
 def evaluate(

@@ -88,7 +88,7 @@ def check_length(params: Any, n_times: int, val: int, what: str, auto_val: bool 
         )
 
 
-def fit_state(params: Any, panel: Panel, freq: str, val_size: int | None = None) -> FittedState:
+def fit_state(params: Any, panel: Panel, freq: str | int, val_size: int | None = None) -> FittedState:
     """Train a new model on ``panel`` as the keywords of ``params`` (a forecaster) say; return its fitted state.
 
     The last ``val_size`` steps (the call's, else the forecaster's keyword) are held out for early stopping;
@@ -124,6 +124,7 @@ def fit_state(params: Any, panel: Panel, freq: str, val_size: int | None = None)
         train_range=(panel.index[0], panel.index[-1], n),
         lightning_module=ForecastModule(result.model, train_config, train_windows, val_windows),
         training_history=result.history,
+        time_type=panel.time_type,
     )
 
 

@@ -19,7 +19,8 @@ Shared keywords:
   timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
 * ``random_state`` seeds weight initialisation and batch order (same seed, same fit on CPU).
 * ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs`` (a dict passed to Lightning's ``Trainer``).
-* ``freq`` (pandas alias; ``None`` infers it), ``alias`` (forecast column name; ``None``: the model name),
+* ``freq`` (pandas alias, or an int step for integer timestamps, e.g. ``1``; ``None`` infers it),
+  ``alias`` (forecast column name; ``None``: the model name),
   ``id_col``, ``time_col``, ``target_col``: column names of long frames (``time_col`` also in wide frames).
 """
 
@@ -67,7 +68,7 @@ class DLinearForecaster(BaseForecaster):
         devices: int | str = 1,
         precision: str = "32-true",
         trainer_kwargs: dict | None = None,
-        freq: str | None = None,
+        freq: str | int | None = None,
         alias: str | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",
@@ -141,7 +142,7 @@ class PatchTSTForecaster(BaseForecaster):
         devices: int | str = 1,
         precision: str = "32-true",
         trainer_kwargs: dict | None = None,
-        freq: str | None = None,
+        freq: str | int | None = None,
         alias: str | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",
@@ -223,7 +224,7 @@ class TSM2Forecaster(BaseForecaster):
         devices: int | str = 1,
         precision: str = "32-true",
         trainer_kwargs: dict | None = None,
-        freq: str | None = None,
+        freq: str | int | None = None,
         alias: str | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",
