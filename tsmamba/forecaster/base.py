@@ -36,6 +36,7 @@ from tsmamba.forecaster.classes import register
 from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
 from tsmamba.forecaster.frequency import future_index, resolve_freq
+from tsmamba.forecaster.intervals import check_levels, interval_columns
 from tsmamba.forecaster.persistence import load_forecaster, save_forecaster
 from tsmamba.forecaster.plotting import plot_forecasts
 
@@ -163,16 +164,37 @@ class BaseForecaster(BaseEstimator):
         freq = resolve_freq(panel.index, self.freq_) if panel.n_times > 1 else self.freq_
         return panel, freq
 
-    def predict(self, df: Any = None, h: int | None = None, format: str = "long") -> Any:
+    def _check_levels(self, level: Any, format: str = "long") -> list[float]:
+        levels = check_levels(level)
+        if levels and not self.conformal_windows:
+            raise ValueError(
+                "Prediction intervals need calibration residuals: construct the forecaster with "
+                "conformal_windows=n (e.g. 20) and fit again; level= then gives conformal intervals."
+            )
+        if levels and format != "long":
+            raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
+        return levels
+
+    def predict(self, df: Any = None, h: int | None = None, format: str = "long", level: Any = None) -> Any:
         """Forecast ``h`` steps after the training data, or after the end of ``df`` (new history, same series).
 
         Returns a long frame ``unique_id, ds, <ModelName>`` (``format="wide"``: a timestamp column and one
-        column per series) in the library of ``df`` (of the training frame when ``df`` is None).
+        column per series) in the library of ``df`` (of the training frame when ``df`` is None). ``level``
+        (e.g. ``[80, 90]``, with ``conformal_windows`` set at fit) adds conformal intervals as neuralforecast
+        names them: ``<ModelName>-lo-80``, ``<ModelName>-hi-80``, ...
         """
         check_is_fitted(self, "model_")
         h = self._check_h(h)
         if format not in ("long", "wide"):
             raise ValueError(f"format must be 'long' or 'wide', got {format!r}.")
+        levels = check_levels(level)
+        if levels and self.state_.conformal_scores is None:
+            raise ValueError(
+                "Prediction intervals need calibration residuals, and this model has none: construct the "
+                "forecaster with conformal_windows=n (e.g. 20) and fit again."
+            )
+        if levels and format != "long":
+            raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
         if df is None:
             history, last, backend = self.last_window_, self.history_end_, self.backend_
             time_type = self.state_.time_type
@@ -181,6 +203,7 @@ class BaseForecaster(BaseEstimator):
             history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
             time_type = panel.time_type
         forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
+        extra = interval_columns(self.output_name(), forecast, self.state_.conformal_scores, levels) if levels else None
         return forecast_frame(
             forecast,
             future_index(last, self.freq_, h),
@@ -190,6 +213,7 @@ class BaseForecaster(BaseEstimator):
             format,
             backend,
             time_type,
+            extra,
         )
 
     # ------------------------------------------------------------------ evaluation
@@ -201,6 +225,7 @@ class BaseForecaster(BaseEstimator):
         test_size: int | None = None,
         val_size: int | None = None,
         refit: bool | int = False,
+        level: Any = None,
     ) -> Any:
         """Rolling-origin forecasts of the last windows of ``df``, beside the actual ``y`` (neuralforecast's shape).
 
@@ -210,12 +235,14 @@ class BaseForecaster(BaseEstimator):
         stopping (None: the forecaster's ``val_size``), and re-trained at every cutoff with ``refit=True``, at
         every ``refit``-th window with an integer, never with ``False``/``0``, as neuralforecast does, but on
         the side: the forecaster's own fitted state (from ``fit``) is left as it was, so ``predict()`` and
-        ``save()`` afterwards use the model ``fit`` trained.
-        Output: long frame ``unique_id, ds, cutoff, <ModelName>, y`` in the library of ``df``.
+        ``save()`` afterwards use the model ``fit`` trained. ``level`` adds conformal intervals (needs
+        ``conformal_windows``), each calibrated before its own cutoff.
+        Output: long frame ``unique_id, ds, cutoff, <ModelName>, [intervals], y`` in the library of ``df``.
         """
         self._validate_params()
         fitting.check_val_size(self, val_size)
-        return cross_validate(self, df, n_windows, step_size, test_size, val_size, refit)
+        levels = self._check_levels(level)
+        return cross_validate(self, df, n_windows, step_size, test_size, val_size, refit, levels)
 
     def score(self, df: Any, y: None = None) -> float:
         """Negative MSE over every rolling window of ``df`` (standardised scale, fitted scaler).

@@ -25,6 +25,7 @@ from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
 from tsmamba.forecaster.frequency import resolve_freq
+from tsmamba.forecaster.intervals import interval_columns
 from tsmamba.forecaster.time_types import restore
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def cross_validate(
     test_size: int | None,
     val_size: int | None,
     refit: bool | int,
+    levels: list[float] | None = None,
 ) -> Any:
     """See :meth:`BaseForecaster.cross_validation`; ``forecaster``'s own fitted state is never touched."""
     h, lookback = int(forecaster.h), int(forecaster.input_size)
@@ -97,14 +99,19 @@ def cross_validate(
     # windows [start, start + every) share the model trained at the cutoff of window `start`
     starts = list(range(0, len(cutoffs), every)) if every else [0]
     forecasts: list[np.ndarray] = []
+    bands: list[dict[str, np.ndarray]] = []  # per window: interval columns [h, M]
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else len(cutoffs)
         state = fitting.fit_state(forecaster, head(cutoffs[start]), freq, val_size)
-        forecasts.extend(fitting.forecast(state, panel.values, cutoffs[start:stop]))
+        predicted = fitting.forecast(state, panel.values, cutoffs[start:stop])
+        forecasts.extend(predicted)
+        if levels:
+            columns_ = interval_columns(forecaster.output_name(), predicted, state.conformal_scores, levels)
+            bands.extend({k: v[w] for k, v in columns_.items()} for w in range(len(predicted)))
 
     name = forecaster.output_name()
     parts = []
-    for cut, forecast in zip(cutoffs, forecasts, strict=True):
+    for w, (cut, forecast) in enumerate(zip(cutoffs, forecasts, strict=True)):
         times = panel.index[cut : cut + h]
         for m, series in enumerate(panel.series):
             parts.append(
@@ -114,6 +121,7 @@ def cross_validate(
                         columns.time_col: times,
                         "cutoff": panel.index[cut - 1],
                         name: forecast[:, m],
+                        **({k: v[:, m] for k, v in bands[w].items()} if levels else {}),
                         columns.target_col: panel.values[cut : cut + h, m],
                     }
                 )

@@ -88,15 +88,39 @@ def check_length(params: Any, n_times: int, val: int, what: str, auto_val: bool 
         )
 
 
-def fit_state(params: Any, panel: Panel, freq: str | int, val_size: int | None = None) -> FittedState:
+def calibration_scores(params: Any, panel: Panel, freq: str | int, val_size: int | None) -> np.ndarray:
+    """Absolute errors ``[n, h, M]`` (original scale) of a model trained before the last ``h + n - 1`` steps,
+    on the ``n = conformal_windows`` windows after it (origins one step apart): out-of-sample residuals."""
+    n, horizon = int(params.conformal_windows), int(params.h)
+    head = panel.n_times - horizon - n + 1
+    if head < 1:
+        raise ValueError(
+            f"conformal_windows={n} needs more than h + n - 1 = {horizon + n - 1} timestamps; the series have "
+            f"{panel.n_times}. Lower conformal_windows or pass a longer history."
+        )
+    _, train_config = run_configs(params)
+    check_length(params, head, validation_size(params, head, train_config.patience, val_size), "conformal calibration")
+    prefix = Panel(panel.values[:head], panel.index[:head], panel.series, panel.layout, panel.backend)
+    state = fit_state(params, prefix, freq, val_size, calibrate=False)
+    ends = list(range(head, head + n))
+    predicted = forecast(state, panel.values, ends)
+    actual = np.stack([panel.values[e : e + horizon] for e in ends])
+    return np.abs(actual - predicted)
+
+
+def fit_state(
+    params: Any, panel: Panel, freq: str | int, val_size: int | None = None, calibrate: bool = True
+) -> FittedState:
     """Train a new model on ``panel`` as the keywords of ``params`` (a forecaster) say; return its fitted state.
 
     The last ``val_size`` steps (the call's, else the forecaster's keyword) are held out for early stopping;
-    the scaler is fitted on the rest only.
+    the scaler is fitted on the rest only. With ``conformal_windows > 0`` (and ``calibrate``) a calibration
+    model is trained first and its rolling-window errors kept for prediction intervals.
     Weights are initialised from ``random_state``, so two calls with the same seed give the same model.
     """
     config, train_config = run_configs(params)
     device = resolve_device(train_config.accelerator)  # fail before training on an unknown accelerator
+    scores = calibration_scores(params, panel, freq, val_size) if calibrate and params.conformal_windows else None
     n, _ = panel.values.shape
     val = validation_size(params, n, train_config.patience, val_size)
     check_length(params, n, val, "fit", auto_val=params.val_size is None and val_size is None)
@@ -125,6 +149,7 @@ def fit_state(params: Any, panel: Panel, freq: str | int, val_size: int | None =
         lightning_module=ForecastModule(result.model, train_config, train_windows, val_windows),
         training_history=result.history,
         time_type=panel.time_type,
+        conformal_scores=scores,
     )
 
 
@@ -178,6 +203,7 @@ def check_common(params: Any) -> None:
     for name in ("max_epochs", "batch_size"):
         if getattr(params, name) is not None:
             check_int(name, getattr(params, name), 1)
+    check_int("conformal_windows", params.conformal_windows, 0)
     if params.max_steps is not None:
         check_int("max_steps", params.max_steps, 1)
     if params.trainer_kwargs is not None and not isinstance(params.trainer_kwargs, dict):

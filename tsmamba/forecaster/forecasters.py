@@ -17,6 +17,9 @@ Shared keywords:
 * ``early_stopping_patience`` (epochs; ``0`` disables it) on the last ``val_size`` steps of the training
   frame, with the best weights restored. ``val_size=None``: when the recipe early-stops, 10% of the
   timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
+* ``conformal_windows``: ``n > 0`` makes ``fit`` also train a calibration model on the data before the last
+  ``h + n - 1`` steps and keep its absolute errors on those ``n`` rolling windows, so that ``predict(level=)``
+  and ``cross_validation(level=)`` give conformal intervals (``0``: no intervals, one training).
 * ``random_state`` seeds weight initialisation and batch order (same seed, same fit on CPU).
 * ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs`` (a dict passed to Lightning's ``Trainer``).
 * ``freq`` (pandas alias, or an int step for integer timestamps, e.g. ``1``; ``None`` infers it),
@@ -63,6 +66,7 @@ class DLinearForecaster(BaseForecaster):
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
         val_size: int | None = None,
+        conformal_windows: int = 0,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
@@ -137,6 +141,7 @@ class PatchTSTForecaster(BaseForecaster):
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
         val_size: int | None = None,
+        conformal_windows: int = 0,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
@@ -219,6 +224,7 @@ class TSM2Forecaster(BaseForecaster):
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
         val_size: int | None = None,
+        conformal_windows: int = 0,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,

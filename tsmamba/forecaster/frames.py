@@ -268,9 +268,11 @@ def forecast_frame(
     layout: Layout,
     backend: Backend,
     time_type: TimeType | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> Any:
     """Forecasts ``values[t, m]`` as a long (``unique_id, ds, <model_name>``) or wide frame in ``backend``, the
-    time column in the user's dtype ``time_type``."""
+    time column in the user's dtype ``time_type``; ``extra`` (long only) adds columns shaped like ``values``
+    (prediction intervals)."""
     if layout == "wide":
         pdf = pd.DataFrame(values, columns=series)
         pdf.insert(0, columns.time_col, index)
@@ -281,6 +283,7 @@ def forecast_frame(
             columns.id_col: pd.Index(series).repeat(n_times),
             columns.time_col: np.tile(index.to_numpy(), n_series),
             model_name: values.T.reshape(-1),
+            **{name: column.T.reshape(-1) for name, column in (extra or {}).items()},
         }
     )
     return restore(pdf, [columns.time_col], time_type, backend)

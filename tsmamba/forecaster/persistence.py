@@ -121,6 +121,11 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
             "mean": torch.as_tensor(state.scaler.mean, dtype=torch.float64),
             "scale": torch.as_tensor(state.scaler.scale, dtype=torch.float64),
             "last_window": torch.as_tensor(state.last_window, dtype=torch.float64),
+            **(
+                {}
+                if state.conformal_scores is None
+                else {"conformal_scores": torch.as_tensor(state.conformal_scores, dtype=torch.float64)}
+            ),
         },
         str(directory / SCALER_FILE),
     )
@@ -201,6 +206,7 @@ def load_forecaster(
         scaler = StandardScaler()
         scaler.mean, scaler.scale = scaler_values["mean"].numpy(), scaler_values["scale"].numpy()
         last_window = scaler_values["last_window"].numpy()
+        scores = scaler_values["conformal_scores"].numpy() if "conformal_scores" in scaler_values else None
     except KeyError as exc:
         raise ValueError(f"{directory / SCALER_FILE} lacks tensor {exc}. {_RESAVE}.") from exc
     training = config["training_range"]
@@ -221,6 +227,7 @@ def load_forecaster(
             _from_timestamp(training["end"]),
             int(training["n_timestamps"]),
         ),
+        conformal_scores=scores,
         time_type=TimeType.from_json(config["time_type"]) if config.get("time_type") else None,
     )
     return forecaster

@@ -37,6 +37,7 @@ class FittedState:
     lightning_module: Any = None  # the LightningModule it was trained with (None after load)
     training_history: list[dict[str, float]] = field(default_factory=list)  # per epoch: lr, losses
     time_type: TimeType | None = None  # the training frame's time dtype, restored on predict() outputs
+    conformal_scores: np.ndarray | None = None  # [n, h, M] absolute errors of the calibration model (or None)
 
     @property
     def n_vars(self) -> int:
