@@ -38,6 +38,7 @@ _TRAIN_KEYWORDS = {
     "lr_schedule": "lr_schedule",
     "gradient_clip": "gradient_clip",
     "early_stopping_patience": "patience",
+    "val_check_steps": "val_check_steps",
     "accelerator": "accelerator",
     "devices": "devices",
     "precision": "precision",
@@ -206,5 +207,7 @@ def check_common(params: Any) -> None:
     check_int("conformal_windows", params.conformal_windows, 0)
     if params.max_steps is not None:
         check_int("max_steps", params.max_steps, 1)
+    if params.val_check_steps is not None:
+        check_int("val_check_steps", params.val_check_steps, 1)
     if params.trainer_kwargs is not None and not isinstance(params.trainer_kwargs, dict):
         raise TypeError(f"trainer_kwargs must be a dict or None, got {type(params.trainer_kwargs).__name__}.")

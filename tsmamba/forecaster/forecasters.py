@@ -14,9 +14,11 @@ Shared keywords:
   benchmark recipe to take, model sizes included (e.g. TSM2 on ETTh1: d_model 16, dropout 0.3); ``"demo"``.
 * ``max_epochs``, ``max_steps`` (``None``: no step limit), ``batch_size``, ``learning_rate``, ``lr_schedule``
   (``"constant"``, ``"type1"``, ``"type3"``, ``"onecycle"``), ``gradient_clip``.
-* ``early_stopping_patience`` (epochs; ``0`` disables it) on the last ``val_size`` steps of the training
-  frame, with the best weights restored. ``val_size=None``: when the recipe early-stops, 10% of the
-  timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
+* ``val_check_steps``: validate every this many optimiser steps (``None``: once per epoch), so early stopping
+  and the best-weight restore work under a ``max_steps`` budget shorter than an epoch.
+* ``early_stopping_patience`` (validations: epochs by default; ``0`` disables it) on the last ``val_size``
+  steps of the training frame, with the best weights restored. ``val_size=None``: when the recipe
+  early-stops, 10% of the timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
 * ``conformal_windows``: ``n > 0`` makes ``fit`` also train a calibration model on the data before the last
   ``h + n - 1`` steps and keep its absolute errors on those ``n`` rolling windows, so that ``predict(level=)``
   and ``cross_validation(level=)`` give conformal intervals (``0``: no intervals, one training).
@@ -65,6 +67,7 @@ class DLinearForecaster(BaseForecaster):
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
+        val_check_steps: int | None = None,
         val_size: int | None = None,
         conformal_windows: int = 0,
         random_state: int = 1,
@@ -140,6 +143,7 @@ class PatchTSTForecaster(BaseForecaster):
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
+        val_check_steps: int | None = None,
         val_size: int | None = None,
         conformal_windows: int = 0,
         random_state: int = 1,
@@ -223,6 +227,7 @@ class TSM2Forecaster(BaseForecaster):
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
+        val_check_steps: int | None = None,
         val_size: int | None = None,
         conformal_windows: int = 0,
         random_state: int = 1,
