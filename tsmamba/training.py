@@ -49,7 +49,8 @@ class TrainConfig:
     batch_size: int = 32  # training windows per step
     max_epochs: int = 10  # upper bound on passes over the training windows
     max_steps: int = -1  # upper bound on optimiser steps; -1: no limit (max_epochs alone decides)
-    patience: int | None = 3  # epochs without a lower val loss before stopping; None: never stop early
+    patience: int | None = 3  # validations without a lower val loss before stopping; None: never stop early
+    val_check_steps: int | None = None  # validate every this many optimiser steps; None: once per epoch
     lr_schedule: str = "constant"  # 'constant', 'type1' (halve each epoch), 'type3' (x0.9 after epoch 3), 'onecycle'
     pct_start: float = 0.3  # 'onecycle': fraction of steps spent warming up (PatchTST uses 0.3 or 0.4)
     weight_decay: float = 0.0  # Adam L2 penalty; the reference scripts use none
@@ -83,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"pct_start must lie in (0, 1), got {self.pct_start}.")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps must be positive or -1 (no limit), got {self.max_steps}.")
+        if self.val_check_steps is not None and (isinstance(self.val_check_steps, bool) or self.val_check_steps < 1):
+            raise ValueError(f"val_check_steps must be a positive integer or None, got {self.val_check_steps}.")
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be positive or None (no early stopping), got {self.patience}.")
 
@@ -305,6 +308,8 @@ _TRAINER_ARGS_FROM_CONFIG = {
     "strategy",
     "precision",
     "gradient_clip_val",
+    "val_check_interval",
+    "check_val_every_n_epoch",
     "logger",
     "callbacks",
     "deterministic",
@@ -365,6 +370,10 @@ def fit_model(
         limit_val_batches=None if val is not None else 0,
         default_root_dir=config.log_dir,
     )
+    if config.val_check_steps is not None and val is not None:
+        # every N optimiser steps, across epoch boundaries: validation (and so early stopping and the best-weight
+        # restore) also runs when max_steps ends training inside the first epoch
+        trainer_args.update(val_check_interval=config.val_check_steps, check_val_every_n_epoch=None)
     clash = sorted(set(config.trainer_kwargs) & _TRAINER_ARGS_FROM_CONFIG)
     if clash:
         raise ValueError(

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -35,6 +36,7 @@ from tsmamba.forecaster.classes import register
 from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
 from tsmamba.forecaster.frequency import future_index, resolve_freq
+from tsmamba.forecaster.intervals import check_levels, interval_columns
 from tsmamba.forecaster.persistence import load_forecaster, save_forecaster
 from tsmamba.forecaster.plotting import plot_forecasts
 
@@ -62,7 +64,7 @@ class BaseForecaster(BaseEstimator):
     model_ = _fitted("model", "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data.")
     model_config_ = _fitted("model_config", "The model's config dataclass, as trained.")
     scaler_ = _fitted("scaler", "The StandardScaler fitted on the training part, per series.")
-    freq_ = _fitted("freq", "Frequency of the training frame (pandas alias).")
+    freq_ = _fitted("freq", "Frequency of the training frame (pandas alias; an int step for integer timestamps).")
     series_ = _fitted("series", "Series ids (long) or value columns (wide), in model order.")
     n_vars_ = _fitted("n_vars", "Number of series.")
     layout_ = _fitted("layout", "'long' or 'wide': the training frame's shape.")
@@ -102,16 +104,18 @@ class BaseForecaster(BaseEstimator):
         fitting.run_configs(self)  # recipe name, option types and values: errors before any data is read
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: Any, y: None = None) -> BaseForecaster:
+    def fit(self, df: Any, y: None = None, val_size: int | None = None) -> BaseForecaster:
         """Validate ``df`` (long or wide, pandas or polars), scale per series on the training part, train.
 
-        Replaces any earlier fitted state. The last ``val_size`` steps are held out for early stopping
-        (``val_size=None``: 10% of the timestamps, at least ``h``, when the recipe early-stops). Weights are
-        re-initialised from ``random_state`` on every call, so two fits with the same seed are equal.
+        Replaces any earlier fitted state. The last ``val_size`` steps are held out for early stopping: the
+        argument (neuralforecast's ``fit(df, val_size=)``) overrides the keyword for this call; both None: 10%
+        of the timestamps, at least ``h``, when the recipe early-stops. Weights are re-initialised from
+        ``random_state`` on every call, so two fits with the same seed are equal.
         """
         self._validate_params()
+        fitting.check_val_size(self, val_size)
         panel = to_panel(df, self.frame_columns())
-        self.state_ = fitting.fit_state(self, panel, resolve_freq(panel.index, self.freq))
+        self.state_ = fitting.fit_state(self, panel, resolve_freq(panel.index, self.freq), val_size)
         return self
 
     # ------------------------------------------------------------------ inference
@@ -126,7 +130,7 @@ class BaseForecaster(BaseEstimator):
             )
         return h
 
-    def _history_panel(self, df: Any, min_length: int, what: str) -> tuple[Panel, str]:
+    def _history_panel(self, df: Any, min_length: int, what: str) -> tuple[Panel, str | int]:
         """Validate a new-history frame against what the model was fitted on."""
         panel = to_panel(df, self.frame_columns())
         missing = [s for s in self.series_ if s not in panel.series]
@@ -137,8 +141,16 @@ class BaseForecaster(BaseEstimator):
                 f"unknown: {unknown}, missing: {missing}. Fit a new forecaster for other series."
             )
         order = [panel.series.index(s) for s in self.series_]
-        panel = Panel(panel.values[:, order], panel.index, list(self.series_), panel.layout, panel.backend)
-        fitted_tz, new_tz = self.history_end_.tz, panel.index.tz
+        panel = Panel(
+            panel.values[:, order], panel.index, list(self.series_), panel.layout, panel.backend, panel.time_type
+        )
+        fitted_int = isinstance(self.freq_, int)
+        if fitted_int != pd.api.types.is_integer_dtype(panel.index.dtype):
+            raise ValueError(
+                f"{what}: df has {'datetime' if fitted_int else 'integer'} timestamps but the model was fitted on "
+                f"{'integer' if fitted_int else 'datetime'} ones. Pass the time column in the fitted kind."
+            )
+        fitted_tz, new_tz = getattr(self.history_end_, "tz", None), getattr(panel.index, "tz", None)
         if (fitted_tz is None) != (new_tz is None):
             raise ValueError(
                 f"{what}: df has {'timezone-aware' if new_tz else 'naive'} timestamps but the model was fitted on "
@@ -152,22 +164,46 @@ class BaseForecaster(BaseEstimator):
         freq = resolve_freq(panel.index, self.freq_) if panel.n_times > 1 else self.freq_
         return panel, freq
 
-    def predict(self, df: Any = None, h: int | None = None, format: str = "long") -> Any:
+    def _check_levels(self, level: Any, format: str = "long") -> list[float]:
+        levels = check_levels(level)
+        if levels and not self.conformal_windows:
+            raise ValueError(
+                "Prediction intervals need calibration residuals: construct the forecaster with "
+                "conformal_windows=n (e.g. 20) and fit again; level= then gives conformal intervals."
+            )
+        if levels and format != "long":
+            raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
+        return levels
+
+    def predict(self, df: Any = None, h: int | None = None, format: str = "long", level: Any = None) -> Any:
         """Forecast ``h`` steps after the training data, or after the end of ``df`` (new history, same series).
 
         Returns a long frame ``unique_id, ds, <ModelName>`` (``format="wide"``: a timestamp column and one
-        column per series) in the library of ``df`` (of the training frame when ``df`` is None).
+        column per series) in the library of ``df`` (of the training frame when ``df`` is None). ``level``
+        (e.g. ``[80, 90]``, with ``conformal_windows`` set at fit) adds conformal intervals as neuralforecast
+        names them: ``<ModelName>-lo-80``, ``<ModelName>-hi-80``, ...
         """
         check_is_fitted(self, "model_")
         h = self._check_h(h)
         if format not in ("long", "wide"):
             raise ValueError(f"format must be 'long' or 'wide', got {format!r}.")
+        levels = check_levels(level)
+        if levels and self.state_.conformal_scores is None:
+            raise ValueError(
+                "Prediction intervals need calibration residuals, and this model has none: construct the "
+                "forecaster with conformal_windows=n (e.g. 20) and fit again."
+            )
+        if levels and format != "long":
+            raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
         if df is None:
             history, last, backend = self.last_window_, self.history_end_, self.backend_
+            time_type = self.state_.time_type
         else:
             panel, _ = self._history_panel(df, self.state_.lookback, "predict")
             history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
+            time_type = panel.time_type
         forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
+        extra = interval_columns(self.output_name(), forecast, self.state_.conformal_scores, levels) if levels else None
         return forecast_frame(
             forecast,
             future_index(last, self.freq_, h),
@@ -176,19 +212,37 @@ class BaseForecaster(BaseEstimator):
             self.output_name(),
             format,
             backend,
+            time_type,
+            extra,
         )
 
     # ------------------------------------------------------------------ evaluation
-    def cross_validation(self, df: Any, n_windows: int = 1, step_size: int | None = None, refit: bool = False) -> Any:
-        """Rolling-origin forecasts of the last ``n_windows`` windows of ``df``, beside the actual ``y``.
+    def cross_validation(
+        self,
+        df: Any,
+        n_windows: int | None = None,
+        step_size: int | None = None,
+        test_size: int | None = None,
+        val_size: int | None = None,
+        refit: bool | int = False,
+        level: Any = None,
+    ) -> Any:
+        """Rolling-origin forecasts of the last windows of ``df``, beside the actual ``y`` (neuralforecast's shape).
 
-        A model is trained on the data up to the first cutoff (and re-trained at every cutoff when
-        ``refit=True``), as neuralforecast does, but on the side: the forecaster's own fitted state (from
-        ``fit``) is left as it was, so ``predict()`` and ``save()`` afterwards use the model ``fit`` trained.
-        Output: long frame ``unique_id, ds, cutoff, <ModelName>, y`` in the library of ``df``.
+        The windows: ``n_windows`` (default 1) cutoffs ``step_size`` apart (default ``h``), the last ``h`` steps
+        before the end; or ``test_size`` = ``h + (n_windows - 1) * step_size`` final timestamps (both given must
+        agree). A model is trained on the data up to the first cutoff, holding out ``val_size`` steps for early
+        stopping (None: the forecaster's ``val_size``), and re-trained at every cutoff with ``refit=True``, at
+        every ``refit``-th window with an integer, never with ``False``/``0``, as neuralforecast does, but on
+        the side: the forecaster's own fitted state (from ``fit``) is left as it was, so ``predict()`` and
+        ``save()`` afterwards use the model ``fit`` trained. ``level`` adds conformal intervals (needs
+        ``conformal_windows``), each calibrated before its own cutoff.
+        Output: long frame ``unique_id, ds, cutoff, <ModelName>, [intervals], y`` in the library of ``df``.
         """
         self._validate_params()
-        return cross_validate(self, df, n_windows, step_size, refit)
+        fitting.check_val_size(self, val_size)
+        levels = self._check_levels(level)
+        return cross_validate(self, df, n_windows, step_size, test_size, val_size, refit, levels)
 
     def score(self, df: Any, y: None = None) -> float:
         """Negative MSE over every rolling window of ``df`` (standardised scale, fitted scaler).

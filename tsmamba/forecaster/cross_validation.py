@@ -1,14 +1,16 @@
 """Rolling-origin cross-validation, MSE/MAE evaluation of its output, and a time-ordered splitter for GridSearchCV.
 
 ``cross_validate`` follows neuralforecast: cutoffs are the last ``n_windows`` origins spaced ``step_size`` apart
-(default ``h``), the last one ``h`` steps before the end (``evaluation.rolling_origin``, the benchmark's); a model
-is trained on the data up to the first cutoff (at every cutoff with ``refit=True``) and the windows without a
-refit are forecast in one batched pass. The trained models are thrown away: the forecaster's fitted state is
+(default ``h``; or as many as ``test_size`` holds), the last one ``h`` steps before the end
+(``evaluation.rolling_origin``, the benchmark's); a model is trained on the data up to the first cutoff (again
+every ``refit`` windows: ``True`` is every window) and the windows sharing a model are forecast in one batched
+pass. The trained models are thrown away: the forecaster's fitted state is
 never replaced here.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,23 +25,65 @@ from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
 from tsmamba.forecaster.frequency import resolve_freq
+from tsmamba.forecaster.intervals import interval_columns
+from tsmamba.forecaster.time_types import restore
 
 if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
 
 
-def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_size: int | None, refit: bool) -> Any:
+def window_count(h: int, step: int, n_windows: int | None, test_size: int | None) -> int:
+    """The number of windows from ``n_windows`` and/or ``test_size`` (= ``h + (n_windows - 1) * step``)."""
+    if n_windows is not None:
+        n_windows = check_int("n_windows", n_windows, 1)
+    if test_size is None:
+        return 1 if n_windows is None else n_windows
+    test_size = check_int("test_size", test_size, h)
+    windows, rest = divmod(test_size - h, step)
+    if rest:
+        raise ValueError(
+            f"test_size={test_size} does not fit whole windows: it must be h + k * step_size (h={h}, "
+            f"step_size={step}), e.g. {h + windows * step} or {h + (windows + 1) * step}."
+        )
+    if n_windows is not None and n_windows != windows + 1:
+        raise ValueError(
+            f"n_windows={n_windows} and test_size={test_size} disagree: test_size = h + (n_windows - 1) * step_size "
+            f"= {h + (n_windows - 1) * step} for h={h}, step_size={step}. Pass only one of them."
+        )
+    return windows + 1
+
+
+def refit_every(refit: bool | int) -> int:
+    """``refit`` as a period in windows: ``True`` -> 1 (every window), ``False``/0 -> 0 (never), ``k`` -> k."""
+    if isinstance(refit, (bool, np.bool_)):
+        return int(bool(refit))
+    if isinstance(refit, numbers.Integral) and refit >= 0:
+        return int(refit)
+    raise ValueError(f"refit must be a bool or an integer >= 0 (re-train every refit windows), got {refit!r}.")
+
+
+def cross_validate(
+    forecaster: BaseForecaster,
+    df: Any,
+    n_windows: int | None,
+    step_size: int | None,
+    test_size: int | None,
+    val_size: int | None,
+    refit: bool | int,
+    levels: list[float] | None = None,
+) -> Any:
     """See :meth:`BaseForecaster.cross_validation`; ``forecaster``'s own fitted state is never touched."""
-    n_windows = check_int("n_windows", n_windows, 1)
     h, lookback = int(forecaster.h), int(forecaster.input_size)
     step = h if step_size is None else check_int("step_size", step_size, 1)
+    n_windows = window_count(h, step, n_windows, test_size)
+    every = refit_every(refit)
     columns = forecaster.frame_columns()
     panel = to_panel(df, columns)
     freq = resolve_freq(panel.index, forecaster.freq)
     n = panel.n_times
     first = n - h - (n_windows - 1) * step
     _, train_config = fitting.run_configs(forecaster)
-    val = fitting.validation_size(forecaster, max(first, 0), train_config.patience)
+    val = fitting.validation_size(forecaster, max(first, 0), train_config.patience, val_size)
     need = lookback + h + val
     if first < need:
         raise ValueError(
@@ -50,19 +94,24 @@ def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_siz
     cutoffs = [fold.cutoff for fold in rolling_origin(n, h, n_windows, step, min_train=need)]
 
     def head(end: int) -> Panel:
-        return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend)
+        return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend, panel.time_type)
 
-    if refit:
-        forecasts = [
-            fitting.forecast(fitting.fit_state(forecaster, head(cut), freq), panel.values, [cut])[0] for cut in cutoffs
-        ]
-    else:
-        state = fitting.fit_state(forecaster, head(cutoffs[0]), freq)
-        forecasts = list(fitting.forecast(state, panel.values, cutoffs))
+    # windows [start, start + every) share the model trained at the cutoff of window `start`
+    starts = list(range(0, len(cutoffs), every)) if every else [0]
+    forecasts: list[np.ndarray] = []
+    bands: list[dict[str, np.ndarray]] = []  # per window: interval columns [h, M]
+    for i, start in enumerate(starts):
+        stop = starts[i + 1] if i + 1 < len(starts) else len(cutoffs)
+        state = fitting.fit_state(forecaster, head(cutoffs[start]), freq, val_size)
+        predicted = fitting.forecast(state, panel.values, cutoffs[start:stop])
+        forecasts.extend(predicted)
+        if levels:
+            columns_ = interval_columns(forecaster.output_name(), predicted, state.conformal_scores, levels)
+            bands.extend({k: v[w] for k, v in columns_.items()} for w in range(len(predicted)))
 
     name = forecaster.output_name()
     parts = []
-    for cut, forecast in zip(cutoffs, forecasts, strict=True):
+    for w, (cut, forecast) in enumerate(zip(cutoffs, forecasts, strict=True)):
         times = panel.index[cut : cut + h]
         for m, series in enumerate(panel.series):
             parts.append(
@@ -72,13 +121,14 @@ def cross_validate(forecaster: BaseForecaster, df: Any, n_windows: int, step_siz
                         columns.time_col: times,
                         "cutoff": panel.index[cut - 1],
                         name: forecast[:, m],
+                        **({k: v[:, m] for k, v in bands[w].items()} if levels else {}),
                         columns.target_col: panel.values[cut : cut + h, m],
                     }
                 )
             )
     out = pd.concat(parts, ignore_index=True).sort_values([columns.id_col, "cutoff", columns.time_col], kind="stable")
     out = out.reset_index(drop=True)
-    return pl.from_pandas(out) if backend_of(df) == "polars" else out
+    return restore(out, [columns.time_col, "cutoff"], panel.time_type, backend_of(df))
 
 
 def evaluate(

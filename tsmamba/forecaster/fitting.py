@@ -38,6 +38,7 @@ _TRAIN_KEYWORDS = {
     "lr_schedule": "lr_schedule",
     "gradient_clip": "gradient_clip",
     "early_stopping_patience": "patience",
+    "val_check_steps": "val_check_steps",
     "accelerator": "accelerator",
     "devices": "devices",
     "precision": "precision",
@@ -59,16 +60,19 @@ def run_configs(params: Any) -> tuple[Any, TrainConfig]:
     return resolve(params.model_name, params.recipe, model_over, train_over)
 
 
-def validation_size(params: Any, n_times: int, patience: int | None) -> int:
-    """``val_size``, or with ``val_size=None``: 0 without early stopping, else 10% of the timestamps (>= h)."""
-    if params.val_size is not None:
-        return int(params.val_size)
+def validation_size(params: Any, n_times: int, patience: int | None, val_size: int | None = None) -> int:
+    """``val_size`` (the call's, else the forecaster's), or when both are None: 0 without early stopping, else
+    10% of the timestamps (>= h)."""
+    if val_size is None:
+        val_size = params.val_size
+    if val_size is not None:
+        return int(val_size)
     if patience is None:
         return 0
     return max(int(params.h), math.ceil(AUTO_VAL_FRACTION * n_times))
 
 
-def check_length(params: Any, n_times: int, val: int, what: str) -> None:
+def check_length(params: Any, n_times: int, val: int, what: str, auto_val: bool | None = None) -> None:
     """An error naming the parameters to change when ``n_times`` cannot hold one training and validation part."""
     lookback, horizon = int(params.input_size), int(params.h)
     need = lookback + horizon + val
@@ -76,7 +80,7 @@ def check_length(params: Any, n_times: int, val: int, what: str) -> None:
         auto = (
             f" (val_size=None held out {val} steps for the recipe's early stopping; pass val_size=0 to train "
             "without a validation part)"
-            if params.val_size is None and val
+            if (params.val_size is None if auto_val is None else auto_val) and val
             else ""
         )
         raise ValueError(
@@ -85,17 +89,42 @@ def check_length(params: Any, n_times: int, val: int, what: str) -> None:
         )
 
 
-def fit_state(params: Any, panel: Panel, freq: str) -> FittedState:
+def calibration_scores(params: Any, panel: Panel, freq: str | int, val_size: int | None) -> np.ndarray:
+    """Absolute errors ``[n, h, M]`` (original scale) of a model trained before the last ``h + n - 1`` steps,
+    on the ``n = conformal_windows`` windows after it (origins one step apart): out-of-sample residuals."""
+    n, horizon = int(params.conformal_windows), int(params.h)
+    head = panel.n_times - horizon - n + 1
+    if head < 1:
+        raise ValueError(
+            f"conformal_windows={n} needs more than h + n - 1 = {horizon + n - 1} timestamps; the series have "
+            f"{panel.n_times}. Lower conformal_windows or pass a longer history."
+        )
+    _, train_config = run_configs(params)
+    check_length(params, head, validation_size(params, head, train_config.patience, val_size), "conformal calibration")
+    prefix = Panel(panel.values[:head], panel.index[:head], panel.series, panel.layout, panel.backend)
+    state = fit_state(params, prefix, freq, val_size, calibrate=False)
+    ends = list(range(head, head + n))
+    predicted = forecast(state, panel.values, ends)
+    actual = np.stack([panel.values[e : e + horizon] for e in ends])
+    return np.abs(actual - predicted)
+
+
+def fit_state(
+    params: Any, panel: Panel, freq: str | int, val_size: int | None = None, calibrate: bool = True
+) -> FittedState:
     """Train a new model on ``panel`` as the keywords of ``params`` (a forecaster) say; return its fitted state.
 
-    The last ``val_size`` steps are held out for early stopping; the scaler is fitted on the rest only.
+    The last ``val_size`` steps (the call's, else the forecaster's keyword) are held out for early stopping;
+    the scaler is fitted on the rest only. With ``conformal_windows > 0`` (and ``calibrate``) a calibration
+    model is trained first and its rolling-window errors kept for prediction intervals.
     Weights are initialised from ``random_state``, so two calls with the same seed give the same model.
     """
     config, train_config = run_configs(params)
     device = resolve_device(train_config.accelerator)  # fail before training on an unknown accelerator
+    scores = calibration_scores(params, panel, freq, val_size) if calibrate and params.conformal_windows else None
     n, _ = panel.values.shape
-    val = validation_size(params, n, train_config.patience)
-    check_length(params, n, val, "fit")
+    val = validation_size(params, n, train_config.patience, val_size)
+    check_length(params, n, val, "fit", auto_val=params.val_size is None and val_size is None)
     lookback, horizon = int(params.input_size), int(params.h)
     train_end = n - val
     scaler = fit_scaler(panel.values, train_end)
@@ -120,6 +149,8 @@ def fit_state(params: Any, panel: Panel, freq: str) -> FittedState:
         train_range=(panel.index[0], panel.index[-1], n),
         lightning_module=ForecastModule(result.model, train_config, train_windows, val_windows),
         training_history=result.history,
+        time_type=panel.time_type,
+        conformal_scores=scores,
     )
 
 
@@ -150,23 +181,33 @@ def score_windows(state: FittedState, values: np.ndarray) -> float:
     return mse
 
 
+def check_val_size(params: Any, val_size: int | None) -> None:
+    """``val_size`` (a keyword or a ``fit``/``cross_validation`` argument): None, 0 or at least ``h``, and not 0
+    while early stopping is asked for explicitly."""
+    if val_size is None:
+        return
+    check_int("val_size", val_size, 0)
+    if val_size and val_size < params.h:
+        raise ValueError(f"val_size={val_size} must be 0 or at least h={params.h} (one validation window).")
+    if params.early_stopping_patience and val_size == 0:
+        raise ValueError("early_stopping_patience needs a validation part: set val_size >= h (or None).")
+
+
 def check_common(params: Any) -> None:
     """Checks of the shared keywords (run at fit time, never in ``__init__``)."""
     check_int("h", params.h, 1)
     check_int("input_size", params.input_size, 1)
     check_int("random_state", params.random_state, 0)
-    if params.val_size is not None:
-        check_int("val_size", params.val_size, 0)
-        if params.val_size and params.val_size < params.h:
-            raise ValueError(f"val_size={params.val_size} must be 0 or at least h={params.h} (one validation window).")
+    check_val_size(params, params.val_size)
     if params.early_stopping_patience is not None:
         check_int("early_stopping_patience", params.early_stopping_patience, 0)
-        if params.early_stopping_patience and params.val_size == 0:
-            raise ValueError("early_stopping_patience needs a validation part: set val_size >= h (or None).")
     for name in ("max_epochs", "batch_size"):
         if getattr(params, name) is not None:
             check_int(name, getattr(params, name), 1)
+    check_int("conformal_windows", params.conformal_windows, 0)
     if params.max_steps is not None:
         check_int("max_steps", params.max_steps, 1)
+    if params.val_check_steps is not None:
+        check_int("val_check_steps", params.val_check_steps, 1)
     if params.trainer_kwargs is not None and not isinstance(params.trainer_kwargs, dict):
         raise TypeError(f"trainer_kwargs must be a dict or None, got {type(params.trainer_kwargs).__name__}.")

@@ -14,12 +14,18 @@ Shared keywords:
   benchmark recipe to take, model sizes included (e.g. TSM2 on ETTh1: d_model 16, dropout 0.3); ``"demo"``.
 * ``max_epochs``, ``max_steps`` (``None``: no step limit), ``batch_size``, ``learning_rate``, ``lr_schedule``
   (``"constant"``, ``"type1"``, ``"type3"``, ``"onecycle"``), ``gradient_clip``.
-* ``early_stopping_patience`` (epochs; ``0`` disables it) on the last ``val_size`` steps of the training
-  frame, with the best weights restored. ``val_size=None``: when the recipe early-stops, 10% of the
-  timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
+* ``val_check_steps``: validate every this many optimiser steps (``None``: once per epoch), so early stopping
+  and the best-weight restore work under a ``max_steps`` budget shorter than an epoch.
+* ``early_stopping_patience`` (validations: epochs by default; ``0`` disables it) on the last ``val_size``
+  steps of the training frame, with the best weights restored. ``val_size=None``: when the recipe
+  early-stops, 10% of the timestamps (at least ``h``); ``0``: no validation part (and so no early stopping).
+* ``conformal_windows``: ``n > 0`` makes ``fit`` also train a calibration model on the data before the last
+  ``h + n - 1`` steps and keep its absolute errors on those ``n`` rolling windows, so that ``predict(level=)``
+  and ``cross_validation(level=)`` give conformal intervals (``0``: no intervals, one training).
 * ``random_state`` seeds weight initialisation and batch order (same seed, same fit on CPU).
 * ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs`` (a dict passed to Lightning's ``Trainer``).
-* ``freq`` (pandas alias; ``None`` infers it), ``alias`` (forecast column name; ``None``: the model name),
+* ``freq`` (pandas alias, or an int step for integer timestamps, e.g. ``1``; ``None`` infers it),
+  ``alias`` (forecast column name; ``None``: the model name),
   ``id_col``, ``time_col``, ``target_col``: column names of long frames (``time_col`` also in wide frames).
 """
 
@@ -61,13 +67,15 @@ class DLinearForecaster(BaseForecaster):
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
+        val_check_steps: int | None = None,
         val_size: int | None = None,
+        conformal_windows: int = 0,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
         precision: str = "32-true",
         trainer_kwargs: dict | None = None,
-        freq: str | None = None,
+        freq: str | int | None = None,
         alias: str | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",
@@ -135,13 +143,15 @@ class PatchTSTForecaster(BaseForecaster):
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
+        val_check_steps: int | None = None,
         val_size: int | None = None,
+        conformal_windows: int = 0,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
         precision: str = "32-true",
         trainer_kwargs: dict | None = None,
-        freq: str | None = None,
+        freq: str | int | None = None,
         alias: str | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",
@@ -217,13 +227,15 @@ class TSM2Forecaster(BaseForecaster):
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
         early_stopping_patience: int | None = None,
+        val_check_steps: int | None = None,
         val_size: int | None = None,
+        conformal_windows: int = 0,
         random_state: int = 1,
         accelerator: str = "auto",
         devices: int | str = 1,
         precision: str = "32-true",
         trainer_kwargs: dict | None = None,
-        freq: str | None = None,
+        freq: str | int | None = None,
         alias: str | None = None,
         id_col: str = "unique_id",
         time_col: str = "ds",

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from tsmamba.forecaster.time_types import TimeType, pandas_time_type, polars_time_type, restore
+
 Backend = Literal["pandas", "polars"]
 Layout = Literal["long", "wide"]
 
@@ -38,13 +40,18 @@ class Columns:
 
 @dataclass
 class Panel:
-    """A validated multivariate series: ``values[t, m]`` at ``index[t]`` for series ``series[m]``."""
+    """A validated multivariate series: ``values[t, m]`` at ``index[t]`` for series ``series[m]``.
+
+    ``index`` is a ``DatetimeIndex`` or, for integer time columns, an integer index; ``time_type`` is the
+    user's time dtype, restored on output frames.
+    """
 
     values: np.ndarray
-    index: pd.DatetimeIndex
+    index: pd.Index
     series: list[Any]
     layout: Layout
     backend: Backend
+    time_type: TimeType | None = None
 
     @property
     def n_times(self) -> int:
@@ -66,19 +73,21 @@ def backend_of(df: Any) -> Backend:
     )
 
 
-def _polars_to_pandas(df: pl.DataFrame, columns: Columns) -> pd.DataFrame:
-    """Convert a polars frame, first checking that its timestamp column is temporal."""
+def _polars_to_pandas(df: pl.DataFrame, columns: Columns) -> tuple[pd.DataFrame, TimeType | None]:
+    """Convert a polars frame, first checking that its timestamp column is temporal or integer."""
+    time_type = None
     if columns.time_col in df.columns:
         dtype = df.schema[columns.time_col]
-        if dtype == pl.Date:
-            df = df.with_columns(pl.col(columns.time_col).cast(pl.Datetime("us")))
-        elif not isinstance(dtype, pl.Datetime):
+        time_type = polars_time_type(dtype)
+        if time_type is None:
             raise TypeError(
-                f"Column {columns.time_col!r} has polars dtype {dtype}, not a date or datetime. Parse it first, e.g. "
-                f"df.with_columns(pl.col({columns.time_col!r}).str.to_datetime()) or "
+                f"Column {columns.time_col!r} has polars dtype {dtype}, not a date or datetime (nor integer). Parse it "
+                f"first, e.g. df.with_columns(pl.col({columns.time_col!r}).str.to_datetime()) or "
                 "pl.read_csv(..., try_parse_dates=True)."
             )
-    return df.to_pandas()
+        if dtype == pl.Date:
+            df = df.with_columns(pl.col(columns.time_col).cast(pl.Datetime("ms")))
+    return df.to_pandas(), time_type
 
 
 def _check_not_empty(df: pd.DataFrame) -> None:
@@ -86,8 +95,10 @@ def _check_not_empty(df: pd.DataFrame) -> None:
         raise ValueError("The frame is empty (0 rows); pass at least input_size + h timestamps per series.")
 
 
-def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.DatetimeIndex:
-    """Validate a timestamp column: datetime dtype, no NaT, no mix of tz-aware and naive values."""
+def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.Index:
+    """Validate a timestamp column: datetime (or integer) dtype, no NaT, no mix of tz-aware and naive values."""
+    if pandas_time_type(values.dtype) is not None and pandas_time_type(values.dtype).kind == "int":  # type: ignore[union-attr]
+        return pd.Index(np.asarray(values, dtype=np.int64))
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         index = pd.DatetimeIndex(values)
     else:
@@ -103,7 +114,7 @@ def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.DatetimeIndex:
             index = pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype=object), utc=aware == {True}))
         else:
             raise TypeError(
-                f"Column {name!r} has dtype {values.dtype}, not datetime. Parse it first: "
+                f"Column {name!r} has dtype {values.dtype}, not datetime (nor integer). Parse it first: "
                 f"df[{name!r}] = pd.to_datetime(df[{name!r}]) (or read_csv(..., parse_dates=[{name!r}]))."
             )
     if index.hasnans:
@@ -113,7 +124,7 @@ def _timestamps(values: pd.Series | pd.Index, name: str) -> pd.DatetimeIndex:
     return index
 
 
-def _check_finite(values: np.ndarray, index: pd.DatetimeIndex, series: list[Any], what: str) -> None:
+def _check_finite(values: np.ndarray, index: pd.Index, series: list[Any], what: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         t, m = np.argwhere(bad)[0]
@@ -184,7 +195,7 @@ def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Pane
             f"but series {short[:5]}{' ...' if len(short) > 5 else ''} lack some of the {len(wide)} timestamps "
             "the others have. Align them on a common time grid, or fit one forecaster per group of aligned series."
         )
-    return Panel(wide.to_numpy(dtype=np.float64), pd.DatetimeIndex(wide.index), series, "long", backend)
+    return Panel(wide.to_numpy(dtype=np.float64), pd.Index(wide.index), series, "long", backend)
 
 
 def _wide_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
@@ -220,13 +231,18 @@ def _wide_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Pane
             f"and pass id_col= (a long frame); if they are true duplicates, aggregate or drop them."
         )
     _check_finite(values, times, value_cols, "Wide frame")
-    return Panel(values, pd.DatetimeIndex(times), value_cols, "wide", backend)
+    return Panel(values, pd.Index(times), value_cols, "wide", backend)
 
 
 def to_panel(df: Any, columns: Columns) -> Panel:
     """Validate a pandas or polars frame (long or wide) and pivot it to a sorted ``(time, series)`` panel."""
     backend = backend_of(df)
-    pdf = _polars_to_pandas(df, columns) if backend == "polars" else df
+    if backend == "polars":
+        pdf, time_type = _polars_to_pandas(df, columns)
+    else:
+        pdf = df
+        stamps = pdf[columns.time_col] if columns.time_col in pdf.columns else pdf.index
+        time_type = pandas_time_type(stamps.dtype)
     _check_not_empty(pdf)
     repeated = pdf.columns[pdf.columns.duplicated()].unique().tolist()
     if repeated:
@@ -234,38 +250,43 @@ def to_panel(df: Any, columns: Columns) -> Panel:
             f"Column name(s) {repeated} appear more than once; every column needs its own name (one per variate "
             "in a wide frame). Rename or drop the repeated columns."
         )
-    if columns.id_col in pdf.columns:
-        return _long_to_panel(pdf, columns, backend)
-    return _wide_to_panel(pdf, columns, backend)
-
-
-def _to_backend(pdf: pd.DataFrame, backend: Backend) -> Any:
-    return pl.from_pandas(pdf) if backend == "polars" else pdf
+    panel = (
+        _long_to_panel(pdf, columns, backend)
+        if columns.id_col in pdf.columns
+        else _wide_to_panel(pdf, columns, backend)
+    )
+    panel.time_type = time_type
+    return panel
 
 
 def forecast_frame(
     values: np.ndarray,
-    index: pd.DatetimeIndex,
+    index: pd.Index,
     series: list[Any],
     columns: Columns,
     model_name: str,
     layout: Layout,
     backend: Backend,
+    time_type: TimeType | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> Any:
-    """Forecasts ``values[t, m]`` as a long (``unique_id, ds, <model_name>``) or wide frame in ``backend``."""
+    """Forecasts ``values[t, m]`` as a long (``unique_id, ds, <model_name>``) or wide frame in ``backend``, the
+    time column in the user's dtype ``time_type``; ``extra`` (long only) adds columns shaped like ``values``
+    (prediction intervals)."""
     if layout == "wide":
         pdf = pd.DataFrame(values, columns=series)
         pdf.insert(0, columns.time_col, index)
-        return _to_backend(pdf, backend)
+        return restore(pdf, [columns.time_col], time_type, backend)
     n_times, n_series = values.shape
     pdf = pd.DataFrame(
         {
             columns.id_col: pd.Index(series).repeat(n_times),
             columns.time_col: np.tile(index.to_numpy(), n_series),
             model_name: values.T.reshape(-1),
+            **{name: column.T.reshape(-1) for name, column in (extra or {}).items()},
         }
     )
-    return _to_backend(pdf, backend)
+    return restore(pdf, [columns.time_col], time_type, backend)
 
 
 def long_pandas(df: Any) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from tsmamba._version import __version__
 from tsmamba.data.scaler import StandardScaler
 from tsmamba.forecaster.classes import forecaster_class
 from tsmamba.forecaster.state import FittedState
+from tsmamba.forecaster.time_types import TimeType
 from tsmamba.models.registry import build_model, make_config
 
 if TYPE_CHECKING:
@@ -37,11 +38,15 @@ CONFIG_FILE, WEIGHTS_FILE, SCALER_FILE = "config.json", "model.safetensors", "sc
 _RESAVE = "Re-save it from the fitted forecaster (save(path, overwrite=True)), or re-fit"
 
 
-def _timestamp(ts: pd.Timestamp) -> dict[str, Any]:
+def _timestamp(ts: pd.Timestamp | int) -> dict[str, Any]:
+    if not isinstance(ts, pd.Timestamp):
+        return {"int": int(ts)}
     return {"iso": ts.isoformat(), "tz": None if ts.tz is None else str(ts.tz)}
 
 
-def _from_timestamp(value: dict[str, Any]) -> pd.Timestamp:
+def _from_timestamp(value: dict[str, Any]) -> pd.Timestamp | int:
+    if "int" in value:
+        return int(value["int"])
     ts = pd.Timestamp(value["iso"])
     return ts.tz_convert(value["tz"]) if value["tz"] else ts
 
@@ -102,6 +107,7 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
         "backend": state.backend,
         "training_range": {"start": _timestamp(start), "end": _timestamp(end), "n_timestamps": int(n)},
         "history_end": _timestamp(state.history_end),
+        "time_type": None if state.time_type is None else state.time_type.to_json(),
     }
     text = json.dumps(config, indent=2)  # serialise everything before touching the directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -115,6 +121,11 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
             "mean": torch.as_tensor(state.scaler.mean, dtype=torch.float64),
             "scale": torch.as_tensor(state.scaler.scale, dtype=torch.float64),
             "last_window": torch.as_tensor(state.last_window, dtype=torch.float64),
+            **(
+                {}
+                if state.conformal_scores is None
+                else {"conformal_scores": torch.as_tensor(state.conformal_scores, dtype=torch.float64)}
+            ),
         },
         str(directory / SCALER_FILE),
     )
@@ -195,6 +206,7 @@ def load_forecaster(
         scaler = StandardScaler()
         scaler.mean, scaler.scale = scaler_values["mean"].numpy(), scaler_values["scale"].numpy()
         last_window = scaler_values["last_window"].numpy()
+        scores = scaler_values["conformal_scores"].numpy() if "conformal_scores" in scaler_values else None
     except KeyError as exc:
         raise ValueError(f"{directory / SCALER_FILE} lacks tensor {exc}. {_RESAVE}.") from exc
     training = config["training_range"]
@@ -215,5 +227,7 @@ def load_forecaster(
             _from_timestamp(training["end"]),
             int(training["n_timestamps"]),
         ),
+        conformal_scores=scores,
+        time_type=TimeType.from_json(config["time_type"]) if config.get("time_type") else None,
     )
     return forecaster

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from matplotlib.figure import Figure
 
 from tsmamba.forecaster.frames import Columns, long_pandas, to_panel
@@ -38,7 +37,7 @@ def plot_forecasts(
         for i, (_, part) in enumerate(groups):
             for j, model in enumerate(models):
                 ax.plot(
-                    pd.DatetimeIndex(part[columns.time_col]),
+                    part[columns.time_col].to_numpy(),
                     part[model],
                     color=f"C{j}",
                     linewidth=1.2,

@@ -15,6 +15,7 @@ from torch import nn
 
 from tsmamba.data.scaler import StandardScaler
 from tsmamba.forecaster.frames import Backend, Layout
+from tsmamba.forecaster.time_types import TimeType
 
 
 @dataclass
@@ -26,15 +27,17 @@ class FittedState:
     horizon: int  # h at fit time
     model_config: Any  # the model's config dataclass, as trained
     scaler: StandardScaler  # per series, fitted on the training part only
-    freq: str  # pandas frequency alias of the training frame
+    freq: str | int  # pandas frequency alias of the training frame (an int step for integer timestamps)
     series: list[Any]  # series ids (long frames) or value columns (wide frames), in model order
     layout: Layout  # 'long' or 'wide': the training frame's shape
     backend: Backend  # 'pandas' or 'polars': the training frame's library
     last_window: np.ndarray  # the last input_size rows of the training frame (original scale)
-    history_end: pd.Timestamp  # last training timestamp: predict() forecasts after it
-    train_range: tuple[pd.Timestamp, pd.Timestamp, int]  # first, last timestamp and number of timestamps
+    history_end: pd.Timestamp | int  # last training timestamp: predict() forecasts after it
+    train_range: tuple[Any, Any, int]  # first, last timestamp and number of timestamps
     lightning_module: Any = None  # the LightningModule it was trained with (None after load)
     training_history: list[dict[str, float]] = field(default_factory=list)  # per epoch: lr, losses
+    time_type: TimeType | None = None  # the training frame's time dtype, restored on predict() outputs
+    conformal_scores: np.ndarray | None = None  # [n, h, M] absolute errors of the calibration model (or None)
 
     @property
     def n_vars(self) -> int:
