@@ -149,13 +149,14 @@ def _bwd_kernel(
     HAS_INIT: tl.constexpr,
     HAS_DLAST: tl.constexpr,
 ):
-    """Grid (channel blocks, batch, chunks). Program axis 2 is a chunk of ``tiles_per_chunk`` tiles; its adjoint
-    at the chunk's end comes from ``dlast_ptr`` (chunk stride ``s_qc``), computed by the chunk-carry pass.
+    """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0. Program axis 2 is a chunk of
+    ``tiles_per_chunk`` tiles; its adjoint at the chunk's end comes from ``dlast_ptr`` (chunk stride ``s_qc``),
+    computed by the chunk-carry pass.
     Checkpoints are (batch, n_tiles, N, dim) with slot 0 unused (tile 0 starts from the initial state).
     Partial outputs: dB, dC (batch, channel blocks, L, N); dA (batch·chunks, N, dim); dh0 (batch, N, dim)."""
-    pid_d = tl.program_id(0)
-    n_dblk = tl.num_programs(0)
-    pid_b = tl.program_id(1).to(tl.int64)
+    n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
+    pid_d = tl.program_id(0) % n_dblk
+    pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
     pid_c = tl.program_id(2)
     n_chunks = tl.num_programs(2)
     tile_lo = pid_c * tiles_per_chunk
@@ -341,8 +342,9 @@ def _bwd_chunk_adjoint_kernel(
     """Chunk-parallel pass 1: the adjoint leaving each chunk's first step when the adjoint at its end is
     zero, q <- a_t (q + C_t dy_t) walked backwards (no states needed), and the chunk's ΣΔ (its decay).
     Outputs (batch, chunks, N, dim) and (batch, chunks, dim)."""
-    pid_d = tl.program_id(0)
-    pid_b = tl.program_id(1).to(tl.int64)
+    n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
+    pid_d = tl.program_id(0) % n_dblk
+    pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
     pid_c = tl.program_id(2)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     mask_d = offs_d < dim
@@ -456,13 +458,13 @@ def scan_backward(
     if n_chunks > 1:
         qloc = torch.empty(batch, n_chunks, n_state, dim, device=dev, dtype=f32)
         dtsum = torch.empty(batch, n_chunks, dim, device=dev, dtype=f32)
-        _bwd_chunk_adjoint_kernel[(n_dblk, batch, n_chunks)](
+        _bwd_chunk_adjoint_kernel[(n_dblk * batch, 1, n_chunks)](
             delta, a_t, C, z, bias, grad_out, qloc, dtsum, length, dim, dpg, tiles_per_chunk * CKPT_STEPS,
             *delta.stride(), *a_strides(a_t), *C.stride(), *z.stride(), *grad_out.stride(),
             **flags, num_warps=1,
         )  # fmt: skip
         carry = torch.empty_like(qloc)
-        _chain_chunks_kernel[(triton.cdiv(dim, 32), batch)](
+        _chain_chunks_kernel[(triton.cdiv(dim, 32) * batch,)](
             a_t, dlast, qloc, dtsum, carry, n_chunks, dim, *a_strides(a_t), *dlast_strides[:1], *dlast_strides[2:],
             N=n_state, BLOCK_N=block_n, BLOCK_D=32, HAS_START=has_dlast, REVERSE=True, num_warps=1,
         )  # fmt: skip
@@ -471,7 +473,7 @@ def scan_backward(
     init = args.initial_state
     init_strides = (init.stride(0), init.stride(1), init.stride(2)) if init is not None else (0, 0, 0)
     scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_n * block_d, device=dev, dtype=f32)
-    _bwd_kernel[(n_dblk, batch, n_chunks)](
+    _bwd_kernel[(n_dblk * batch, 1, n_chunks)](
         u, delta, a_t, B, C, D, z, bias, init if init is not None else u, checkpoints, grad_out, dlast,
         du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, block_d, 1,
         length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1],

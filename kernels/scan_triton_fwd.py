@@ -230,11 +230,12 @@ def _fwd_kernel(
     SAVE_CKPT: tl.constexpr,
     SAVE_LAST: tl.constexpr,
 ):
-    """Grid (channel blocks, batch, chunks): the channel blocks of one batch row run side by side and share
-    that row's B and C in L2. Checkpoint k (k >= 1) of the (batch, n_ckpt, N, dim) buffer is the state before
-    scanned step k·CKPT; slot 0 is never written (it is the initial state)."""
-    pid_d = tl.program_id(0)
-    pid_b = tl.program_id(1).to(tl.int64)
+    """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0: the channel blocks of one batch row
+    run side by side and share that row's B and C in L2. Checkpoint k (k >= 1) of the (batch, n_ckpt, N, dim)
+    buffer is the state before scanned step k·CKPT; slot 0 is never written (it is the initial state)."""
+    n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
+    pid_d = tl.program_id(0) % n_dblk
+    pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
     pid_c = tl.program_id(2)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     mask_d = offs_d < dim
@@ -424,10 +425,12 @@ def _chain_chunks_kernel(
 
     Forward: local = chunk end states from a zero start, carry = true chunk start states. Backward (REVERSE,
     chunks visited last to first): local = chunk adjoints from a zero end-adjoint, carry = true end-adjoints.
-    Buffers are (batch, n_chunks, N, dim) fp32; grid (channel blocks, batch).
+    Buffers are (batch, n_chunks, N, dim) fp32; grid (channel blocks x batch,).
     """
-    pid_b = tl.program_id(1).to(tl.int64)
-    offs_d = tl.program_id(0) * BLOCK_D + tl.arange(0, BLOCK_D)
+    n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
+    pid_d = tl.program_id(0) % n_dblk
+    pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
     mask_d = offs_d < dim
     mask_nd = (offs_n < N)[:, None] & mask_d[None, :]
@@ -533,13 +536,13 @@ def scan_forward(
     if n_chunks > 1:
         ends = torch.empty(batch, n_chunks, n_state, dim, device=u.device, dtype=torch.float32)
         dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)
-        _fwd_kernel[(n_dblk, batch, n_chunks)](
+        _fwd_kernel[(n_dblk * batch, 1, n_chunks)](
             u, delta, a_t, B, C, D, z, bias, u, out, last, last, ends, dtsum, length, dim, dpg, chunk_len, n_ckpt,
             *strides, 0, 0, 0, 0, *out.stride(),
             HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, SAVE_LAST=False, **common,
         )  # fmt: skip
         chunk_init = torch.empty_like(ends)
-        _chain_chunks_kernel[(triton.cdiv(dim, 32), batch)](
+        _chain_chunks_kernel[(triton.cdiv(dim, 32) * batch,)](
             a_t, init if init is not None else A, ends, dtsum, chunk_init, n_chunks, dim, *a_strides(a_t),
             *(_init_strides(init)[i] for i in (0, 2, 3)),
             N=n_state, BLOCK_N=block_n, BLOCK_D=32, HAS_START=init is not None, REVERSE=False, num_warps=1,
@@ -550,7 +553,7 @@ def scan_forward(
         init_args = (init if init is not None else u, *_init_strides(init))
         has_init = init is not None
     ckpt_arg = ckpt if save_checkpoints else last  # never written without SAVE_CKPT
-    _fwd_kernel[(n_dblk, batch, n_chunks)](
+    _fwd_kernel[(n_dblk * batch, 1, n_chunks)](
         u, delta, a_t, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last, length, dim, dpg, chunk_len,
         n_ckpt, *strides, *init_args[1:], *out.stride(),
         HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, SAVE_LAST=save_last, **common,

@@ -215,3 +215,34 @@ def test_backward_walk_stays_in_one_warp(monkeypatch, dtype):
     report = _ptxas_report(ptx)
     if report is not None:
         assert "0 bytes spill stores" in report, report
+
+
+class _GridRecorder:
+    """Stands in for a @triton.jit kernel and records only the grid of each ``kernel[grid](...)`` launch."""
+
+    def __init__(self, grids: list):
+        self.grids = grids
+
+    def __getitem__(self, grid):
+        self.grids.append(tuple(grid))
+        return lambda *args, **kwargs: None
+
+
+def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
+    """A CUDA grid takes at most 65535 programs on axes 1 and 2. TSM2's channel mixer scans batch x patches rows
+    (64 x 1441 = 92,224 at L=11520), so the batch must ride on axis 0 (v2 first put it on axis 1 and failed there
+    with 'invalid argument')."""
+    grids: list = []
+    for module in (scan_triton_fwd, scan_triton_bwd):
+        for name in ("_fwd_kernel", "_chain_chunks_kernel", "_bwd_kernel", "_bwd_chunk_adjoint_kernel"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, _GridRecorder(grids))
+    batch, dim, length = 100_000, 32, 7
+    args = _scan_args(torch.float32, batch=batch, dim=dim, length=length)
+    scan_triton_fwd.scan_forward(args, save_checkpoints=True)
+    ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
+    grad = torch.zeros(batch, length, dim).transpose(1, 2)
+    scan_triton_bwd.scan_backward(args, ckpt, grad, None)
+    assert len(grids) >= 2
+    for grid in grids:
+        assert all(n <= 65535 for n in grid[1:]), f"grid {grid} exceeds CUDA's 65535 limit on axis 1 or 2"
