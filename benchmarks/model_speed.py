@@ -227,7 +227,9 @@ def _markdown(rows, args, device) -> str:
                     best.get((width, lookback, model_name, "train")),
                     best.get((width, lookback, model_name, "infer")),
                 )
-                cells.append(f"{tr[0]:.1f} ({tr[1]}) / {inf[0]:.1f} ({inf[1]})" if tr and inf else "OOM / –")
+                measured = [r for w, lb, m, _, r in rows if (w, lb, m) == (width, lookback, model_name)]
+                failed = "OOM / –" if "OOM" in measured else ("error / –" if measured else "not run")
+                cells.append(f"{tr[0]:.1f} ({tr[1]}) / {inf[0]:.1f} ({inf[1]})" if tr and inf else failed)
             for key in ("train", "infer"):
                 a, b = best.get((width, lookback, "tsm2", key)), best.get((width, lookback, "patchtst", key))
                 ratios.append(f"{a[0] / b[0]:.2f}" if a and b else "–")
