@@ -43,10 +43,10 @@ def test_demo_out_option(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_trains_tsm2_by_default_with_dlinear_beside_it(tmp_path: Path) -> None:
+def test_demo_of_tsm2_scores_dlinear_beside_it(tmp_path: Path) -> None:
     from tsmamba.demo import run_demo
 
-    result = run_demo(out=tmp_path / "tsm2.png", n_steps=800, max_epochs=1)
+    result = run_demo(out=tmp_path / "tsm2.png", n_steps=800, max_epochs=1, model="tsm2")
     assert result.model_name == "TSM2" and result.epochs_run == 1
     assert result.dlinear is not None and result.dlinear_fit_seconds is not None
     assert result.model.n_windows == result.dlinear.n_windows == result.seasonal_naive.n_windows > 0
@@ -63,9 +63,9 @@ def test_demo_of_dlinear_has_no_second_dlinear(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_default_command_prints_tsm2_dlinear_and_seasonal_naive(tmp_path: Path, monkeypatch) -> None:
+def test_demo_tsm2_command_prints_tsm2_dlinear_and_seasonal_naive(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    result = invoke("demo", "--epochs", "1")
+    result = invoke("demo", "--model", "tsm2", "--epochs", "1")
     assert result.exit_code == 0, result.output
     for row in ("TSM2", "DLinear", "seasonal naive"):
         assert row in result.output

@@ -64,7 +64,7 @@ def run_demo(
     max_epochs: int = 10,
     seed: int = 0,
     progress_bar: bool = False,
-    model: str = "tsm2",
+    model: str = "dlinear",
     with_dlinear: bool = True,
 ) -> DemoResult:
     """Fit ``model`` on a synthetic multivariate seasonal series, evaluate every test window, save a plot.
