@@ -243,7 +243,7 @@ def scan_backward(
         du += dy * args.D.to(work)
     dD = None if args.D is None else (dy * seq.u).sum((0, 1))
     dz = None
-    if z is not None:
+    if z is not None and y_ssm is not None:  # y_ssm is kept exactly when z is given
         y_pre = y_ssm if args.D is None else y_ssm + args.D.to(work) * seq.u
         sig = torch.sigmoid(z)
         dz = g_out * y_pre * sig * (1 + z * (1 - sig))

@@ -105,7 +105,7 @@ def cross_validate(
         state = fitting.fit_state(forecaster, head(cutoffs[start]), freq, val_size)
         predicted = fitting.forecast(state, panel.values, cutoffs[start:stop])
         forecasts.extend(predicted)
-        if levels:
+        if levels and state.conformal_scores is not None:  # fit_state keeps scores when conformal_windows is set
             columns_ = interval_columns(forecaster.output_name(), predicted, state.conformal_scores, levels)
             bands.extend({k: v[w] for k, v in columns_.items()} for w in range(len(predicted)))
 

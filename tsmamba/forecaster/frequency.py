@@ -67,7 +67,7 @@ def resolve_freq(index: pd.Index, freq: str | int | pd.DateOffset | None) -> str
             "(e.g. freq='h'), or use integer timestamps with an integer freq."
         )
     if freq is not None:
-        alias = normalise_freq(freq)  # type: ignore[arg-type]
+        alias = normalise_freq(freq)
         expected = pd.date_range(index[0], periods=len(index), freq=alias)
         mismatch = (expected != index).nonzero()[0]
         if len(mismatch):
@@ -93,5 +93,5 @@ def resolve_freq(index: pd.Index, freq: str | int | pd.DateOffset | None) -> str
 def future_index(last: pd.Timestamp | int, freq: str | int, h: int) -> pd.Index:
     """The ``h`` timestamps after ``last`` on the grid of ``freq`` (integers with an integer ``freq``)."""
     if is_integer_freq(freq):
-        return pd.Index(int(last) + int(freq) * np.arange(1, h + 1, dtype=np.int64))  # type: ignore[arg-type]
+        return pd.Index(int(last) + int(freq) * np.arange(1, h + 1, dtype=np.int64))
     return pd.date_range(last, periods=h + 1, freq=freq)[1:]

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from tsmamba.kernels import selective_scan
 
 
-def _shifted_conv(x: Tensor, weight: Tensor, bias: Tensor, reverse: bool) -> Tensor:
+def _shifted_conv(x: Tensor, weight: Tensor, bias: Tensor | None, reverse: bool) -> Tensor:
     """The branch's depthwise (anti-)causal Conv1d on channel-last x (batch, length, d_inner), as d_conv
     shifted multiply-adds: on CPU this is several times faster than oneDNN's depthwise convolution backward
     at these small shapes, and it needs no transposed copy. Same function as ``self.conv1d`` + the slice.
@@ -37,7 +37,8 @@ def _shifted_conv(x: Tensor, weight: Tensor, bias: Tensor, reverse: bool) -> Ten
     d_conv, length = weight.shape[-1], x.shape[1]
     padded = F.pad(x, (0, 0, d_conv - 1, d_conv - 1))
     start = d_conv - 1 if reverse else 0
-    out = torch.addcmul(bias, padded[:, start : start + length], weight[:, 0, 0])
+    first = padded[:, start : start + length] * weight[:, 0, 0]
+    out = first if bias is None else first.add_(bias)
     for k in range(1, d_conv):
         out = out.addcmul(padded[:, start + k : start + k + length], weight[:, 0, k])
     return out

@@ -7,6 +7,11 @@ GPUs and its epoch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
 import re
 import sys
 import threading
@@ -97,7 +102,7 @@ class LiveReporter(PlainReporter):
             transient=False,
         )
         self.overall = self.progress.add_task("cells", total=total, info="")
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.progress.start()
 
     def _print(self, text: str) -> None:

@@ -179,13 +179,13 @@ class Scheduler:
                     pending.pop(0)  # cannot finish in time; a shorter cell behind it may
                     self._report(Outcome(cell, "no-time"), outcomes)
                     continue
-                gpus = self._place(cell)
-                if gpus is None:
+                placed = self._place(cell)
+                if placed is None:
                     break
                 pending.pop(0)
-                self._hold(gpus, +1)
-                running[cell.id] = (cell, self.launch(cell, gpus), gpus, self.clock())
+                self._hold(placed, +1)
+                running[cell.id] = (cell, self.launch(cell, placed), placed, self.clock())
                 if self.reporter is not None:
-                    self.reporter.launched(cell, gpus)
+                    self.reporter.launched(cell, placed)
             if running:
                 self.sleep(self.poll_seconds)

@@ -268,10 +268,10 @@ def plot_mse(groups: dict[tuple, Group], lookback: int, path: Path) -> Path | No
         for row in _published(lookback):
             if row.key not in ("tsm2_claim", "patchtst64_paper", "dlinear_paper"):
                 continue
-            points = [(h, row.value(dataset, h)) for h in (96, 192, 336, 720)]
-            points = [(h, v) for h, v in points if v is not None]
-            if points:
-                ax.plot(*zip(*points), ls="--", marker="x", color=colors.get(row.model), alpha=0.7, label=row.label)
+            values = [(h, row.value(dataset, h)) for h in (96, 192, 336, 720)]
+            published = [(h, v) for h, v in values if v is not None]
+            if published:
+                ax.plot(*zip(*published), ls="--", marker="x", color=colors.get(row.model), alpha=0.7, label=row.label)
         ax.set_title(f"{dataset}, L={lookback}")
         ax.set_xlabel("horizon H")
         ax.set_xticks([96, 192, 336, 720])
