@@ -231,3 +231,14 @@ def test_bench_runs_every_registry_model(name, data_dir, require_file, tmp_path:
     rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
     assert rows[0]["model"] == name and rows[0]["n_test_windows"] == str(2880 - 24 + 1)
     assert float(rows[0]["mse"]) > 0
+
+
+def test_demo_refuses_to_replace_an_existing_out_file_without_overwrite(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"a user's own file")
+    result = invoke("demo", "--model", "dlinear", "--epochs", "1", "--out", str(mine))
+    assert result.exit_code == 2
+    assert "--out" in result.output and "--overwrite" in result.output
+    assert mine.read_bytes() == b"a user's own file"
+    assert invoke("demo", "--model", "dlinear", "--epochs", "1", "--out", str(mine), "--overwrite").exit_code == 0
+    assert mine.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -80,9 +80,15 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+DEMO_PLOT = Path("tsmamba_demo_forecast.png")  # the demo's own artefact, replaced on each run
+
+
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("tsmamba_demo_forecast.png"), "--out", help="Where to write the forecast plot."),
+    out: Path = typer.Option(
+        DEMO_PLOT, "--out", help=f"Where to write the forecast plot (default {DEMO_PLOT}, replaced on each run)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file given with --out."),
     epochs: int = typer.Option(10, help="Maximum training epochs."),
     seed: int = typer.Option(0, help="Seed for the synthetic series and the training."),
     model: str = typer.Option(
@@ -100,6 +106,8 @@ def demo(
         get_model_spec(model)
     except ValueError as err:
         _fail(str(err))
+    if out != DEMO_PLOT and out.exists() and not overwrite:
+        _fail(f"--out {out} already exists; pass --overwrite to replace it, or choose another path.")
     console.print(
         f"tsmamba demo: synthetic 4-variate seasonal series (3000 hourly steps), {model}, "
         "lookback 96, horizon 24, 70/10/20 split"
