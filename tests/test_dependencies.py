@@ -15,6 +15,8 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -102,6 +104,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # a subprocess, a compile or the interpreter: seconds to a minute on 2 cores
 def test_plain_install_works_without_the_optional_backends() -> None:
     # triton and mamba_ssm made unimportable: the package, its CLI and the CPU scan must not need them
     env = {**os.environ, "TRITON_INTERPRET": "0"}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib
 import polars as pl
+import pytest
 
 import tsmamba
 import tsmamba.data.loader as loader
@@ -38,6 +39,7 @@ def test_readme_has_pandas_and_polars_examples() -> None:
         assert step in joined, f"README example lacks {step}"
 
 
+@pytest.mark.slow  # a subprocess, a compile or the interpreter: seconds to a minute on 2 cores
 def test_readme_forecaster_section_runs(require_file, data_dir, monkeypatch, tmp_path) -> None:
     require_file("ETTh1.csv")
     full = loader.load_dataset("ETTh1", data_dir=data_dir)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 HERE = Path(__file__).parent
@@ -21,6 +22,7 @@ if torch.cuda.is_available():
     from model_fast_path_cases import *  # noqa: F401,F403
 else:
 
+    @pytest.mark.slow  # a subprocess, a compile or the interpreter: seconds to a minute on 2 cores
     def test_fused_kernels_and_model_fast_path_in_cpu_interpreter():
         env = {**os.environ, "TRITON_INTERPRET": "1"}
         result = subprocess.run(

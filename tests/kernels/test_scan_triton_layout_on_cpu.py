@@ -17,6 +17,7 @@ LAYOUT_TEST = Path(__file__).with_name("test_scan_triton_compiled_layout.py")
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="collected directly when not interpreted")
+@pytest.mark.slow  # a subprocess, a compile or the interpreter: seconds to a minute on 2 cores
 def test_sm90_layout_compiles_in_a_process_without_the_interpreter() -> None:
     pytest.importorskip("triton")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}

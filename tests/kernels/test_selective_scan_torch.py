@@ -160,6 +160,7 @@ def test_mamba_ssm_backend_rejects_reverse():
         selective_scan(**make_inputs(2, 4, 9, 3), reverse=True, backend="mamba_ssm")
 
 
+@pytest.mark.slow  # a subprocess, a compile or the interpreter: seconds to a minute on 2 cores
 def test_torch_compile_fullgraph_forward_and_backward():
     # fullgraph=True raises on any graph break; aot_eager also traces the hand-written backward
     inputs = make_inputs(2, 4, 12, 3, use_h0=True)
