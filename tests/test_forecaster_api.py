@@ -16,6 +16,7 @@ import pandas as pd
 import polars as pl
 import pytest
 import torch
+from forecaster_frames import wide_frame
 from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -29,17 +30,6 @@ from tsmamba.models.registry import get_model_spec
 matplotlib.use("Agg")
 H, L_IN, N = 4, 8, 64
 CLASSES = (DLinearForecaster, PatchTSTForecaster, TSM2Forecaster)
-
-
-def wide_frame(n: int = N, start: str = "2021-01-01") -> pd.DataFrame:
-    t = np.arange(n)
-    return pd.DataFrame(
-        {
-            "ds": pd.date_range(start, periods=n, freq="h"),
-            "a": np.sin(2 * np.pi * t / 12) + 5.0,
-            "b": 10 * np.cos(2 * np.pi * t / 6) + 0.05 * t,
-        }
-    )
 
 
 def long_frame(n: int = N) -> pd.DataFrame:

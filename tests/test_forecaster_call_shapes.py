@@ -8,22 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from forecaster_frames import wide_frame
 
 from tsmamba import DLinearForecaster
 from tsmamba.forecaster import fitting
 
 H, L_IN, N = 4, 8, 64
-
-
-def wide_frame(n: int = N) -> pd.DataFrame:
-    t = np.arange(n)
-    return pd.DataFrame(
-        {
-            "ds": pd.date_range("2021-01-01", periods=n, freq="h"),
-            "a": np.sin(2 * np.pi * t / 12) + 5.0,
-            "b": 10 * np.cos(2 * np.pi * t / 6) + 0.05 * t,
-        }
-    )
 
 
 def tiny(**params: object) -> DLinearForecaster:

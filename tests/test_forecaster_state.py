@@ -9,23 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from forecaster_frames import wide_frame
 from sklearn.model_selection import GridSearchCV
 
 from tsmamba import DLinearForecaster, TimeSeriesWindowSplit, load_forecaster
 from tsmamba.forecaster.state import FittedState
 
 H, L = 4, 8
-
-
-def wide(n: int = 64) -> pd.DataFrame:
-    t = np.arange(n)
-    return pd.DataFrame(
-        {
-            "ds": pd.date_range("2021-01-01", periods=n, freq="h"),
-            "a": np.sin(2 * np.pi * t / 12) + 5.0,
-            "b": 10 * np.cos(2 * np.pi * t / 6) + 0.05 * t,
-        }
-    )
 
 
 def tiny(**params: object) -> DLinearForecaster:
@@ -35,7 +25,7 @@ def tiny(**params: object) -> DLinearForecaster:
 def test_fitted_attributes_are_views_of_one_state() -> None:
     model = tiny()
     assert not hasattr(model, "model_") and not hasattr(model, "state_")
-    model.fit(wide())
+    model.fit(wide_frame())
     state = model.state_
     assert isinstance(state, FittedState)
     assert model.model_ is state.model and model.scaler_ is state.scaler and model.series_ == ["a", "b"]
@@ -47,7 +37,7 @@ def test_fitted_attributes_are_views_of_one_state() -> None:
 @pytest.mark.parametrize("refit", [False, True])
 def test_cross_validation_leaves_the_fitted_state_alone(refit: bool, tmp_path: Path) -> None:
     """The README's order (fit, cross_validation, save): predict and save afterwards use fit's model."""
-    df = wide()
+    df = wide_frame()
     model = tiny().fit(df)
     before, state = model.predict(), model.state_
     cv = model.cross_validation(df, n_windows=2, refit=refit)
@@ -60,7 +50,7 @@ def test_cross_validation_leaves_the_fitted_state_alone(refit: bool, tmp_path: P
 
 
 def test_cross_validation_trains_the_same_model_as_fit_on_the_head() -> None:
-    df = wide()
+    df = wide_frame()
     cv = tiny().cross_validation(df, n_windows=2)
     reference = tiny().fit(df.iloc[: len(df) - 2 * H]).predict(format="wide")
     first = cv[cv["cutoff"] == cv["cutoff"].min()]
@@ -68,7 +58,7 @@ def test_cross_validation_trains_the_same_model_as_fit_on_the_head() -> None:
 
 
 def test_predict_is_the_models_forward_on_the_scaled_window() -> None:
-    model = tiny().fit(wide())
+    model = tiny().fit(wide_frame())
     scaled = torch.tensor(model.scaler_.transform(model.last_window_)[None], dtype=torch.float32)
     with torch.no_grad():
         expected = model.scaler_.inverse_transform(model.model_(scaled)[0].double().numpy())
@@ -78,7 +68,7 @@ def test_predict_is_the_models_forward_on_the_scaled_window() -> None:
 def test_numpy_hyperparameters_from_a_grid_can_be_saved(tmp_path: Path) -> None:
     grid = {"moving_avg": np.arange(3, 6, 2), "batch_size": np.array([8])}
     splitter = TimeSeriesWindowSplit(n_splits=2, test_size=H, context_size=L)
-    search = GridSearchCV(tiny(max_epochs=1, val_size=0), grid, cv=splitter).fit(wide())
+    search = GridSearchCV(tiny(max_epochs=1, val_size=0), grid, cv=splitter).fit(wide_frame())
     best = search.best_estimator_
     assert isinstance(best.moving_avg, np.integer)
     best.save(str(tmp_path / "best"))
@@ -89,8 +79,8 @@ def test_numpy_hyperparameters_from_a_grid_can_be_saved(tmp_path: Path) -> None:
 
 
 def test_save_overwrite_replaces_only_its_own_files(tmp_path: Path) -> None:
-    first = tiny(random_state=1).fit(wide())
-    second = tiny(random_state=2).fit(wide())
+    first = tiny(random_state=1).fit(wide_frame())
+    second = tiny(random_state=2).fit(wide_frame())
     first.save(str(tmp_path))  # an empty existing directory is fine
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="overwrite=True"):
@@ -103,19 +93,19 @@ def test_save_overwrite_replaces_only_its_own_files(tmp_path: Path) -> None:
 
 def test_auto_validation_part_follows_the_recipe() -> None:
     """val_size=None: DLinear's recipe early-stops, so 10% of the timestamps (>= h) are held out for it."""
-    model = tiny(max_epochs=3).fit(wide())
+    model = tiny(max_epochs=3).fit(wide_frame())
     assert all("val_loss" in row for row in model.training_history_)
     assert model.lightning_module_.val_windows is not None
     assert len(model.lightning_module_.train_windows) == 64 - 7 - L - H + 1
-    no_val = tiny(max_epochs=1, val_size=0).fit(wide())
+    no_val = tiny(max_epochs=1, val_size=0).fit(wide_frame())
     assert no_val.lightning_module_.val_windows is None
 
 
 def test_set_params_after_fit_does_not_change_the_trained_model() -> None:
     """The state records the input_size and h it was trained with; new params take effect at the next fit."""
-    model = tiny().fit(wide())
+    model = tiny().fit(wide_frame())
     before = model.predict()
     model.set_params(h=8, input_size=12)
     pd.testing.assert_frame_equal(model.predict(), before)
-    assert model.score(wide(20)) < 0
-    assert len(model.fit(wide()).predict()) == 8 * 2
+    assert model.score(wide_frame(20)) < 0
+    assert len(model.fit(wide_frame()).predict()) == 8 * 2
