@@ -186,6 +186,10 @@ class SelectiveScanFn(torch.autograd.Function):
         ctx.mark_non_differentiable(checkpoints)
         # no zero-filled gradients for unused outputs: the checkpoints can be all the scan's states
         ctx.set_materialize_grads(False)
+        if torch.compiler.is_compiling():
+            # torch 2.11's Dynamo loses the gradient of an autograd.Function output that is a permuted view (all
+            # input gradients came back zero); a contiguous output costs one copy, and only in compiled code
+            out = out.contiguous()
         return out, last, checkpoints
 
     @staticmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -53,6 +55,7 @@ def test_graphs_mode_equals_eager_on_cuda():
         out = forward(x)
         out.square().mean().backward()
         grads.append((out.detach().clone(), [p.grad.clone() for p in model.parameters()]))
+        del out  # a live eager graph would keep its gradient accumulators on the default stream (see below)
     for out, g in grads[1:]:
         torch.testing.assert_close(out, grads[0][0], rtol=1e-5, atol=1e-6)
         for a, b in zip(g, grads[0][1]):
@@ -61,3 +64,54 @@ def test_graphs_mode_equals_eager_on_cuda():
     with torch.inference_mode():
         torch.testing.assert_close(fast(x), model(x), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(fast(x[:3]), model(x[:3]), rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
+def test_graphs_mode_with_an_eager_graph_still_alive_warns_and_stays_correct_on_cuda():
+    # an eager step's output kept alive pins its gradient accumulators to the default stream, which the capture
+    # stream may not wait on: FastForward must fall back to eager with a warning, not crash or change results
+    from tsmamba.models.registry import build_model, make_config
+
+    torch.manual_seed(0)
+    model = build_model("tsm2", make_config("tsm2", None, {"d_model": 16, "dropout": 0.0}), 96, 24, 5).cuda()
+    x = torch.randn(8, 96, 5, device="cuda")
+    kept = model(x)
+    kept.square().mean().backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    fast = FastForward(model, "graphs")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fast(x)
+    out.square().mean().backward()
+    torch.testing.assert_close(out, kept, rtol=1e-5, atol=1e-6)
+    for a, b in zip([p.grad for p in model.parameters()], expected):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    captured = not any("capture failed" in str(w.message) for w in caught)
+    assert captured == (fast._paths[(True, True, False, torch.float32)][1] is not None)
+
+
+def test_a_failed_capture_warns_once_and_runs_eagerly(monkeypatch):
+    # the fallback itself, on the CPU: the capture raises as CUDA does, the call and later calls run eagerly
+    import tsmamba.execution as execution
+
+    calls = []
+
+    def failing_capture(model, x):
+        calls.append(x.shape)
+        raise RuntimeError("CUDA error: operation would make the legacy stream depend on a capturing blocking stream")
+
+    monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
+    monkeypatch.setattr(execution, "_graph_training_forward", failing_capture)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    fast = FastForward(model, "graphs")
+    with pytest.warns(RuntimeWarning, match="capture failed .*legacy stream.*runs eagerly"):
+        first = fast(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = fast(x)
+    torch.testing.assert_close(first, model(x), rtol=0, atol=0)
+    torch.testing.assert_close(second, model(x), rtol=0, atol=0)
+    assert len(calls) == 1

@@ -14,12 +14,16 @@ static batch size through a faster path, keyed by (training flag, grad mode, inf
 Calls whose batch size differs from the first one seen in that mode (the last partial batch of an epoch or of a
 prediction) run eagerly on the same parameters, so no second capture or compilation is made for them. Under
 autocast (mixed precision) ``"graphs"`` runs eagerly, because CUDA-graph capture cannot use autocast's cache.
+When a capture fails, that path runs eagerly from then on, with one warning that names the cause: the usual one
+is an autograd graph of an earlier eager step still alive (a loss or output kept by the caller), whose gradient
+accumulators sit on the default stream, which a capture on a side stream may not wait on.
 Setup time (capture or compilation) is recorded in ``setup_seconds``.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -61,19 +65,22 @@ class _InferenceGraph:
 def _graph_training_forward(model: nn.Module, x: Tensor) -> Any:
     """A graphed (forward + backward) callable of ``model`` for ``x``'s shape; the model itself stays eager.
 
-    ``make_graphed_callables`` runs warm-up steps, which would move BatchNorm running statistics: buffers are
-    restored afterwards, so capture leaves the model as it found it.
+    ``make_graphed_callables`` runs warm-up steps, which would move BatchNorm running statistics: buffers and
+    gradients are put back afterwards (also when the capture fails), so capture leaves the model as it found it.
     """
     buffers = {name: b.clone() for name, b in model.named_buffers()}
+    grads = [p.grad for p in model.parameters()]
     torch.cuda.synchronize()
-    torch.cuda.make_graphed_callables(model, (x.detach().clone(),), num_warmup_iters=3, allow_unused_input=True)
-    graphed = model.__dict__.pop("forward")  # make_graphed_callables patched the instance; keep the eager forward
-    with torch.no_grad():
-        for name, b in model.named_buffers():
-            b.copy_(buffers[name])
-    for p in model.parameters():
-        p.grad = None
-    return graphed
+    try:
+        torch.cuda.make_graphed_callables(model, (x.detach().clone(),), num_warmup_iters=3, allow_unused_input=True)
+        return model.__dict__["forward"]  # the graphed callable that make_graphed_callables set on the instance
+    finally:
+        model.__dict__.pop("forward", None)  # keep the eager forward on the model itself
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+        for p, g in zip(model.parameters(), grads):
+            p.grad = g
 
 
 class FastForward:
@@ -105,15 +112,28 @@ class FastForward:
         path = self._paths.get(key)
         if path is None:
             started = time.perf_counter()
-            path = (
-                (tuple(x.shape), _graph_training_forward(self.model, x))
-                if grad
-                else (tuple(x.shape), _InferenceGraph(self.model, x))
-            )
+            path = (tuple(x.shape), self._capture(x, grad))
             self._paths[key] = path
             self.setup_seconds += time.perf_counter() - started
         shape, fn = path
-        return fn(x) if tuple(x.shape) == shape else self.model(x)
+        return fn(x) if fn is not None and tuple(x.shape) == shape else self.model(x)
+
+    def _capture(self, x: Tensor, grad: bool) -> Any:
+        """The graphed callable for ``x``'s shape, or ``None`` (eager from then on) when the capture fails."""
+        try:
+            return _graph_training_forward(self.model, x) if grad else _InferenceGraph(self.model, x)
+        except RuntimeError as error:  # torch.AcceleratorError is a RuntimeError
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            warnings.warn(
+                f"CUDA-graph capture failed ({str(error).splitlines()[0]}); this path runs eagerly instead "
+                "(same results, slower). The usual cause is an autograd graph of an earlier eager step kept "
+                "alive (e.g. a loss or output still referenced): drop it before the first graphed call, or "
+                "pass execution='eager'.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
 
     def _compiled_call(self, mode: str, x: Tensor) -> Tensor:
         key = (self.model.training, torch.is_grad_enabled(), x.dtype)
