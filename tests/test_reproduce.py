@@ -20,7 +20,7 @@ from tsmamba.reproduce.progress import PlainReporter, parse_epoch
 from tsmamba.reproduce.runner import plan, run_suite
 from tsmamba.reproduce.scheduler import DurationEstimate, Outcome, Scheduler
 from tsmamba.reproduce.store import ResultStore
-from tsmamba.reproduce.suite import load_suite, parse_suite
+from tsmamba.reproduce.suite import load_suite, parse_suite, select
 from tsmamba.reproduce.summary import aggregate, comparison_counts, write_summary
 from tsmamba.training import TrainConfig, epoch_line, fit_model
 
@@ -89,6 +89,33 @@ def test_committed_suites_parse() -> None:
     assert {c.id for c in suites["tsm2_l512_one_seed"].cells} <= {c.id for c in suites["paper_l512"].cells}
     assert all(c.evaluate == "val" for name, s in suites.items() if "sweep" in name for c in s.cells)
     assert sorted(c.devices for c in suites["ddp_compare"].cells) == [1, 1, 2, 2]
+
+
+def test_select_keeps_the_suites_cells_and_ids_for_the_chosen_values() -> None:
+    suite = load_suite(REPO / "benchmarks" / "suites" / "paper_l512.toml")
+    part = select(suite, models=["DLinear"], seeds=["2021"], datasets=None, horizons=None)
+    assert len(part.cells) == 5 * 4 and {c.model for c in part.cells} == {"dlinear"}
+    assert {c.seed for c in part.cells} == {2021}
+    assert {c.id for c in part.cells} <= {c.id for c in suite.cells}
+    both = select(suite, datasets=["etth1", "ETTh2"], horizons=["96"])
+    assert {(c.dataset, c.horizon) for c in both.cells} == {("ETTh1", 96), ("ETTh2", 96)}
+    with pytest.raises(ValueError, match="has no model .*'lstm'.*it holds dlinear, patchtst, tsm2"):
+        select(suite, models=["lstm"])
+
+
+def test_cli_reproduce_dry_run_lists_only_the_selected_cells(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tsmamba.cli import app
+
+    suite = str(REPO / "benchmarks" / "suites" / "paper_l512.toml")
+    args = ["reproduce", suite, "--out", str(tmp_path), "--dry-run", "--models", "dlinear", "--seeds", "2022"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    ids = set(re.findall(r"\b\w+-\w+-L512-H\d+-s\d+\b", result.output))
+    assert ids and all("-dlinear-" in i and i.endswith("-s2022") for i in ids)
+    bad = CliRunner().invoke(app, [*args[:4], "--seeds", "1999"])
+    assert bad.exit_code == 2 and "has no seed" in bad.output
 
 
 def test_cell_round_trips_and_counts_devices() -> None:

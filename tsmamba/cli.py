@@ -220,6 +220,10 @@ def reproduce(
     per_gpu: int = typer.Option(8, "--per-gpu", help="Cells running at once on each GPU."),
     cpu_slots: int = typer.Option(1, "--cpu-slots", help="Cells running at once without a GPU."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder holding the CSVs."),
+    models: str | None = typer.Option(None, "--models", help="Only these models of the suite, e.g. tsm2,dlinear."),
+    datasets: str | None = typer.Option(None, "--datasets", help="Only these datasets of the suite, e.g. ETTh1."),
+    horizons: str | None = typer.Option(None, "--horizons", help="Only these horizons of the suite, e.g. 96,192."),
+    seeds: str | None = typer.Option(None, "--seeds", help="Only these seeds of the suite, e.g. 2021."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells, recorded or to run, and stop."),
     summarize_only: bool = typer.Option(False, "--summarize-only", help="Only rewrite table.md and the plots."),
     live: bool | None = typer.Option(
@@ -229,11 +233,20 @@ def reproduce(
     """Run a suite's grid, one process per cell across the GPUs, resuming; then write the summary table."""
     from tsmamba.reproduce.runner import describe_plan, plan, run_suite
     from tsmamba.reproduce.store import ResultStore
-    from tsmamba.reproduce.suite import load_suite
+    from tsmamba.reproduce.suite import load_suite, select
     from tsmamba.reproduce.summary import write_summary
 
+    def values(option: str | None) -> list[str] | None:
+        return None if option is None else option.split(",")
+
     try:
-        the_suite = load_suite(suite)
+        the_suite = select(
+            load_suite(suite),
+            models=values(models),
+            datasets=values(datasets),
+            horizons=values(horizons),
+            seeds=values(seeds),
+        )
         store = ResultStore(out)
         if dry_run:
             console.print(describe_plan(plan(the_suite, store), out), highlight=False, markup=False, soft_wrap=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,34 @@ class Suite:
     description: str
     cells: list[Cell]
     path: Path | None = None
+
+
+_SELECTABLE = ("datasets", "models", "horizons", "seeds")
+
+
+def select(suite: Suite, **wanted: Sequence[str] | None) -> Suite:
+    """The suite's cells whose dataset/model/horizon/seed are among ``wanted``'s values (``None``: all).
+
+    Spreads a grid over sessions (``--models dlinear --seeds 2021``) while the cell ids, and so resuming, stay the
+    suite's. A value the suite does not hold is an error listing the ones it does.
+    """
+    cells = suite.cells
+    for key, values in wanted.items():
+        if key not in _SELECTABLE:
+            raise ValueError(f"select: unknown key {key!r}; use one of {', '.join(_SELECTABLE)}.")
+        if values is None:
+            continue
+        attribute = key[:-1]  # datasets -> dataset ...
+        held = {str(getattr(c, attribute)).lower(): str(getattr(c, attribute)) for c in suite.cells}
+        chosen = [str(v).strip().lower() for v in values if str(v).strip()]
+        missing = [v for v in chosen if v not in held]
+        if missing or not chosen:
+            raise ValueError(
+                f"--{key} {','.join(map(str, values))}: suite {suite.name!r} has no {attribute} {missing or values}; "
+                f"it holds {', '.join(sorted(set(held.values())))}."
+            )
+        cells = [c for c in cells if str(getattr(c, attribute)).lower() in chosen]
+    return Suite(suite.name, suite.description, cells, suite.path)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
