@@ -9,7 +9,7 @@ inputs are 1-D ``[BLOCK_D]`` rows; B_t and C_t are ``[N]`` rows broadcast as ``b
 the same 16 values: one L1 line); softplus uses the hardware log2.
 
 Steps go four per iteration with the next four already loaded (prefetch). Decays use exp2 with A pre-scaled by
-log2(e). The state before every ``CKPT``-th scanned step (except step 0, which is the initial state) is saved
+log2(e). The state before every ``CKPT``-th scanned step (step 0's too: the initial state) is saved
 for the backward, which recomputes a tile of states from it instead of storing all (L, N) states.
 
 Small batch·dim with long L would leave most of the GPU idle, so the launcher then splits the scanned steps
@@ -232,7 +232,8 @@ def _fwd_kernel(
 ):
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0: the channel blocks of one batch row
     run side by side and share that row's B and C in L2. Checkpoint k (k >= 1) of the (batch, n_ckpt, N, dim)
-    buffer is the state before scanned step k·CKPT; slot 0 is never written (it is the initial state)."""
+    buffer is the state before scanned step k·CKPT; slot 0 holds the initial state (zeros without one), which the
+    backward never reads (it takes the initial state itself)."""
     n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
     pid_d = tl.program_id(0) % n_dblk
     pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
@@ -292,9 +293,8 @@ def _fwd_kernel(
         p_u2, p_dl2, p_z2 = _load_step(u_row, d_row, z_row, _time(i + 6, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
         p_u3, p_dl3, p_z3 = _load_step(u_row, d_row, z_row, _time(i + 7, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
         if SAVE_CKPT:
-            if i % CKPT == 0:
-                if i > 0:
-                    tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_nd)
+            if i % CKPT == 0:  # slot 0 too (the initial state), so that every element of the output is defined
+                tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_nd)
         b1, c1 = _load_bc(b_row, c_row, _time(i + 1, L, REVERSE), s_bl, s_cl, mask_bc)
         h, dtsum = _fwd_step(
             h,

@@ -14,12 +14,7 @@ from tsmamba.kernels.conv1d_reference import conv1d_silu_reference
 from tsmamba.kernels.conv1d_triton import conv1d_silu
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-# the interpreter skips opcheck's compiled-autograd check (slow there); natively every check runs
-OPCHECKS = (
-    ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
-    if DEVICE == "cuda"
-    else ("test_schema", "test_autograd_registration", "test_faketensor")
-)
+OPCHECKS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
 
 
 def _inputs(batch, length, channels, k, dtype, bias=True, seed=0):
