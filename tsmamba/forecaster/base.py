@@ -11,7 +11,11 @@ Decisions (documented in the README):
 * rows may come in any order: timestamps are sorted; duplicates are an error;
 * the frequency is inferred, or checked against ``freq``; irregular spacing is an error;
 * ``h`` at predict time may be smaller than the fitted horizon (the forecast is truncated), never larger;
-* ``predict(df)`` forecasts after the end of ``df`` with the scaler fitted in ``fit`` (new history, same series);
+* ``predict(df)`` forecasts after the end of each series of ``df``: a fitted series with the scaler fitted in
+  ``fit``; a global model (PatchTST, DLinear) also any subset and new series (scaled by their own history),
+  a multivariate one (TSM2) exactly the fitted series, aligned;
+* long frames may be ragged panels for a global model (each series on its own timestamps); TSM2 refuses them
+  with the reason (it mixes channels, so it needs every series on the same timestamps);
 * ``cross_validation`` trains on the data before the first cutoff (again at every cutoff with ``refit=True``),
   as neuralforecast does, on the side: only ``fit`` replaces the fitted state;
 * training settings not given come from the model's recipe (:mod:`tsmamba.recipes`), as in ``tsmamba bench``.
@@ -212,7 +216,10 @@ class BaseForecaster(BaseEstimator):
         return levels
 
     def predict(self, df: Any = None, h: int | None = None, format: str = "long", level: Any = None) -> Any:
-        """Forecast ``h`` steps after the training data, or after the end of ``df`` (new history, same series).
+        """Forecast ``h`` steps after each training series, or after the end of each series of ``df``.
+
+        With ``df``: forecasts for the ids in ``df``, from their own history (a global model: any subset of the
+        fitted ids and new ids with ``input_size`` timestamps; TSM2: exactly the fitted series).
 
         Returns a long frame ``unique_id, ds, <ModelName>`` (``format="wide"``: a timestamp column and one
         column per series) in the library of ``df`` (of the training frame when ``df`` is None). ``level``

@@ -1,11 +1,11 @@
 """Rolling-origin cross-validation, MSE/MAE evaluation of its output, and a time-ordered splitter for GridSearchCV.
 
-``cross_validate`` follows neuralforecast: cutoffs are the last ``n_windows`` origins spaced ``step_size`` apart
-(default ``h``; or as many as ``test_size`` holds), the last one ``h`` steps before the end
-(``evaluation.rolling_origin``, the benchmark's); a model is trained on the data up to the first cutoff (again
-every ``refit`` windows: ``True`` is every window) and the windows sharing a model are forecast in one batched
-pass. The trained models are thrown away: the forecaster's fitted state is
-never replaced here.
+``cross_validate`` follows neuralforecast: each series' cutoffs are its last ``n_windows`` origins spaced
+``step_size`` apart (default ``h``; or as many as ``test_size`` holds), the last one ``h`` steps before its own end
+(``evaluation.rolling_origin``, the benchmark's; a series too short for them is an error naming it); a model is
+trained on the data up to the first cutoff (again every ``refit`` windows: ``True`` is every window) and the
+windows sharing a model are forecast in one batched pass. The trained models are thrown away: the forecaster's
+fitted state is never replaced here.
 """
 
 from __future__ import annotations

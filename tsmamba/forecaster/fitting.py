@@ -1,10 +1,13 @@
 """Fit and forecast for the forecasters, on the library's one path: recipes, windows, training, prediction.
 
-``fit_state`` turns a validated panel and a forecaster's keywords into a :class:`FittedState` (configs from
-:mod:`tsmamba.recipes`, the ``WindowDataset`` and ``fit_model`` of the benchmark, its ``StandardScaler`` and
-device choice); ``forecast`` and ``score_windows`` predict through ``predict_windows`` / ``evaluate_windows``,
-exactly as ``tsmamba bench`` does. Nothing here mutates the forecaster: callers decide whether a new state
-replaces the fitted one (``fit``) or is thrown away (``cross_validation``).
+``fit_state`` turns validated series and a forecaster's keywords into a :class:`FittedState` (configs from
+:mod:`tsmamba.recipes`, the ``WindowDataset`` and ``fit_model`` of the benchmark, or ``PanelWindowDataset`` for a
+ragged panel, a ``StandardScaler`` per series and the device choice); ``forecast_series`` and ``score_windows``
+predict through ``predict_windows`` / ``evaluate_windows``, exactly as ``tsmamba bench`` does. A
+channel-independent model (``SPEC.channel_independent``) is one global univariate model (``ChannelIndependent``)
+for any series; any other (TSM2) is multivariate over the fitted, aligned series. Nothing here mutates the
+forecaster: callers decide whether a new state replaces the fitted one (``fit``) or is thrown away
+(``cross_validation``).
 """
 
 from __future__ import annotations

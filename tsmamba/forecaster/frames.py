@@ -7,10 +7,12 @@ Two shapes are accepted:
 * **wide** (the ETT/Weather shape): a timestamp column (or a pandas ``DatetimeIndex``) and one numeric
   column per variate.
 
-Multivariate semantics: the variates of one model are the series. TSM2 mixes channels, so every series of a
-long frame must share the same timestamps; the frame is pivoted to a ``(time, series)`` panel. Timestamps
-are sorted (order of rows carries no meaning in either shape); duplicates, gaps, NaN/inf and non-numeric
-values are errors that name the problem and the fix, never silently dropped or filled.
+Each series keeps its own timestamps (:class:`SeriesSet`): the series of a long frame may differ in length and
+start date, a panel for the global models (PatchTST, DLinear). A multivariate model (TSM2 mixes channels)
+needs them aligned: ``SeriesSet.to_panel`` is the ``(time, series)`` matrix, or an error naming the series that
+differ and saying why. Timestamps are sorted (order of rows carries no meaning in either shape); duplicates,
+gaps, NaN/inf and non-numeric values are errors that name the problem and the fix, never silently dropped or
+filled.
 """
 
 from __future__ import annotations

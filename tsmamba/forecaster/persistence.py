@@ -1,10 +1,12 @@
 """Save and load fitted forecasters: a directory with ``config.json``, ``model.safetensors``, ``scaler.safetensors``.
 
-``config.json`` records the class, every ``__init__`` parameter, the model config, the library and format
-versions, the frequency, column names, series ids, the layout and library of the training frame and its time
-range. The class is resolved from that file through the class registry (never by importing a name); weights are
-plain safetensors so a GPU-trained model loads anywhere via ``map_location``. What is saved is the forecaster's
-:class:`~tsmamba.forecaster.state.FittedState` (less the LightningModule and training history) and its parameters.
+``config.json`` records the class, every ``__init__`` parameter, the model config, the library and format versions,
+the frequency, column names, series ids, the layout and library of the training frame and its time range, each
+series' last timestamp and whether the model is a global (channel-independent) one, whose weights are those of the
+univariate model. The class is resolved from that file through the class registry (never by importing a name);
+weights are plain safetensors so a GPU-trained model loads anywhere via ``map_location``. What is saved is the
+forecaster's :class:`~tsmamba.forecaster.state.FittedState` (less the LightningModule and training history) and its
+parameters.
 
 Rules: ``save`` never overwrites a non-empty directory unless ``overwrite=True``; every ``load`` error names the
 file and what to do about it.
