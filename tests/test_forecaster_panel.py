@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 import torch
 from forecaster_frames import wide_frame
@@ -117,6 +118,23 @@ def test_new_id_with_too_little_history_is_an_error_naming_it(fitted: DLinearFor
     df = pd.concat([ragged(), one_series("z", "2022-06-01", L - 3, 5.0)])
     with pytest.raises(ValueError, match=r"'z' \(5 timestamps\) too short: each needs at least 8 \(input_size=8\)"):
         fitted.predict(df)
+
+
+def test_polars_panel_with_integer_ids_and_timestamps_keeps_their_types() -> None:
+    frame = pl.DataFrame(
+        {
+            "unique_id": [7] * 20 + [9] * 14,
+            "ds": pl.Series(list(range(0, 20)) + list(range(5, 19)), dtype=pl.Int32),
+            "y": np.r_[np.sin(np.arange(20.0)), 50 + np.cos(np.arange(14.0))],
+        }
+    )
+    model = tiny(max_steps=2, val_size=0).fit(frame)
+    forecast = model.predict()
+    assert isinstance(forecast, pl.DataFrame)
+    assert forecast.schema["unique_id"] == pl.Int64 and forecast.schema["ds"] == pl.Int32
+    assert forecast["ds"].to_list() == [20, 21, 22, 23, 19, 20, 21, 22]
+    figure = model.plot(frame, forecast)  # each series drawn on its own timestamps
+    assert [len(ax.lines[0].get_xdata()) for ax in figure.axes] == [20, 14]
 
 
 def test_wide_output_needs_series_that_end_together(fitted: DLinearForecaster) -> None:

@@ -396,7 +396,7 @@ def series_forecast_frame(
     lengths = [len(i) for i in index]
     pdf = pd.DataFrame(
         {
-            columns.id_col: pd.Index(series, dtype=object).repeat(lengths),
+            columns.id_col: pd.Index(series).repeat(lengths),
             columns.time_col: index[0].append(index[1:]) if len(index) > 1 else index[0],
             model_name: np.concatenate(values),
             **{name: np.concatenate(column) for name, column in (extra or {}).items()},
