@@ -5,6 +5,7 @@ A ragged panel here: three hourly series of different lengths, start dates and l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import polars as pl
 import pytest
 import torch
 from forecaster_frames import wide_frame
+from safetensors.torch import load_file, save_file
 
 from tsmamba import DLinearForecaster, PatchTSTForecaster, TSM2Forecaster, load_forecaster
 from tsmamba.data.panel import PanelWindowDataset
@@ -177,6 +179,21 @@ def test_save_load_round_trip_of_a_panel_fit(fitted: DLinearForecaster, tmp_path
     pd.testing.assert_frame_equal(loaded.predict(level=[80]), fitted.predict(level=[80]))
     new = one_series("z", "2022-06-01", L + 3, 1000.0)
     pd.testing.assert_frame_equal(loaded.predict(new), fitted.predict(new))
+
+
+def test_a_format_1_save_still_loads_as_the_multivariate_model_it_was(tmp_path: Path) -> None:
+    """Format 1 (before panels) saved the n_vars=M model's weights, unprefixed, and no per-series ends."""
+    model = tiny().fit(wide_frame())
+    model.save(str(tmp_path))
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["format_version"] = 1
+    del config["channel_independent"], config["series_ends"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    save_file({k.removeprefix("model."): v for k, v in weights.items()}, str(tmp_path / "model.safetensors"))
+    loaded = load_forecaster(tmp_path)
+    assert not loaded.state_.global_model
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict(), rtol=1e-6)
 
 
 # ---------------------------------------------------------------- aligned panels and TSM2
