@@ -98,6 +98,12 @@ def test_training_windows_come_from_every_series_and_scalers_from_their_own_trai
         assert model.scaler_scale_[k] == pytest.approx(train.std())
 
 
+def test_score_over_every_window_of_every_series(fitted: DLinearForecaster) -> None:
+    score = fitted.score(ragged())
+    assert np.isfinite(score) and score < 0
+    assert fitted.score(ragged().query("unique_id != 'b'")) != score  # b's windows count
+
+
 def test_predict_on_a_subset_returns_only_those_ids(fitted: DLinearForecaster) -> None:
     df = ragged()
     subset = df[df["unique_id"].isin(["b", "c"])]
@@ -209,8 +215,12 @@ def test_aligned_panel_trains_the_multivariate_windows_with_shared_weights() -> 
 
 
 def test_tsm2_refuses_a_ragged_panel_and_says_why() -> None:
-    with pytest.raises(ValueError, match=r"TSM2 mixes channels.*aligned on the same timestamps.*PatchTSTForecaster"):
-        TSM2Forecaster(h=H, input_size=L, max_steps=1, accelerator="cpu").fit(ragged())
+    model = TSM2Forecaster(h=H, input_size=L, max_steps=1, accelerator="cpu")
+    why = r"TSM2 mixes channels.*aligned on the same timestamps.*\['a', 'b', 'c'\].*'b': 30 from.*PatchTSTForecaster"
+    with pytest.raises(ValueError, match=why):
+        model.fit(ragged())
+    with pytest.raises(ValueError, match=why):
+        model.cross_validation(ragged())
 
 
 def test_tsm2_refuses_a_subset_of_its_series() -> None:

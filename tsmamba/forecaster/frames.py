@@ -107,10 +107,15 @@ class SeriesSet:
         """The aligned ``(time, series)`` panel; an error that says ``why`` and names the series that differ."""
         if not self.aligned:
             grid = self.index[0].append(self.index[1:]).unique()
-            short = [s for s, index in zip(self.series, self.index, strict=True) if len(index) < len(grid)]
+            short = [k for k, index in enumerate(self.index) if len(index) < len(grid)]
+            names = [self.series[k] for k in short[:5]]
+            spans = "; ".join(
+                f"{self.series[k]!r}: {len(self.index[k])} from {self.index[k][0]} to {self.index[k][-1]}"
+                for k in short[:3]
+            )
             raise ValueError(
-                f"{why}, but series {short[:5]}{' ...' if len(short) > 5 else ''} lack some of the {len(grid)} "
-                f"timestamps the others have. {fix}"
+                f"{why}, but series {names}{' ...' if len(short) > 5 else ''} lack some of the {len(grid)} "
+                f"timestamps of all series together ({spans}). {fix}"
             )
         return Panel(
             np.stack(self.values, axis=1), self.index[0], list(self.series), self.layout, self.backend, self.time_type
