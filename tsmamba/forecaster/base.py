@@ -66,7 +66,11 @@ class BaseForecaster(BaseEstimator):
     model_params: ClassVar[tuple[str, ...]] = ()
 
     # Fitted attributes: views of ``state_`` (a FittedState), the one owner of what fit learned.
-    model_ = _fitted("model", "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data.")
+    model_ = _fitted(
+        "model",
+        "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data (PatchTST/DLinear: a "
+        "ChannelIndependent global model, any M).",
+    )
     model_config_ = _fitted("model_config", "The model's config dataclass, as trained.")
     scaler_ = _fitted("scaler", "The StandardScaler fitted on the training part, per series.")
     freq_ = _fitted("freq", "Frequency of the training frame (pandas alias; an int step for integer timestamps).")
@@ -74,9 +78,11 @@ class BaseForecaster(BaseEstimator):
     n_vars_ = _fitted("n_vars", "Number of series.")
     layout_ = _fitted("layout", "'long' or 'wide': the training frame's shape.")
     backend_ = _fitted("backend", "'pandas' or 'polars': the training frame's library.")
-    last_window_ = _fitted("last_window", "The last input_size rows of the training frame (original scale).")
-    history_end_ = _fitted("history_end", "The last training timestamp.")
-    train_range_ = _fitted("train_range", "(first timestamp, last timestamp, number of timestamps) of training.")
+    last_window_ = _fitted("last_window", "[input_size, M]: the last input_size rows of each series (original scale).")
+    history_end_ = _fitted("history_end", "The latest last training timestamp (each series': state_.series_ends).")
+    train_range_ = _fitted(
+        "train_range", "(earliest timestamp, latest timestamp, length of the longest series) of training."
+    )
     lightning_module_ = _fitted("lightning_module", "The LightningModule the model was trained with (None if loaded).")
     training_history_ = _fitted("training_history", "Per epoch: lr, train_loss, val_loss.")
 
