@@ -161,8 +161,9 @@ def test_conformal_intervals_per_series_and_none_for_new_ids(fitted: DLinearFore
 
 def test_cross_validation_cuts_each_series_at_its_own_end(fitted: DLinearForecaster) -> None:
     n_windows, step = 2, 3
-    cv = fitted.cross_validation(ragged(), n_windows=n_windows, step_size=step, refit=True)
+    cv = fitted.cross_validation(ragged(), n_windows=n_windows, step_size=step, refit=True, level=[80])
     assert len(cv) == len(SPECS) * n_windows * H
+    assert ((cv["DLinear-lo-80"] <= cv["DLinear"]) & (cv["DLinear"] <= cv["DLinear-hi-80"])).all()
     frame = ragged().sort_values(["unique_id", "ds"])
     for uid, (start, n, _) in SPECS.items():
         stamps = pd.date_range(start, periods=n, freq="h")
