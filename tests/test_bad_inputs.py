@@ -160,7 +160,8 @@ FRAME_CASES = [
     ("polars-lazyframe", lambda: pl.from_pandas(wide()).lazy(), {}, TypeError, ("LazyFrame", "collect")),
     ("numpy-array", lambda: wide()[["a", "b"]].to_numpy(), {}, TypeError, ("ndarray",)),
     ("missing-series-id", _missing_ids, {}, ValueError, ("'unique_id'",)),
-    ("misaligned-series", _misaligned, {}, ValueError, ("['b']",)),
+    ("misaligned-series-multivariate", _misaligned, {"individual": True}, ValueError, ("['b']", "individual=True")),
+    ("gap-inside-a-panel-series", lambda: long().drop(index=45), {}, ValueError, ("Series 'b'", "Irregular")),
     ("irregular-spacing", _gap, {}, ValueError, ("Irregular spacing",)),
     ("freq-contradicted", wide, {"freq": "D"}, ValueError, ("freq='D'",)),
     ("bad-freq-alias", wide, {"freq": "fortnightly"}, ValueError, ("freq='fortnightly'",)),
@@ -233,11 +234,26 @@ def _shifted(n: int = 40) -> pd.DataFrame:
     return df
 
 
+def _new_short_series() -> pd.DataFrame:
+    return pd.concat([long(), long(5).query("unique_id == 'a'").assign(unique_id="c")], ignore_index=True)
+
+
+def _multivariate() -> DLinearForecaster:
+    """individual=True: a head per series, so the model is tied to the fitted series (as TSM2)."""
+    return tiny(individual=True).fit(wide())
+
+
 STATE_CASES = [
     ("predict-h-too-large", lambda m: m.predict(h=5), ValueError, ("h=5", "h=4")),
     ("predict-bad-format", lambda m: m.predict(format="tall"), ValueError, ("'tall'",)),
-    ("predict-unknown-series", lambda m: m.predict(wide().assign(c=1.0)), ValueError, ("['c']",)),
-    ("predict-missing-series", lambda m: m.predict(wide().drop(columns="b")), ValueError, ("missing: ['b']",)),
+    ("predict-new-series-too-short", lambda m: m.predict(_new_short_series()), ValueError, ("'c' (5 timestamps)",)),
+    ("multivariate-unknown-series", lambda m: _multivariate().predict(wide().assign(c=1.0)), ValueError, ("['c']",)),
+    (
+        "multivariate-missing-series",
+        lambda m: _multivariate().predict(wide().drop(columns="b")),
+        ValueError,
+        ("missing: ['b']",),
+    ),
     ("predict-short-history", lambda m: m.predict(wide(5)), ValueError, ("5 timestamps", "input_size=8")),
     ("predict-timezone", lambda m: m.predict(_shifted()), ValueError, ("timezone-aware",)),
     ("score-too-short", lambda m: m.score(wide(10)), ValueError, ("10 timestamps",)),

@@ -166,16 +166,22 @@ def test_predict_history_shorter_than_input_size(fitted: DLinearForecaster) -> N
         fitted.predict(wide_frame(n=7))
 
 
-def test_predict_with_unknown_series(fitted: DLinearForecaster) -> None:
+@pytest.fixture(scope="module")
+def fitted_multivariate() -> DLinearForecaster:
+    """individual=True: one head per series, so a multivariate model tied to the fitted series (as TSM2)."""
+    return tiny(individual=True).fit(long_frame())
+
+
+def test_multivariate_predict_with_unknown_series(fitted_multivariate: DLinearForecaster) -> None:
     df = wide_frame().rename(columns={"b": "c"})
     with pytest.raises(ValueError, match=r"unknown: \['c'\], missing: \['b'\]"):
-        fitted.predict(df)
+        fitted_multivariate.predict(df)
 
 
-def test_predict_with_extra_series(fitted: DLinearForecaster) -> None:
+def test_multivariate_predict_with_extra_series(fitted_multivariate: DLinearForecaster) -> None:
     df = wide_frame().assign(c=1.0)
     with pytest.raises(ValueError, match=r"unknown: \['c'\], missing: \[\]"):
-        fitted.predict(df)
+        fitted_multivariate.predict(df)
 
 
 def test_predict_with_other_timezone_awareness(fitted: DLinearForecaster) -> None:

@@ -164,11 +164,18 @@ def test_val_size_counts_towards_the_minimum_length() -> None:
         fit(wide_frame(n=19), val_size=8)
 
 
-def test_series_not_sharing_timestamps() -> None:
+def test_gap_inside_one_series_of_a_panel() -> None:
     df = long_frame()
     df = df.drop(index=df.index[(df["unique_id"] == "b") & (df["ds"] == df["ds"].iloc[5])])
-    with pytest.raises(ValueError, match=r"share the same timestamps.*\['b'\]"):
+    with pytest.raises(ValueError, match=r"Series 'b': Irregular spacing"):
         fit(df)
+
+
+def test_multivariate_model_needs_series_sharing_timestamps() -> None:
+    df = long_frame()
+    df = df.drop(index=df.index[(df["unique_id"] == "b")][:3])
+    with pytest.raises(ValueError, match=r"individual=True has parameters per series.*\['b'\]"):
+        fit(df, individual=True)
 
 
 def test_mixed_tz_aware_and_naive_timestamps() -> None:

@@ -55,4 +55,5 @@ def test_readme_forecaster_section_runs(require_file, data_dir, monkeypatch, tmp
         tmp_path / "etth1_dlinear_polars" / "config.json"
     ).is_file()
     assert namespace["cv"].height == 3 * 96 * 7
+    assert namespace["one"]["unique_id"].to_list() == ["OT"] * 96  # the panel example: one series of a ragged fit
     assert set(namespace["search"].best_params_) == {"learning_rate"}

@@ -11,7 +11,11 @@ Decisions (documented in the README):
 * rows may come in any order: timestamps are sorted; duplicates are an error;
 * the frequency is inferred, or checked against ``freq``; irregular spacing is an error;
 * ``h`` at predict time may be smaller than the fitted horizon (the forecast is truncated), never larger;
-* ``predict(df)`` forecasts after the end of ``df`` with the scaler fitted in ``fit`` (new history, same series);
+* ``predict(df)`` forecasts after the end of each series of ``df``: a fitted series with the scaler fitted in
+  ``fit``; a global model (PatchTST, DLinear) also any subset and new series (scaled by their own history),
+  a multivariate one (TSM2) exactly the fitted series, aligned;
+* long frames may be ragged panels for a global model (each series on its own timestamps); TSM2 refuses them
+  with the reason (it mixes channels, so it needs every series on the same timestamps);
 * ``cross_validation`` trains on the data before the first cutoff (again at every cutoff with ``refit=True``),
   as neuralforecast does, on the side: only ``fit`` replaces the fitted state;
 * training settings not given come from the model's recipe (:mod:`tsmamba.recipes`), as in ``tsmamba bench``.
@@ -30,12 +34,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from tsmamba.data.scaler import fit_scaler
 from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.classes import register
 from tsmamba.forecaster.cross_validation import cross_validate
-from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
-from tsmamba.forecaster.frequency import future_index, resolve_freq
+from tsmamba.forecaster.frames import Columns, Panel, SeriesSet, forecast_frame, series_forecast_frame, to_series_set
+from tsmamba.forecaster.frequency import future_index
 from tsmamba.forecaster.intervals import check_levels, interval_columns
 from tsmamba.forecaster.persistence import load_forecaster, save_forecaster
 from tsmamba.forecaster.plotting import plot_forecasts
@@ -61,7 +66,11 @@ class BaseForecaster(BaseEstimator):
     model_params: ClassVar[tuple[str, ...]] = ()
 
     # Fitted attributes: views of ``state_`` (a FittedState), the one owner of what fit learned.
-    model_ = _fitted("model", "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data.")
+    model_ = _fitted(
+        "model",
+        "The trained nn.Module: x[B, input_size, M] -> y[B, h, M] on standardised data (PatchTST/DLinear: a "
+        "ChannelIndependent global model, any M).",
+    )
     model_config_ = _fitted("model_config", "The model's config dataclass, as trained.")
     scaler_ = _fitted("scaler", "The StandardScaler fitted on the training part, per series.")
     freq_ = _fitted("freq", "Frequency of the training frame (pandas alias; an int step for integer timestamps).")
@@ -69,9 +78,11 @@ class BaseForecaster(BaseEstimator):
     n_vars_ = _fitted("n_vars", "Number of series.")
     layout_ = _fitted("layout", "'long' or 'wide': the training frame's shape.")
     backend_ = _fitted("backend", "'pandas' or 'polars': the training frame's library.")
-    last_window_ = _fitted("last_window", "The last input_size rows of the training frame (original scale).")
-    history_end_ = _fitted("history_end", "The last training timestamp.")
-    train_range_ = _fitted("train_range", "(first timestamp, last timestamp, number of timestamps) of training.")
+    last_window_ = _fitted("last_window", "[input_size, M]: the last input_size rows of each series (original scale).")
+    history_end_ = _fitted("history_end", "The latest last training timestamp (each series': state_.series_ends).")
+    train_range_ = _fitted(
+        "train_range", "(earliest timestamp, latest timestamp, length of the longest series) of training."
+    )
     lightning_module_ = _fitted("lightning_module", "The LightningModule the model was trained with (None if loaded).")
     training_history_ = _fitted("training_history", "Per epoch: lr, train_loss, val_loss.")
 
@@ -114,8 +125,8 @@ class BaseForecaster(BaseEstimator):
         """
         self._validate_params()
         fitting.check_val_size(self, val_size)
-        panel = to_panel(df, self.frame_columns())
-        self.state_ = fitting.fit_state(self, panel, resolve_freq(panel.index, self.freq), val_size)
+        data = to_series_set(df, self.frame_columns())
+        self.state_ = fitting.fit_state(self, data, data.resolve_freq(self.freq), val_size)
         return self
 
     # ------------------------------------------------------------------ inference
@@ -130,39 +141,74 @@ class BaseForecaster(BaseEstimator):
             )
         return h
 
-    def _history_panel(self, df: Any, min_length: int, what: str) -> tuple[Panel, str | int]:
-        """Validate a new-history frame against what the model was fitted on."""
-        panel = to_panel(df, self.frame_columns())
-        missing = [s for s in self.series_ if s not in panel.series]
-        unknown = [s for s in panel.series if s not in self.series_]
-        if unknown or missing:
-            raise ValueError(
-                f"{what}: df must hold exactly the series/columns the model was fitted on {self.series_}; "
-                f"unknown: {unknown}, missing: {missing}. Fit a new forecaster for other series."
-            )
-        order = [panel.series.index(s) for s in self.series_]
-        panel = Panel(
-            panel.values[:, order], panel.index, list(self.series_), panel.layout, panel.backend, panel.time_type
-        )
+    def _history(self, df: Any, min_length: int, what: str) -> tuple[SeriesSet, np.ndarray, np.ndarray]:
+        """Validate a new-history frame against the fitted model; also each series' scaler mean and scale.
+
+        A global (channel-independent) model takes any series with ``min_length`` timestamps: a fitted id
+        keeps the scaler fitted in ``fit``, a new id is scaled by its own history in ``df``. A multivariate
+        model takes exactly the fitted series, aligned.
+        """
+        state = self.state_
+        data = to_series_set(df, self.frame_columns())
         fitted_int = isinstance(self.freq_, int)
-        if fitted_int != pd.api.types.is_integer_dtype(panel.index.dtype):
+        if fitted_int != pd.api.types.is_integer_dtype(data.index[0].dtype):
             raise ValueError(
                 f"{what}: df has {'datetime' if fitted_int else 'integer'} timestamps but the model was fitted on "
                 f"{'integer' if fitted_int else 'datetime'} ones. Pass the time column in the fitted kind."
             )
-        fitted_tz, new_tz = getattr(self.history_end_, "tz", None), getattr(panel.index, "tz", None)
+        fitted_tz, new_tz = getattr(self.history_end_, "tz", None), getattr(data.index[0], "tz", None)
         if (fitted_tz is None) != (new_tz is None):
             raise ValueError(
                 f"{what}: df has {'timezone-aware' if new_tz else 'naive'} timestamps but the model was fitted on "
                 f"{'timezone-aware' if fitted_tz else 'naive'} ones. Convert them to match (tz_localize/tz_convert)."
             )
-        if panel.n_times < min_length:
-            raise ValueError(
-                f"{what}: series have {panel.n_times} timestamps, need at least {min_length} "
-                f"(input_size={self.state_.lookback}). Pass a longer history."
+        position = {s: k for k, s in enumerate(self.series_)}
+        if not state.global_model:
+            why, fix = fitting.aligned_reason(self, state.model_config)
+            panel = data.to_panel(why, fix)
+            missing = [s for s in self.series_ if s not in panel.series]
+            unknown = [s for s in panel.series if s not in position]
+            if unknown or missing:
+                raise ValueError(
+                    f"{what}: {why}, and its forecasts need exactly the series/columns it was fitted on "
+                    f"{self.series_}; df has unknown: {unknown}, missing: {missing}. Pass all fitted series "
+                    f"(aligned), or fit a new forecaster for other series. {fix}"
+                )
+            order = [panel.series.index(s) for s in self.series_]
+            data = SeriesSet.from_panel(
+                Panel(
+                    panel.values[:, order],
+                    panel.index,
+                    list(self.series_),
+                    panel.layout,
+                    panel.backend,
+                    panel.time_type,
+                )
             )
-        freq = resolve_freq(panel.index, self.freq_) if panel.n_times > 1 else self.freq_
-        return panel, freq
+        lengths = data.lengths
+        if lengths.min() < min_length:
+            plus_h = f", + h={state.horizon}" if min_length > state.lookback else ""
+            need = f"at least {min_length} (input_size={state.lookback}{plus_h})"
+            if data.aligned:
+                names = f"{data.series[:5]}{' ...' if len(data.series) > 5 else ''}"
+                raise ValueError(
+                    f"{what}: series {names} have {lengths[0]} timestamps, need {need}. Pass a longer history."
+                )
+            short = [f"{s!r} ({n} timestamps)" for s, n in zip(data.series, lengths, strict=True) if n < min_length]
+            raise ValueError(
+                f"{what}: series {', '.join(short[:5])}{' ...' if len(short) > 5 else ''} too short: each needs "
+                f"{need} timestamps. Pass a longer history for them, or leave them out of df."
+            )
+        data.resolve_freq(self.freq_)
+        fitted_mean, fitted_scale = np.asarray(state.scaler.mean), np.asarray(state.scaler.scale)
+        mean, scale = np.empty(len(data.series)), np.empty(len(data.series))
+        for k, (series, values) in enumerate(zip(data.series, data.values, strict=True)):
+            if series in position:
+                mean[k], scale[k] = fitted_mean[position[series]], fitted_scale[position[series]]
+            else:  # a new series of a global model: its own history gives its scale
+                own = fit_scaler(values[:, None], len(values))
+                mean[k], scale[k] = np.asarray(own.mean)[0], np.asarray(own.scale)[0]
+        return data, mean, scale
 
     def _check_levels(self, level: Any, format: str = "long") -> list[float]:
         levels = check_levels(level)
@@ -176,7 +222,10 @@ class BaseForecaster(BaseEstimator):
         return levels
 
     def predict(self, df: Any = None, h: int | None = None, format: str = "long", level: Any = None) -> Any:
-        """Forecast ``h`` steps after the training data, or after the end of ``df`` (new history, same series).
+        """Forecast ``h`` steps after each training series, or after the end of each series of ``df``.
+
+        With ``df``: forecasts for the ids in ``df``, from their own history (a global model: any subset of the
+        fitted ids and new ids with ``input_size`` timestamps; TSM2: exactly the fitted series).
 
         Returns a long frame ``unique_id, ds, <ModelName>`` (``format="wide"``: a timestamp column and one
         column per series) in the library of ``df`` (of the training frame when ``df`` is None). ``level``
@@ -195,25 +244,52 @@ class BaseForecaster(BaseEstimator):
             )
         if levels and format != "long":
             raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
+        state = self.state_
         if df is None:
-            history, last, backend = self.last_window_, self.history_end_, self.backend_
-            time_type = self.state_.time_type
+            series, backend, time_type = list(self.series_), state.backend, state.time_type
+            values = [state.last_window[:, k] for k in range(len(series))]
+            lasts, mean, scale = state.series_ends, state.scaler.mean, state.scaler.scale
         else:
-            panel, _ = self._history_panel(df, self.state_.lookback, "predict")
-            history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
-            time_type = panel.time_type
-        forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
-        extra = interval_columns(self.output_name(), forecast, self.state_.conformal_scores, levels) if levels else None
-        return forecast_frame(
-            forecast,
-            future_index(last, self.freq_, h),
-            self.series_,
-            self.frame_columns(),
-            self.output_name(),
-            format,
-            backend,
-            time_type,
-            extra,
+            data, mean, scale = self._history(df, state.lookback, "predict")
+            series, values, backend, time_type = data.series, data.values, data.backend, data.time_type
+            lasts = [index[-1] for index in data.index]
+        scores = None
+        if levels:
+            position = {s: k for k, s in enumerate(self.series_)}
+            new = [s for s in series if s not in position]
+            if new:
+                raise ValueError(
+                    f"predict(level=): series {new[:5]} were not in the fitted frame, so they have no calibration "
+                    "residuals; intervals exist for the fitted series only. Leave level= out for them, or re-fit "
+                    "with them."
+                )
+            scores = np.asarray(state.conformal_scores)[:, :, [position[s] for s in series]]
+        ends = [[len(v)] for v in values]
+        forecasts = [f[0, :h] for f in fitting.forecast_series(state, values, ends, mean, scale)]
+        future = [future_index(last, self.freq_, h) for last in lasts]
+        extra = None
+        if levels:
+            columns = interval_columns(self.output_name(), np.stack(forecasts, axis=-1), scores, levels)
+            extra = {name: [band[:, k] for k in range(len(forecasts))] for name, band in columns.items()}
+        if format == "wide":
+            if any(not index.equals(future[0]) for index in future[1:]):
+                raise ValueError(
+                    "format='wide' needs every series to end at the same timestamp (one row per forecast "
+                    f"timestamp); these series end at {sorted({str(last) for last in lasts})[:5]}. Use "
+                    "format='long'."
+                )
+            return forecast_frame(
+                np.stack(forecasts, axis=1),
+                future[0],
+                series,
+                self.frame_columns(),
+                self.output_name(),
+                "wide",
+                backend,
+                time_type,
+            )
+        return series_forecast_frame(
+            series, future, forecasts, self.frame_columns(), self.output_name(), backend, time_type, extra
         )
 
     # ------------------------------------------------------------------ evaluation
@@ -251,8 +327,8 @@ class BaseForecaster(BaseEstimator):
         timestamps: give the test fold ``input_size`` steps of context (see ``TimeSeriesWindowSplit``).
         """
         check_is_fitted(self, "model_")
-        panel, _ = self._history_panel(df, self.state_.lookback + self.state_.horizon, "score")
-        return -fitting.score_windows(self.state_, panel.values)
+        data, mean, scale = self._history(df, self.state_.lookback + self.state_.horizon, "score")
+        return -fitting.score_windows(self.state_, data, mean, scale)
 
     # ------------------------------------------------------------------ persistence and plots
     def save(self, path: str, overwrite: bool = False) -> None:

@@ -1,11 +1,11 @@
 """Rolling-origin cross-validation, MSE/MAE evaluation of its output, and a time-ordered splitter for GridSearchCV.
 
-``cross_validate`` follows neuralforecast: cutoffs are the last ``n_windows`` origins spaced ``step_size`` apart
-(default ``h``; or as many as ``test_size`` holds), the last one ``h`` steps before the end
-(``evaluation.rolling_origin``, the benchmark's); a model is trained on the data up to the first cutoff (again
-every ``refit`` windows: ``True`` is every window) and the windows sharing a model are forecast in one batched
-pass. The trained models are thrown away: the forecaster's fitted state is
-never replaced here.
+``cross_validate`` follows neuralforecast: each series' cutoffs are its last ``n_windows`` origins spaced
+``step_size`` apart (default ``h``; or as many as ``test_size`` holds), the last one ``h`` steps before its own end
+(``evaluation.rolling_origin``, the benchmark's; a series too short for them is an error naming it); a model is
+trained on the data up to the first cutoff (again every ``refit`` windows: ``True`` is every window) and the
+windows sharing a model are forecast in one batched pass. The trained models are thrown away: the forecaster's
+fitted state is never replaced here.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from sklearn.model_selection import BaseCrossValidator, TimeSeriesSplit
 from tsmamba.evaluation import per_window_errors, rolling_origin
 from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
-from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
-from tsmamba.forecaster.frequency import resolve_freq
+from tsmamba.forecaster.frames import backend_of, long_pandas, to_series_set
 from tsmamba.forecaster.intervals import interval_columns
 from tsmamba.forecaster.time_types import restore
 
@@ -78,57 +77,73 @@ def cross_validate(
     n_windows = window_count(h, step, n_windows, test_size)
     every = refit_every(refit)
     columns = forecaster.frame_columns()
-    panel = to_panel(df, columns)
-    freq = resolve_freq(panel.index, forecaster.freq)
-    n = panel.n_times
-    first = n - h - (n_windows - 1) * step
-    _, train_config = fitting.run_configs(forecaster)
-    val = fitting.validation_size(forecaster, max(first, 0), train_config.patience, val_size)
+    data = to_series_set(df, columns)
+    config, train_config = fitting.run_configs(forecaster)
+    if not fitting.channel_independent(forecaster, config):
+        data.to_panel(*fitting.aligned_reason(forecaster, config))
+    freq = data.resolve_freq(forecaster.freq)
+    lengths = data.lengths
+    first = lengths - h - (n_windows - 1) * step  # per series: timestamps before its first cutoff
+    val = fitting.validation_size(forecaster, max(int(first.min()), 0), train_config.patience, val_size)
     need = lookback + h + val
-    if first < need:
+    if first.min() < need:
+        if data.aligned:
+            raise ValueError(
+                f"Cross-validation with n_windows={n_windows}, step_size={step}, h={h} leaves {first[0]} timestamps "
+                f"before the first cutoff; training needs input_size + h + val_size = {need}. Use fewer windows, a "
+                f"smaller step_size, or a longer history (it has {lengths[0]} timestamps)."
+            )
+        short = [
+            f"{s!r} ({n} timestamps, {f} before its first cutoff)"
+            for s, n, f in zip(data.series, lengths, first, strict=True)
+            if f < need
+        ]
         raise ValueError(
-            f"Cross-validation with n_windows={n_windows}, step_size={step}, h={h} leaves {first} timestamps "
-            f"before the first cutoff; training needs input_size + h + val_size = {need}. Use fewer windows, a "
-            f"smaller step_size, or a longer history (it has {n} timestamps)."
+            f"Cross-validation with n_windows={n_windows}, step_size={step}, h={h} cuts the last "
+            f"h + (n_windows - 1) * step_size = {h + (n_windows - 1) * step} timestamps of each series; series "
+            f"{', '.join(short[:5])}{' ...' if len(short) > 5 else ''} then keep fewer than input_size + h + "
+            f"val_size = {need} for training. Use fewer windows or a smaller step_size, or leave the short series out."
         )
-    cutoffs = [fold.cutoff for fold in rolling_origin(n, h, n_windows, step, min_train=need)]
-
-    def head(end: int) -> Panel:
-        return Panel(panel.values[:end], panel.index[:end], panel.series, panel.layout, panel.backend, panel.time_type)
+    # per series: its own cutoffs, the last h + (n_windows - 1) * step timestamps before its own end
+    cutoffs = [[fold.cutoff for fold in rolling_origin(int(n), h, n_windows, step, min_train=need)] for n in lengths]
 
     # windows [start, start + every) share the model trained at the cutoff of window `start`
-    starts = list(range(0, len(cutoffs), every)) if every else [0]
-    forecasts: list[np.ndarray] = []
-    bands: list[dict[str, np.ndarray]] = []  # per window: interval columns [h, M]
+    starts = list(range(0, n_windows, every)) if every else [0]
+    forecasts: list[list[np.ndarray]] = [[] for _ in data.series]  # per series: [windows, h] blocks
+    bands: list[list[dict[str, np.ndarray]]] = [[] for _ in data.series]
     for i, start in enumerate(starts):
-        stop = starts[i + 1] if i + 1 < len(starts) else len(cutoffs)
-        state = fitting.fit_state(forecaster, head(cutoffs[start]), freq, val_size)
-        predicted = fitting.forecast(state, panel.values, cutoffs[start:stop])
-        forecasts.extend(predicted)
-        if levels and state.conformal_scores is not None:  # fit_state keeps scores when conformal_windows is set
-            columns_ = interval_columns(forecaster.output_name(), predicted, state.conformal_scores, levels)
-            bands.extend({k: v[w] for k, v in columns_.items()} for w in range(len(predicted)))
+        stop = starts[i + 1] if i + 1 < len(starts) else n_windows
+        state = fitting.fit_state(forecaster, data.head([c[start] for c in cutoffs]), freq, val_size)
+        predicted = fitting.forecast_series(state, data.values, [c[start:stop] for c in cutoffs])
+        for k, block in enumerate(predicted):
+            forecasts[k].append(block)
+            if levels and state.conformal_scores is not None:  # fit_state keeps scores when conformal_windows is set
+                scores = state.conformal_scores[:, :, k : k + 1]
+                found = interval_columns(forecaster.output_name(), block[:, :, None], scores, levels)
+                bands[k].append({name: band[:, :, 0] for name, band in found.items()})
 
     name = forecaster.output_name()
     parts = []
-    for w, (cut, forecast) in enumerate(zip(cutoffs, forecasts, strict=True)):
-        times = panel.index[cut : cut + h]
-        for m, series in enumerate(panel.series):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        columns.id_col: series,
-                        columns.time_col: times,
-                        "cutoff": panel.index[cut - 1],
-                        name: forecast[:, m],
-                        **({k: v[:, m] for k, v in bands[w].items()} if levels else {}),
-                        columns.target_col: panel.values[cut : cut + h, m],
-                    }
-                )
+    for k, series in enumerate(data.series):
+        values, index, cuts = data.values[k], data.index[k], np.asarray(cutoffs[k])
+        rows = (cuts[:, None] + np.arange(h)[None, :]).reshape(-1)
+        block = np.concatenate(forecasts[k]).reshape(-1)
+        extra = {c: np.concatenate([b[c] for b in bands[k]]).reshape(-1) for c in bands[k][0]} if bands[k] else {}
+        parts.append(
+            pd.DataFrame(
+                {
+                    columns.id_col: [series] * len(rows),
+                    columns.time_col: index[rows],
+                    "cutoff": index[np.repeat(cuts - 1, h)],
+                    name: block,
+                    **extra,
+                    columns.target_col: values[rows],
+                }
             )
+        )
     out = pd.concat(parts, ignore_index=True).sort_values([columns.id_col, "cutoff", columns.time_col], kind="stable")
     out = out.reset_index(drop=True)
-    return restore(out, [columns.time_col, "cutoff"], panel.time_type, backend_of(df))
+    return restore(out, [columns.time_col, "cutoff"], data.time_type, backend_of(df))
 
 
 def evaluate(

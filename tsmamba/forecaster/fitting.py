@@ -1,10 +1,13 @@
 """Fit and forecast for the forecasters, on the library's one path: recipes, windows, training, prediction.
 
-``fit_state`` turns a validated panel and a forecaster's keywords into a :class:`FittedState` (configs from
-:mod:`tsmamba.recipes`, the ``WindowDataset`` and ``fit_model`` of the benchmark, its ``StandardScaler`` and
-device choice); ``forecast`` and ``score_windows`` predict through ``predict_windows`` / ``evaluate_windows``,
-exactly as ``tsmamba bench`` does. Nothing here mutates the forecaster: callers decide whether a new state
-replaces the fitted one (``fit``) or is thrown away (``cross_validation``).
+``fit_state`` turns validated series and a forecaster's keywords into a :class:`FittedState` (configs from
+:mod:`tsmamba.recipes`, the ``WindowDataset`` and ``fit_model`` of the benchmark, or ``PanelWindowDataset`` for a
+ragged panel, a ``StandardScaler`` per series and the device choice); ``forecast_series`` and ``score_windows``
+predict through ``predict_windows`` / ``evaluate_windows``, exactly as ``tsmamba bench`` does. A
+channel-independent model (``SPEC.channel_independent``) is one global univariate model (``ChannelIndependent``)
+for any series; any other (TSM2) is multivariate over the fitted, aligned series. Nothing here mutates the
+forecaster: callers decide whether a new state replaces the fitted one (``fit``) or is thrown away
+(``cross_validation``).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from tsmamba.data.scaler import fit_scaler
+from tsmamba.data.panel import PanelWindowDataset
+from tsmamba.data.scaler import StandardScaler, fit_scaler
 from tsmamba.data.windows import WindowDataset
 from tsmamba.evaluation import evaluate_windows
 from tsmamba.forecaster.checks import check_int
-from tsmamba.forecaster.frames import Panel
+from tsmamba.forecaster.frames import SeriesSet
 from tsmamba.forecaster.state import FittedState
-from tsmamba.models.registry import build_model
+from tsmamba.models.channel_independent import ChannelIndependent
+from tsmamba.models.registry import build_model, get_model_spec
 from tsmamba.recipes import resolve
 from tsmamba.training import ForecastModule, TrainConfig, fit_model, predict_windows, resolve_device
 
@@ -72,68 +77,139 @@ def validation_size(params: Any, n_times: int, patience: int | None, val_size: i
     return max(int(params.h), math.ceil(AUTO_VAL_FRACTION * n_times))
 
 
-def check_length(params: Any, n_times: int, val: int, what: str, auto_val: bool | None = None) -> None:
-    """An error naming the parameters to change when ``n_times`` cannot hold one training and validation part."""
+def channel_independent(params: Any, config: Any) -> bool:
+    """Whether ``params``' model with ``config`` is a global univariate model (shared weights, no per-series
+    parameters: PatchTST and DLinear without ``individual``), which fits and forecasts any panel of series."""
+    return bool(get_model_spec(params.model_name).channel_independent(config))
+
+
+def aligned_reason(params: Any, config: Any) -> tuple[str, str]:
+    """Why a multivariate forecaster needs its series aligned (and exactly the fitted ones), and what to do."""
+    if params.model_name == "tsm2":
+        why = (
+            "TSM2 mixes channels (each forecast reads every series at the same timestamps), so it needs all "
+            "series aligned on the same timestamps"
+        )
+        fix = (
+            "Align the series on a common time grid, or use PatchTSTForecaster or DLinearForecaster, global "
+            "univariate models for a panel of series of different lengths and start dates."
+        )
+        return why, fix
+    keywords = [k for k in ("individual", "revin_affine") if getattr(config, k, False)]
+    named = " and ".join(f"{k}=True" for k in keywords)
+    why = (
+        f"{params.display_name} with {named} has parameters per series (it is a multivariate model over the "
+        "fitted series), so it needs all series aligned on the same timestamps"
+    )
+    fix = f"Align the series on a common time grid, or set {named.replace('True', 'False')} for a global model."
+    return why, fix
+
+
+def check_length(params: Any, data: SeriesSet, val: int, what: str, auto_val: bool | None = None) -> None:
+    """An error naming the parameters to change (and, in a ragged panel, the series) when a series cannot hold
+    one training and validation part."""
     lookback, horizon = int(params.input_size), int(params.h)
     need = lookback + horizon + val
-    if n_times < need:
-        auto = (
-            f" (val_size=None held out {val} steps for the recipe's early stopping; pass val_size=0 to train "
-            "without a validation part)"
-            if (params.val_size is None if auto_val is None else auto_val) and val
-            else ""
-        )
+    lengths = data.lengths
+    if lengths.min() >= need:
+        return
+    auto = (
+        f" (val_size=None held out {val} steps for the recipe's early stopping; pass val_size=0 to train "
+        "without a validation part)"
+        if (params.val_size is None if auto_val is None else auto_val) and val
+        else ""
+    )
+    if data.aligned:
         raise ValueError(
-            f"{what}: series have {n_times} timestamps; fitting needs at least input_size + h + val_size = {need}"
-            f"{auto}. Pass a longer history or lower input_size/h/val_size."
+            f"{what}: series have {lengths[0]} timestamps; fitting needs at least input_size + h + val_size = "
+            f"{need}{auto}. Pass a longer history or lower input_size/h/val_size."
         )
+    short = [f"{s!r} ({n} timestamps)" for s, n in zip(data.series, lengths, strict=True) if n < need]
+    raise ValueError(
+        f"{what}: series {', '.join(short[:5])}{' ...' if len(short) > 5 else ''} are too short; every series "
+        f"needs at least input_size + h + val_size = {need} timestamps{auto}. Leave the short series out (or "
+        "give them a longer history), or lower input_size/h/val_size."
+    )
 
 
-def calibration_scores(params: Any, panel: Panel, freq: str | int, val_size: int | None) -> np.ndarray:
-    """Absolute errors ``[n, h, M]`` (original scale) of a model trained before the last ``h + n - 1`` steps,
-    on the ``n = conformal_windows`` windows after it (origins one step apart): out-of-sample residuals."""
+def calibration_scores(params: Any, data: SeriesSet, freq: str | int, val_size: int | None) -> np.ndarray:
+    """Absolute errors ``[n, h, M]`` (original scale) of a model trained before the last ``h + n - 1`` steps of
+    each series, on the ``n = conformal_windows`` windows after it (origins one step apart): out-of-sample."""
     n, horizon = int(params.conformal_windows), int(params.h)
-    head = panel.n_times - horizon - n + 1
-    if head < 1:
+    heads = data.lengths - horizon - n + 1
+    if heads.min() < 1:
         raise ValueError(
             f"conformal_windows={n} needs more than h + n - 1 = {horizon + n - 1} timestamps; the series have "
-            f"{panel.n_times}. Lower conformal_windows or pass a longer history."
+            f"{int(data.lengths.min())}. Lower conformal_windows or pass a longer history."
         )
     _, train_config = run_configs(params)
-    check_length(params, head, validation_size(params, head, train_config.patience, val_size), "conformal calibration")
-    prefix = Panel(panel.values[:head], panel.index[:head], panel.series, panel.layout, panel.backend)
+    prefix = data.head(heads)
+    check_length(
+        params,
+        prefix,
+        validation_size(params, int(heads.min()), train_config.patience, val_size),
+        "conformal calibration",
+    )
     state = fit_state(params, prefix, freq, val_size, calibrate=False)
-    ends = list(range(head, head + n))
-    predicted = forecast(state, panel.values, ends)
-    actual = np.stack([panel.values[e : e + horizon] for e in ends])
-    return np.abs(actual - predicted)
+    ends = [list(range(head, head + n)) for head in heads]
+    predicted = forecast_series(state, data.values, ends)
+    actual = [np.stack([v[e : e + horizon] for e in end]) for v, end in zip(data.values, ends, strict=True)]
+    return np.stack([np.abs(a - p) for a, p in zip(actual, predicted, strict=True)], axis=-1)
+
+
+def series_scaler(data: SeriesSet, train_ends: np.ndarray) -> StandardScaler:
+    """Per series, the ``StandardScaler`` of its own first ``train_ends[k]`` rows (the training part): local
+    scaling, so no validation or test statistics leak into training."""
+    if data.aligned:
+        return fit_scaler(np.stack(data.values, axis=1), int(train_ends[0]))
+    fitted = [fit_scaler(v[:, None], int(end)) for v, end in zip(data.values, train_ends, strict=True)]
+    scaler = StandardScaler()
+    scaler.mean = np.concatenate([f.mean for f in fitted if f.mean is not None])
+    scaler.scale = np.concatenate([f.scale for f in fitted if f.scale is not None])
+    return scaler
 
 
 def fit_state(
-    params: Any, panel: Panel, freq: str | int, val_size: int | None = None, calibrate: bool = True
+    params: Any, data: SeriesSet, freq: str | int, val_size: int | None = None, calibrate: bool = True
 ) -> FittedState:
-    """Train a new model on ``panel`` as the keywords of ``params`` (a forecaster) say; return its fitted state.
+    """Train a new model on the series of ``data`` as the keywords of ``params`` (a forecaster) say.
 
-    The last ``val_size`` steps (the call's, else the forecaster's keyword) are held out for early stopping;
-    the scaler is fitted on the rest only. With ``conformal_windows > 0`` (and ``calibrate``) a calibration
-    model is trained first and its rolling-window errors kept for prediction intervals.
-    Weights are initialised from ``random_state``, so two calls with the same seed give the same model.
+    The last ``val_size`` steps of each series (the call's, else the forecaster's keyword) are held out for
+    early stopping; each series' scaler is fitted on the rest of it only. A channel-independent model
+    (PatchTST, DLinear) is one univariate model shared by all series, trained on the windows of every series
+    (aligned series: the benchmark's multivariate windows, folded into the batch; ragged ones: the windows
+    of each series, never across two); a multivariate one (TSM2) needs aligned series. With
+    ``conformal_windows > 0`` (and ``calibrate``) a calibration model is trained first and its rolling-window
+    errors kept for prediction intervals. Weights are initialised from ``random_state``.
     """
     config, train_config = run_configs(params)
     device = resolve_device(train_config.accelerator)  # fail before training on an unknown accelerator
-    scores = calibration_scores(params, panel, freq, val_size) if calibrate and params.conformal_windows else None
-    n, _ = panel.values.shape
-    val = validation_size(params, n, train_config.patience, val_size)
-    check_length(params, n, val, "fit", auto_val=params.val_size is None and val_size is None)
+    independent = channel_independent(params, config)
+    if not independent:
+        data.to_panel(*aligned_reason(params, config))  # the error that says why, before any training
+    scores = calibration_scores(params, data, freq, val_size) if calibrate and params.conformal_windows else None
+    lengths = data.lengths
+    val = validation_size(params, int(lengths.min()), train_config.patience, val_size)
+    check_length(params, data, val, "fit", auto_val=params.val_size is None and val_size is None)
     lookback, horizon = int(params.input_size), int(params.h)
-    train_end = n - val
-    scaler = fit_scaler(panel.values, train_end)
-    scaled = scaler.transform(panel.values)
-    train_windows = WindowDataset(scaled, lookback, horizon, 0, train_end)
-    val_windows = WindowDataset(scaled, lookback, horizon, train_end - lookback, n) if val else None
+    train_ends = lengths - val
+    scaler = series_scaler(data, train_ends)
+    mean, scale = np.asarray(scaler.mean), np.asarray(scaler.scale)
+    scaled = [(v - m) / sd for v, m, sd in zip(data.values, mean, scale, strict=True)]
+    train_windows: WindowDataset
+    if data.aligned:
+        dense, n = np.stack(scaled, axis=1), int(lengths[0])
+        train_windows = WindowDataset(dense, lookback, horizon, 0, n - val)
+        val_windows = WindowDataset(dense, lookback, horizon, n - val - lookback, n) if val else None
+    else:
+        train_windows = PanelWindowDataset(scaled, lookback, horizon, ends=train_ends)
+        val_windows = PanelWindowDataset(scaled, lookback, horizon, starts=train_ends - lookback) if val else None
     torch.manual_seed(params.random_state)
-    model = build_model(params.model_name, config, lookback, horizon, panel.values.shape[1])
+    model = build_model(params.model_name, config, lookback, horizon, 1 if independent else len(data.series))
+    if independent:
+        model = ChannelIndependent(model)
     result = fit_model(model, train_windows, val_windows, train_config)
+    ends = [index[-1] for index in data.index]
     return FittedState(
         model=result.model.to(device).eval(),
         lookback=lookback,
@@ -141,16 +217,17 @@ def fit_state(
         model_config=config,
         scaler=scaler,
         freq=freq,
-        series=list(panel.series),
-        layout=panel.layout,
-        backend=panel.backend,
-        last_window=panel.values[-lookback:].copy(),
-        history_end=panel.index[-1],
-        train_range=(panel.index[0], panel.index[-1], n),
+        series=list(data.series),
+        layout=data.layout,
+        backend=data.backend,
+        last_window=np.stack([v[-lookback:] for v in data.values], axis=1),
+        history_end=max(ends),
+        train_range=(min(index[0] for index in data.index), max(ends), int(lengths.max())),
         lightning_module=ForecastModule(result.model, train_config, train_windows, val_windows),
         training_history=result.history,
-        time_type=panel.time_type,
+        time_type=data.time_type,
         conformal_scores=scores,
+        ends=ends,
     )
 
 
@@ -162,7 +239,8 @@ def _diverged(count: int) -> FloatingPointError:
 
 
 def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
-    """Original-scale forecasts ``[len(ends), h, M]`` from the ``lookback`` rows of ``values`` before each end."""
+    """Original-scale forecasts ``[len(ends), h, M]`` from the ``lookback`` rows of aligned ``values[T, M]``
+    (the fitted series) before each end."""
     lookback = state.lookback
     windows = WindowDataset(state.scaler.transform(values), lookback, 0)
     scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=[e - lookback for e in ends])
@@ -172,9 +250,41 @@ def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.
     return out
 
 
-def score_windows(state: FittedState, values: np.ndarray) -> float:
-    """Mean per-window MSE (standardised scale) over every window of ``values``: the benchmark's metric."""
-    windows = WindowDataset(state.scaler.transform(values), state.lookback, state.horizon)
+def forecast_series(
+    state: FittedState,
+    values: Sequence[np.ndarray],
+    ends: Sequence[Sequence[int]],
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """Original-scale forecasts ``[len(ends[k]), h]`` of each series ``k`` from the ``lookback`` rows of
+    ``values[k]`` before each of its ends. ``mean``/``scale``: each series' scaler (default: the fitted
+    series' own, in fitted order). A multivariate model needs the fitted series, aligned, with equal ends."""
+    if not isinstance(state.model, ChannelIndependent):
+        out = forecast(state, np.stack(values, axis=1), ends[0])
+        return [out[:, :, k] for k in range(out.shape[2])]
+    mean = np.asarray(state.scaler.mean if mean is None else mean, dtype=np.float64)
+    scale = np.asarray(state.scaler.scale if scale is None else scale, dtype=np.float64)
+    lookback = state.lookback
+    windows = PanelWindowDataset([(v - m) / sd for v, m, sd in zip(values, mean, scale, strict=True)], lookback, 0)
+    series = np.repeat(np.arange(len(values)), [len(e) for e in ends])
+    starts = np.concatenate([np.asarray(e, dtype=np.int64) for e in ends]) - lookback
+    indices = windows.window_index(series, starts)
+    scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=indices.tolist())[:, :, 0]
+    out = scaled.double().numpy() * scale[series, None] + mean[series, None]
+    if not np.isfinite(out).all():
+        raise _diverged(int((~np.isfinite(out)).sum()))
+    return np.split(out, np.cumsum([len(e) for e in ends])[:-1])
+
+
+def score_windows(state: FittedState, data: SeriesSet, mean: np.ndarray, scale: np.ndarray) -> float:
+    """Mean per-window MSE (standardised scale) over every window of every series: the benchmark's metric."""
+    scaled = [(v - m) / sd for v, m, sd in zip(data.values, mean, scale, strict=True)]
+    windows: WindowDataset
+    if isinstance(state.model, ChannelIndependent):
+        windows = PanelWindowDataset(scaled, state.lookback, state.horizon)
+    else:
+        windows = WindowDataset(np.stack(scaled, axis=1), state.lookback, state.horizon)
     mse = evaluate_windows(state.model, windows, batch_size=INFERENCE_BATCH).mse
     if not math.isfinite(mse):
         raise _diverged(1)

@@ -7,15 +7,18 @@ Two shapes are accepted:
 * **wide** (the ETT/Weather shape): a timestamp column (or a pandas ``DatetimeIndex``) and one numeric
   column per variate.
 
-Multivariate semantics: the variates of one model are the series. TSM2 mixes channels, so every series of a
-long frame must share the same timestamps; the frame is pivoted to a ``(time, series)`` panel. Timestamps
-are sorted (order of rows carries no meaning in either shape); duplicates, gaps, NaN/inf and non-numeric
-values are errors that name the problem and the fix, never silently dropped or filled.
+Each series keeps its own timestamps (:class:`SeriesSet`): the series of a long frame may differ in length and
+start date, a panel for the global models (PatchTST, DLinear). A multivariate model (TSM2 mixes channels)
+needs them aligned: ``SeriesSet.to_panel`` is the ``(time, series)`` matrix, or an error naming the series that
+differ and saying why. Timestamps are sorted (order of rows carries no meaning in either shape); duplicates,
+gaps, NaN/inf and non-numeric values are errors that name the problem and the fix, never silently dropped or
+filled.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from tsmamba.forecaster.frequency import resolve_freq
 from tsmamba.forecaster.time_types import TimeType, pandas_time_type, polars_time_type, restore
 
 Backend = Literal["pandas", "polars"]
@@ -57,6 +61,93 @@ class Panel:
     def n_times(self) -> int:
         """Number of timestamps."""
         return len(self.index)
+
+
+ALIGNED_WHY = "All series must share the same timestamps (they are the variates of one multivariate model)"
+ALIGNED_FIX = "Align them on a common time grid, or fit one forecaster per group of aligned series."
+
+
+@dataclass
+class SeriesSet:
+    """Validated series, each sorted by time and gap-free once its frequency is resolved: ``values[k]`` at
+    ``index[k]`` for series ``series[k]``. Series of a long frame may differ in length and start (a ragged
+    panel); ``to_panel`` is the aligned ``(time, series)`` matrix a multivariate model needs."""
+
+    series: list[Any]
+    values: list[np.ndarray]
+    index: list[pd.Index]
+    layout: Layout
+    backend: Backend
+    time_type: TimeType | None = None
+
+    @classmethod
+    def from_panel(cls, panel: Panel) -> SeriesSet:
+        """The columns of an aligned panel as series."""
+        return cls(
+            list(panel.series),
+            [panel.values[:, m] for m in range(len(panel.series))],
+            [panel.index] * len(panel.series),
+            panel.layout,
+            panel.backend,
+            panel.time_type,
+        )
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of timestamps of each series."""
+        return np.array([len(v) for v in self.values], dtype=np.int64)
+
+    @property
+    def aligned(self) -> bool:
+        """Whether every series has the same timestamps."""
+        first = self.index[0]
+        return all(index is first or index.equals(first) for index in self.index[1:])
+
+    def to_panel(self, why: str = ALIGNED_WHY, fix: str = ALIGNED_FIX) -> Panel:
+        """The aligned ``(time, series)`` panel; an error that says ``why`` and names the series that differ."""
+        if not self.aligned:
+            grid = self.index[0].append(self.index[1:]).unique()
+            short = [k for k, index in enumerate(self.index) if len(index) < len(grid)]
+            names = [self.series[k] for k in short[:5]]
+            spans = "; ".join(
+                f"{self.series[k]!r}: {len(self.index[k])} from {self.index[k][0]} to {self.index[k][-1]}"
+                for k in short[:3]
+            )
+            raise ValueError(
+                f"{why}, but series {names}{' ...' if len(short) > 5 else ''} lack some of the {len(grid)} "
+                f"timestamps of all series together ({spans}). {fix}"
+            )
+        return Panel(
+            np.stack(self.values, axis=1), self.index[0], list(self.series), self.layout, self.backend, self.time_type
+        )
+
+    def head(self, lengths: Sequence[int] | np.ndarray) -> SeriesSet:
+        """The first ``lengths[k]`` timestamps of each series ``k``."""
+        return SeriesSet(
+            self.series,
+            [v[: int(n)] for v, n in zip(self.values, lengths, strict=True)],
+            [i[: int(n)] for i, n in zip(self.index, lengths, strict=True)],
+            self.layout,
+            self.backend,
+            self.time_type,
+        )
+
+    def resolve_freq(self, freq: str | int | None) -> str | int:
+        """The frequency of every series: ``freq`` checked, or inferred from the longest series and checked
+        on the others; an irregular series is an error that names it."""
+        longest = int(np.argmax(self.lengths))
+        order = [longest] + [k for k in range(len(self.series)) if k != longest]
+        resolved: str | int | None = freq
+        for k in order:
+            if k != longest and self.index[k] is self.index[longest]:
+                continue
+            try:
+                resolved = resolve_freq(self.index[k], resolved)
+            except ValueError as exc:
+                where = f"Series {self.series[k]!r}: " if len(self.series) > 1 and self.layout == "long" else ""
+                raise ValueError(f"{where}{exc}") from exc
+        assert resolved is not None
+        return resolved
 
 
 def backend_of(df: Any) -> Backend:
@@ -153,7 +244,7 @@ def _looks_like_ids(column: pd.Series) -> bool:
     )
 
 
-def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
+def _long_to_series(df: pd.DataFrame, columns: Columns, backend: Backend) -> SeriesSet:
     missing = [c for c in (columns.time_col, columns.target_col) if c not in df.columns]
     if missing:
         raise ValueError(
@@ -184,18 +275,18 @@ def _long_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Pane
             f"Series {first['id']!r} has duplicate timestamps ({int(dup.sum())} rows share a (unique_id, ds) pair, "
             f"first at {first['ds']}). Aggregate or drop duplicates before fitting."
         )
-    wide = frame.pivot(index="ds", columns="id", values="y").sort_index()
-    series = [s.item() if isinstance(s, np.generic) else s for s in wide.columns]
-    holes = wide.isna().to_numpy()
-    if holes.any():
-        counts = frame.groupby("id").size()
-        short = [s for s in wide.columns if counts[s] < len(wide)]
-        raise ValueError(
-            f"All series must share the same timestamps (they are the variates of one multivariate model), "
-            f"but series {short[:5]}{' ...' if len(short) > 5 else ''} lack some of the {len(wide)} timestamps "
-            "the others have. Align them on a common time grid, or fit one forecaster per group of aligned series."
-        )
-    return Panel(wide.to_numpy(dtype=np.float64), pd.Index(wide.index), series, "long", backend)
+    codes, uniques = pd.factorize(frame["id"], sort=True)
+    stamps = times.asi8 if isinstance(times, pd.DatetimeIndex) else times.to_numpy()
+    order = np.lexsort((stamps, codes))
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
+    ordered_times, ordered_values = times[order], values[order]
+    return SeriesSet(
+        [s.item() if isinstance(s, np.generic) else s for s in uniques],
+        [ordered_values[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+        [pd.Index(ordered_times[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+        "long",
+        backend,
+    )
 
 
 def _wide_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Panel:
@@ -234,8 +325,9 @@ def _wide_to_panel(df: pd.DataFrame, columns: Columns, backend: Backend) -> Pane
     return Panel(values, pd.Index(times), value_cols, "wide", backend)
 
 
-def to_panel(df: Any, columns: Columns) -> Panel:
-    """Validate a pandas or polars frame (long or wide) and pivot it to a sorted ``(time, series)`` panel."""
+def to_series_set(df: Any, columns: Columns) -> SeriesSet:
+    """Validate a pandas or polars frame (long or wide) into its series, each sorted by time; the series of a
+    long frame may differ in length and start."""
     backend = backend_of(df)
     if backend == "polars":
         pdf, time_type = _polars_to_pandas(df, columns)
@@ -250,13 +342,18 @@ def to_panel(df: Any, columns: Columns) -> Panel:
             f"Column name(s) {repeated} appear more than once; every column needs its own name (one per variate "
             "in a wide frame). Rename or drop the repeated columns."
         )
-    panel = (
-        _long_to_panel(pdf, columns, backend)
-        if columns.id_col in pdf.columns
-        else _wide_to_panel(pdf, columns, backend)
-    )
-    panel.time_type = time_type
-    return panel
+    if columns.id_col in pdf.columns:
+        data = _long_to_series(pdf, columns, backend)
+    else:
+        data = SeriesSet.from_panel(_wide_to_panel(pdf, columns, backend))
+    data.time_type = time_type
+    return data
+
+
+def to_panel(df: Any, columns: Columns) -> Panel:
+    """Validate a pandas or polars frame (long or wide) into a sorted ``(time, series)`` panel: the series of a
+    long frame must share their timestamps."""
+    return to_series_set(df, columns).to_panel()
 
 
 def forecast_frame(
@@ -284,6 +381,30 @@ def forecast_frame(
             columns.time_col: np.tile(index.to_numpy(), n_series),
             model_name: values.T.reshape(-1),
             **{name: column.T.reshape(-1) for name, column in (extra or {}).items()},
+        }
+    )
+    return restore(pdf, [columns.time_col], time_type, backend)
+
+
+def series_forecast_frame(
+    series: list[Any],
+    index: list[pd.Index],
+    values: list[np.ndarray],
+    columns: Columns,
+    model_name: str,
+    backend: Backend,
+    time_type: TimeType | None = None,
+    extra: dict[str, list[np.ndarray]] | None = None,
+) -> Any:
+    """Forecasts of series of their own timestamps (``values[k]`` at ``index[k]``) as a long frame
+    ``unique_id, ds, <model_name>`` in ``backend``; ``extra`` adds columns shaped like ``values``."""
+    lengths = [len(i) for i in index]
+    pdf = pd.DataFrame(
+        {
+            columns.id_col: pd.Index(series).repeat(lengths),
+            columns.time_col: index[0].append(index[1:]) if len(index) > 1 else index[0],
+            model_name: np.concatenate(values),
+            **{name: np.concatenate(column) for name, column in (extra or {}).items()},
         }
     )
     return restore(pdf, [columns.time_col], time_type, backend)

@@ -1,10 +1,12 @@
 """Save and load fitted forecasters: a directory with ``config.json``, ``model.safetensors``, ``scaler.safetensors``.
 
-``config.json`` records the class, every ``__init__`` parameter, the model config, the library and format
-versions, the frequency, column names, series ids, the layout and library of the training frame and its time
-range. The class is resolved from that file through the class registry (never by importing a name); weights are
-plain safetensors so a GPU-trained model loads anywhere via ``map_location``. What is saved is the forecaster's
-:class:`~tsmamba.forecaster.state.FittedState` (less the LightningModule and training history) and its parameters.
+``config.json`` records the class, every ``__init__`` parameter, the model config, the library and format versions,
+the frequency, column names, series ids, the layout and library of the training frame and its time range, each
+series' last timestamp and whether the model is a global (channel-independent) one, whose weights are those of the
+univariate model. The class is resolved from that file through the class registry (never by importing a name);
+weights are plain safetensors so a GPU-trained model loads anywhere via ``map_location``. What is saved is the
+forecaster's :class:`~tsmamba.forecaster.state.FittedState` (less the LightningModule and training history) and its
+parameters.
 
 Rules: ``save`` never overwrites a non-empty directory unless ``overwrite=True``; every ``load`` error names the
 file and what to do about it.
@@ -28,12 +30,14 @@ from tsmamba.data.scaler import StandardScaler
 from tsmamba.forecaster.classes import forecaster_class
 from tsmamba.forecaster.state import FittedState
 from tsmamba.forecaster.time_types import TimeType
+from tsmamba.models.channel_independent import ChannelIndependent
 from tsmamba.models.registry import build_model, make_config
 
 if TYPE_CHECKING:
     from tsmamba.forecaster.base import BaseForecaster
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: global models over a panel (channel_independent, series_ends); 1 is still read
+READABLE_FORMATS = (1, 2)
 CONFIG_FILE, WEIGHTS_FILE, SCALER_FILE = "config.json", "model.safetensors", "scaler.safetensors"
 _RESAVE = "Re-save it from the fitted forecaster (save(path, overwrite=True)), or re-fit"
 
@@ -107,6 +111,8 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
         "backend": state.backend,
         "training_range": {"start": _timestamp(start), "end": _timestamp(end), "n_timestamps": int(n)},
         "history_end": _timestamp(state.history_end),
+        "series_ends": [_timestamp(end) for end in state.series_ends],
+        "channel_independent": state.global_model,
         "time_type": None if state.time_type is None else state.time_type.to_json(),
     }
     text = json.dumps(config, indent=2)  # serialise everything before touching the directory
@@ -147,10 +153,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
         )
     if config.get("library") != "tsmamba":
         raise ValueError(f"{file} was not written by tsmamba (library={config.get('library')!r}).")
-    if config.get("format_version") != FORMAT_VERSION:
+    if config.get("format_version") not in READABLE_FORMATS:
         raise ValueError(
             f"{path} was saved by tsmamba {config.get('library_version')} in format version "
-            f"{config.get('format_version')}; this is tsmamba {__version__}, which reads format {FORMAT_VERSION}. "
+            f"{config.get('format_version')}; this is tsmamba {__version__}, which reads format "
+            f"{' or '.join(map(str, READABLE_FORMATS))}. "
             f"Install tsmamba {config.get('library_version')} to load it, or re-fit and save again."
         )
     missing = [k for k in ("class", "model_name", "params", "model_config", "series", "freq") if k not in config]
@@ -188,9 +195,12 @@ def load_forecaster(
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{config_file}: its parameters do not fit {name} ({exc}). {_RESAVE}.") from exc
     scaler_values = _tensors(directory / SCALER_FILE, "cpu")
-    n_vars = len(config["series"])
+    independent = bool(config.get("channel_independent", False))  # format 1: multivariate models only
+    n_vars = 1 if independent else len(config["series"])
     device = torch.device(map_location) if map_location is not None else torch.device("cpu")
     model = build_model(config["model_name"], model_config, int(forecaster.input_size), int(forecaster.h), n_vars)
+    if independent:
+        model = ChannelIndependent(model)
     weights = _tensors(directory / WEIGHTS_FILE, str(device))
     try:
         model.load_state_dict(weights)
@@ -198,7 +208,8 @@ def load_forecaster(
         first = str(exc).strip().splitlines()[:2]
         raise ValueError(
             f"{directory / WEIGHTS_FILE} does not match the model that {config_file} describes "
-            f"(h={forecaster.h}, input_size={forecaster.input_size}, {n_vars} series, "
+            f"(h={forecaster.h}, input_size={forecaster.input_size}, "
+            f"{'a global univariate model' if independent else f'{n_vars} series'}, "
             f"model config {config['model_config']}): {' '.join(first)}. The files come from different saves; "
             f"{_RESAVE}."
         ) from exc
@@ -229,5 +240,6 @@ def load_forecaster(
         ),
         conformal_scores=scores,
         time_type=TimeType.from_json(config["time_type"]) if config.get("time_type") else None,
+        ends=[_from_timestamp(end) for end in config.get("series_ends", [])],
     )
     return forecaster

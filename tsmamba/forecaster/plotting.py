@@ -6,7 +6,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from tsmamba.forecaster.frames import Columns, long_pandas, to_panel
+from tsmamba.forecaster.frames import Columns, long_pandas, to_series_set
 
 
 def plot_forecasts(
@@ -17,7 +17,7 @@ def plot_forecasts(
     ``forecasts`` is a long frame from ``predict`` or ``cross_validation`` (one line per cutoff) or a wide
     ``predict(format="wide")`` frame. Only the first ``max_series`` series are drawn; the title says so.
     """
-    history = to_panel(df, columns)
+    history = to_series_set(df, columns)
     fc = long_pandas(forecasts)
     if columns.id_col not in fc.columns:
         fc = fc.melt(id_vars=[columns.time_col], var_name=columns.id_col, value_name="forecast")
@@ -28,10 +28,10 @@ def plot_forecasts(
     shown = history.series[:max_series]
     fig = Figure(figsize=(10, 2.4 * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
-    start = 0 if max_history is None else max(history.n_times - max_history, 0)
     for ax, series in zip(axes, shown, strict=True):
         m = history.series.index(series)
-        ax.plot(history.index[start:], history.values[start:, m], color="black", linewidth=1, label="history")
+        start = 0 if max_history is None else max(len(history.values[m]) - max_history, 0)
+        ax.plot(history.index[m][start:], history.values[m][start:], color="black", linewidth=1, label="history")
         rows = fc[fc[columns.id_col].astype(str) == str(series)]
         groups = rows.groupby("cutoff") if "cutoff" in rows.columns else [(None, rows)]
         for i, (_, part) in enumerate(groups):

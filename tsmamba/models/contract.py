@@ -22,12 +22,16 @@ class ModelSpec:
     ``dataset_defaults(dataset)`` returns ``{"model": {...}, "train": {...}}``: per-dataset overrides of the
     model config and of ``TrainConfig`` (e.g. the PatchTST paper's scripts); ``None`` is the model's generic
     recipe. Read them through :mod:`tsmamba.recipes`, the one place that turns them into configs.
+    ``channel_independent(config)`` is True when a model built from ``config`` applies the same weights to
+    each variate on its own (no channel mixing, no per-variate parameters): it then runs as one global
+    univariate model over any number of series (:class:`tsmamba.models.channel_independent.ChannelIndependent`).
     """
 
     name: str
     config_cls: type
     model_cls: Callable[..., nn.Module]
     dataset_defaults: Callable[[str | None], dict[str, dict[str, Any]]]
+    channel_independent: Callable[[Any], bool] = lambda config: False
 
 
 def check_input_window(model: str, x: Tensor, lookback: int, n_vars: int) -> None:

@@ -94,4 +94,10 @@ def dataset_defaults(dataset: str | None) -> dict[str, dict[str, Any]]:
     return {"model": {}, "train": train}
 
 
-SPEC = ModelSpec(name="dlinear", config_cls=DLinearConfig, model_cls=DLinearModel, dataset_defaults=dataset_defaults)
+SPEC = ModelSpec(
+    name="dlinear",
+    config_cls=DLinearConfig,
+    model_cls=DLinearModel,
+    dataset_defaults=dataset_defaults,
+    channel_independent=lambda config: not config.individual,  # individual: one head pair per variate
+)

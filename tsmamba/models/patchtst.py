@@ -226,4 +226,11 @@ def dataset_defaults(dataset: str | None) -> dict[str, dict[str, Any]]:
     return {"model": model, "train": train}
 
 
-SPEC = ModelSpec("patchtst", PatchTSTConfig, PatchTSTModel, dataset_defaults)
+# individual heads and RevIN's affine weights are per variate; otherwise every variate goes through the same weights
+SPEC = ModelSpec(
+    "patchtst",
+    PatchTSTConfig,
+    PatchTSTModel,
+    dataset_defaults,
+    channel_independent=lambda config: not (config.individual or (config.revin and config.revin_affine)),
+)
