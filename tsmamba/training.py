@@ -50,7 +50,8 @@ class TrainConfig:
     max_epochs: int = 10  # upper bound on passes over the training windows
     max_steps: int = -1  # upper bound on optimiser steps; -1: no limit (max_epochs alone decides)
     patience: int | None = 3  # validations without a lower val loss before stopping; None: never stop early
-    val_check_steps: int | None = None  # validate every this many optimiser steps; None: once per epoch
+    val_check_steps: int | None = None  # validate every this many optimiser steps; None: once per epoch (and after
+    # the last step whenever it was not validated, so the best-weight restore sees every step)
     lr_schedule: str = "constant"  # 'constant', 'type1' (halve each epoch), 'type3' (x0.9 after epoch 3), 'onecycle'
     pct_start: float = 0.3  # 'onecycle': fraction of steps spent warming up (PatchTST uses 0.3 or 0.4)
     weight_decay: float = 0.0  # Adam L2 penalty; the reference scripts use none
@@ -244,6 +245,25 @@ class ForecastModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_mean("val")
 
+    @torch.no_grad()
+    def final_validation(self, trainer: L.Trainer) -> float:
+        """The window-weighted validation loss of the current weights, outside Lightning's loop (used once, after
+        the last step, when that step was not validated)."""
+        assert self.val_windows is not None
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        try:
+            with trainer.precision_plugin.val_step_context():
+                for start in range(0, len(self.val_windows), self.config.prediction_batch_size):
+                    indices = torch.arange(start, min(start + self.config.prediction_batch_size, len(self.val_windows)))
+                    x, y = self._batch(self.val_windows, indices)
+                    total += float(nn.functional.mse_loss(self.fast(x).float(), y)) * len(indices)
+                    count += len(indices)
+        finally:
+            self.model.train(was_training)
+        return total / count
+
     def configure_optimizers(self) -> Any:
         cfg = self.config
         optimizer = torch.optim.Adam(parameter_groups(self.model, cfg.weight_decay), lr=cfg.learning_rate)
@@ -260,20 +280,41 @@ class ForecastModule(L.LightningModule):
 
 
 class _BestWeights(Callback):
-    """Keeps an in-memory copy of the weights with the lowest val loss and restores them at the end of fit."""
+    """Keeps an in-memory copy of the weights with the lowest val loss and restores them at the end of fit.
+
+    Every trained step is considered: when training ends on a step that was not validated (``max_steps`` inside
+    an epoch, or a ``val_check_steps`` that does not divide the number of steps), the final weights are
+    validated once more at the end, recorded as the last epoch's ``val_loss``, and kept if they are the best.
+    """
 
     def __init__(self) -> None:
         self.best_loss = math.inf
         self.best_epoch: int | None = None
         self.state: dict[str, torch.Tensor] | None = None
+        self.validated_step = -1  # global step of the last validation
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loss = module.history[-1].get("val_loss") if module.history else None
         if trainer.sanity_checking or loss is None:
             return
+        self.validated_step = trainer.global_step
+        self._consider(loss, trainer.current_epoch, module)
+
+    def _consider(self, loss: float, epoch: int, module: L.LightningModule) -> None:
         if loss < self.best_loss:
-            self.best_loss, self.best_epoch = loss, trainer.current_epoch
+            self.best_loss, self.best_epoch = loss, epoch
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        assert isinstance(module, ForecastModule)
+        if module.val_windows is None or trainer.global_step in (0, self.validated_step):
+            return
+        loss = module.final_validation(trainer)
+        if module.history:
+            module.history[-1]["val_loss"] = loss
+        epoch = int(module.history[-1]["epoch"]) if module.history else trainer.current_epoch
+        self.validated_step = trainer.global_step
+        self._consider(loss, epoch, module)
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.state is not None:
