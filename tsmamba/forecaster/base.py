@@ -37,6 +37,7 @@ from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, forecast_frame, to_panel
 from tsmamba.forecaster.frequency import future_index, resolve_freq
 from tsmamba.forecaster.intervals import check_levels, interval_columns
+from tsmamba.forecaster.loss_columns import check_loss, level_error, loss_columns
 from tsmamba.forecaster.persistence import load_forecaster, save_forecaster
 from tsmamba.forecaster.plotting import plot_forecasts
 
@@ -167,10 +168,7 @@ class BaseForecaster(BaseEstimator):
     def _check_levels(self, level: Any, format: str = "long") -> list[float]:
         levels = check_levels(level)
         if levels and not self.conformal_windows:
-            raise ValueError(
-                "Prediction intervals need calibration residuals: construct the forecaster with "
-                "conformal_windows=n (e.g. 20) and fit again; level= then gives conformal intervals."
-            )
+            raise ValueError(level_error(check_loss(self)))
         if levels and format != "long":
             raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
         return levels
@@ -179,7 +177,8 @@ class BaseForecaster(BaseEstimator):
         """Forecast ``h`` steps after the training data, or after the end of ``df`` (new history, same series).
 
         Returns a long frame ``unique_id, ds, <ModelName>`` (``format="wide"``: a timestamp column and one
-        column per series) in the library of ``df`` (of the training frame when ``df`` is None). ``level``
+        column per series, point forecasts only) in the library of ``df`` (of the training frame when ``df`` is
+        None). A quantile ``loss`` adds its columns (``<ModelName>-lo-80``, ...; see ``loss_columns``). ``level``
         (e.g. ``[80, 90]``, with ``conformal_windows`` set at fit) adds conformal intervals as neuralforecast
         names them: ``<ModelName>-lo-80``, ``<ModelName>-hi-80``, ...
         """
@@ -189,10 +188,7 @@ class BaseForecaster(BaseEstimator):
             raise ValueError(f"format must be 'long' or 'wide', got {format!r}.")
         levels = check_levels(level)
         if levels and self.state_.conformal_scores is None:
-            raise ValueError(
-                "Prediction intervals need calibration residuals, and this model has none: construct the "
-                "forecaster with conformal_windows=n (e.g. 20) and fit again."
-            )
+            raise ValueError(level_error(self.state_.loss))
         if levels and format != "long":
             raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
         if df is None:
@@ -202,8 +198,11 @@ class BaseForecaster(BaseEstimator):
             panel, _ = self._history_panel(df, self.state_.lookback, "predict")
             history, last, backend = panel.values[-self.state_.lookback :], panel.index[-1], panel.backend
             time_type = panel.time_type
-        forecast = fitting.forecast(self.state_, history, [len(history)])[0, :h]
-        extra = interval_columns(self.output_name(), forecast, self.state_.conformal_scores, levels) if levels else None
+        outputs = fitting.forecast_outputs(self.state_, history, [len(history)])[0, :, :h]  # [Q, h, M]
+        forecast = outputs[self.state_.loss.point_index]
+        extra = loss_columns(self.output_name(), self.state_.loss, outputs)
+        if levels:
+            extra.update(interval_columns(self.output_name(), forecast, self.state_.conformal_scores, levels))
         return forecast_frame(
             forecast,
             future_index(last, self.freq_, h),

@@ -26,6 +26,7 @@ from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel, backend_of, long_pandas, to_panel
 from tsmamba.forecaster.frequency import resolve_freq
 from tsmamba.forecaster.intervals import interval_columns
+from tsmamba.forecaster.loss_columns import loss_columns
 from tsmamba.forecaster.time_types import restore
 
 if TYPE_CHECKING:
@@ -99,15 +100,17 @@ def cross_validate(
     # windows [start, start + every) share the model trained at the cutoff of window `start`
     starts = list(range(0, len(cutoffs), every)) if every else [0]
     forecasts: list[np.ndarray] = []
-    bands: list[dict[str, np.ndarray]] = []  # per window: interval columns [h, M]
+    bands: list[dict[str, np.ndarray]] = []  # per window: quantile-loss and interval columns [h, M]
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else len(cutoffs)
         state = fitting.fit_state(forecaster, head(cutoffs[start]), freq, val_size)
-        predicted = fitting.forecast(state, panel.values, cutoffs[start:stop])
+        outputs = fitting.forecast_outputs(state, panel.values, cutoffs[start:stop])  # [windows, Q, h, M]
+        predicted = outputs[:, state.loss.point_index]
         forecasts.extend(predicted)
+        columns_ = loss_columns(forecaster.output_name(), state.loss, outputs)
         if levels and state.conformal_scores is not None:  # fit_state keeps scores when conformal_windows is set
-            columns_ = interval_columns(forecaster.output_name(), predicted, state.conformal_scores, levels)
-            bands.extend({k: v[w] for k, v in columns_.items()} for w in range(len(predicted)))
+            columns_.update(interval_columns(forecaster.output_name(), predicted, state.conformal_scores, levels))
+        bands.extend({k: v[w] for k, v in columns_.items()} for w in range(len(predicted)))
 
     name = forecaster.output_name()
     parts = []
@@ -121,7 +124,7 @@ def cross_validate(
                         columns.time_col: times,
                         "cutoff": panel.index[cut - 1],
                         name: forecast[:, m],
-                        **({k: v[:, m] for k, v in bands[w].items()} if levels else {}),
+                        **{k: v[:, m] for k, v in bands[w].items()},
                         columns.target_col: panel.values[cut : cut + h, m],
                     }
                 )

@@ -21,7 +21,9 @@ from tsmamba.data.windows import WindowDataset
 from tsmamba.evaluation import evaluate_windows
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import Panel
+from tsmamba.forecaster.loss_columns import check_loss
 from tsmamba.forecaster.state import FittedState
+from tsmamba.losses import PointForecast, sort_quantiles
 from tsmamba.models.registry import build_model
 from tsmamba.recipes import resolve
 from tsmamba.training import ForecastModule, TrainConfig, fit_model, predict_windows, resolve_device
@@ -39,6 +41,7 @@ _TRAIN_KEYWORDS = {
     "gradient_clip": "gradient_clip",
     "early_stopping_patience": "patience",
     "val_check_steps": "val_check_steps",
+    "loss": "loss",
     "accelerator": "accelerator",
     "devices": "devices",
     "precision": "precision",
@@ -132,7 +135,8 @@ def fit_state(
     train_windows = WindowDataset(scaled, lookback, horizon, 0, train_end)
     val_windows = WindowDataset(scaled, lookback, horizon, train_end - lookback, n) if val else None
     torch.manual_seed(params.random_state)
-    model = build_model(params.model_name, config, lookback, horizon, panel.values.shape[1])
+    loss = train_config.loss_function  # MQLoss: the model forecasts h * Q steps, read as [Q, h] (tsmamba.losses)
+    model = build_model(params.model_name, config, lookback, horizon * loss.n_outputs, panel.values.shape[1])
     result = fit_model(model, train_windows, val_windows, train_config)
     return FittedState(
         model=result.model.to(device).eval(),
@@ -151,6 +155,7 @@ def fit_state(
         training_history=result.history,
         time_type=panel.time_type,
         conformal_scores=scores,
+        loss=loss,
     )
 
 
@@ -161,21 +166,29 @@ def _diverged(count: int) -> FloatingPointError:
     )
 
 
-def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
-    """Original-scale forecasts ``[len(ends), h, M]`` from the ``lookback`` rows of ``values`` before each end."""
+def forecast_outputs(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
+    """Original-scale outputs ``[len(ends), Q, h, M]`` (``Q`` = the loss's outputs, quantiles ascending and sorted
+    so they never cross; ``Q = 1`` for point losses) from the ``lookback`` rows of ``values`` before each end."""
     lookback = state.lookback
     windows = WindowDataset(state.scaler.transform(values), lookback, 0)
     scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=[e - lookback for e in ends])
-    out = np.asarray(state.scaler.inverse_transform(scaled.double().numpy()))
+    split = sort_quantiles(state.loss.split_outputs(scaled, state.horizon))
+    out = np.asarray(state.scaler.inverse_transform(split.double().numpy()))
     if not np.isfinite(out).all():
         raise _diverged(int((~np.isfinite(out)).sum()))
     return out
 
 
+def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
+    """Original-scale point forecasts ``[len(ends), h, M]`` (``<Model>``; the median of an MQLoss model)."""
+    return forecast_outputs(state, values, ends)[:, state.loss.point_index]
+
+
 def score_windows(state: FittedState, values: np.ndarray) -> float:
     """Mean per-window MSE (standardised scale) over every window of ``values``: the benchmark's metric."""
     windows = WindowDataset(state.scaler.transform(values), state.lookback, state.horizon)
-    mse = evaluate_windows(state.model, windows, batch_size=INFERENCE_BATCH).mse
+    point = PointForecast(state.model, state.loss, state.horizon)
+    mse = evaluate_windows(point, windows, batch_size=INFERENCE_BATCH).mse
     if not math.isfinite(mse):
         raise _diverged(1)
     return mse
@@ -205,6 +218,7 @@ def check_common(params: Any) -> None:
         if getattr(params, name) is not None:
             check_int(name, getattr(params, name), 1)
     check_int("conformal_windows", params.conformal_windows, 0)
+    check_loss(params)
     if params.max_steps is not None:
         check_int("max_steps", params.max_steps, 1)
     if params.val_check_steps is not None:

@@ -16,13 +16,14 @@ from torch import nn
 from tsmamba.data.scaler import StandardScaler
 from tsmamba.forecaster.frames import Backend, Layout
 from tsmamba.forecaster.time_types import TimeType
+from tsmamba.losses import MSE, Loss
 
 
 @dataclass
 class FittedState:
     """Everything ``fit`` learns. ``lightning_module`` and ``training_history`` are not saved by ``save``."""
 
-    model: nn.Module  # x[B, lookback, M] -> y[B, horizon, M] on standardised values
+    model: nn.Module  # x[B, lookback, M] -> y[B, horizon * loss.n_outputs, M] on standardised values
     lookback: int  # input_size at fit time (set_params afterwards does not change the trained model)
     horizon: int  # h at fit time
     model_config: Any  # the model's config dataclass, as trained
@@ -38,6 +39,7 @@ class FittedState:
     training_history: list[dict[str, float]] = field(default_factory=list)  # per epoch: lr, losses
     time_type: TimeType | None = None  # the training frame's time dtype, restored on predict() outputs
     conformal_scores: np.ndarray | None = None  # [n, h, M] absolute errors of the calibration model (or None)
+    loss: Loss = field(default_factory=MSE)  # the training loss: how many outputs per step and which columns
 
     @property
     def n_vars(self) -> int:
