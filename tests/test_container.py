@@ -78,9 +78,27 @@ def test_quantile_and_interval_columns_come_through() -> None:
 
 def test_save_load_round_trip_with_polars(tmp_path) -> None:
     df = pl.from_pandas(wide_frame(96))
-    container = MultiForecaster(models=[dlinear(), dlinear(random_state=2)]).fit(df)
+    container = MultiForecaster(models=[dlinear(), dlinear(random_state=2, loss=MQLoss(level=[80]))]).fit(df)
     forecast = container.predict()
-    assert isinstance(forecast, pl.DataFrame) and forecast.columns == ["unique_id", "ds", "DLinear", "DLinear1"]
+    quantiles = ["DLinear1-lo-80", "DLinear1-median", "DLinear1-hi-80"]
+    assert isinstance(forecast, pl.DataFrame) and forecast.columns == [
+        "unique_id",
+        "ds",
+        "DLinear",
+        "DLinear1",
+        *quantiles,
+    ]
+    cv = container.cross_validation(df, n_windows=2)
+    assert isinstance(cv, pl.DataFrame) and cv.columns == [
+        "unique_id",
+        "ds",
+        "cutoff",
+        "DLinear",
+        "DLinear1",
+        *quantiles,
+        "y",
+    ]
+    assert cv["y"].equals(pl.from_pandas(container.models_[0].cross_validation(df.to_pandas(), n_windows=2))["y"])
     container.save(tmp_path / "both")
     loaded = MultiForecaster.load(tmp_path / "both")
     assert loaded.aliases_ == ["DLinear", "DLinear1"]

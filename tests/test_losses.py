@@ -12,7 +12,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from tsmamba import DLinearForecaster, load_forecaster
+from tsmamba import DLinearForecaster, PatchTSTForecaster, TSM2Forecaster, load_forecaster
 from tsmamba.data.windows import WindowDataset
 from tsmamba.losses import MAE, MSE, MQLoss, PointForecast, QuantileLoss, make_loss, sort_quantiles
 from tsmamba.models.dlinear import DLinearConfig, DLinearModel
@@ -208,3 +208,26 @@ def test_one_source_of_intervals_per_forecaster() -> None:
 def test_a_bad_loss_keyword_is_an_error_at_fit() -> None:
     with pytest.raises(ValueError, match="Unknown loss"):
         quantile_model(loss="pinball").fit(noisy_frame())
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (DLinearForecaster, {}),
+        (PatchTSTForecaster, {"n_layers": 1, "n_heads": 2, "d_model": 8, "d_ff": 16, "patch_len": 4, "stride": 4}),
+        (TSM2Forecaster, {"n_layers": 1, "d_model": 8, "d_state": 4, "patch_len": 4, "stride": 4}),
+    ],
+)
+def test_every_model_trains_with_mqloss_unchanged(cls, options) -> None:
+    """The h * Q trick needs no model change: each model trains a few steps and gives sorted quantile columns."""
+    df = noisy_frame(96)
+    loss = MQLoss(quantiles=[0.1, 0.5, 0.9])
+    model = cls(h=H, input_size=16, max_steps=3, val_size=0, accelerator="cpu", loss=loss, **options).fit(df)
+    forecast = model.predict()
+    name = model.display_name
+    columns = [f"{name}-lo-80.0", f"{name}-median", f"{name}-hi-80.0"]
+    assert list(forecast.columns) == ["unique_id", "ds", name, *columns]
+    assert (np.diff(forecast[columns].to_numpy(), axis=1) >= 0).all()
+    assert model.model_(torch.zeros(1, 16, 2)).shape == (1, H * 3, 2)
+    wide = model.predict(format="wide")  # a wide frame carries the point forecast only
+    np.testing.assert_array_equal(wide["a"], forecast.loc[forecast["unique_id"] == "a", name])
