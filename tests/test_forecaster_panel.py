@@ -231,3 +231,23 @@ def test_tsm2_refuses_a_subset_of_its_series() -> None:
     model.fit(wide_frame())
     with pytest.raises(ValueError, match=r"TSM2 mixes channels.*missing: \['b'\]"):
         model.predict(wide_frame().drop(columns="b"))
+
+
+def test_quantile_losses_on_a_ragged_panel_give_sorted_columns_per_series(tmp_path: Path) -> None:
+    # a global model trained with MQLoss: every series gets its own quantile columns, in order, in predict and in
+    # cross_validation (whose cutoffs stay per series), and a save/load keeps them
+    from tsmamba import MQLoss
+
+    model = tiny(loss=MQLoss(level=[80])).fit(ragged())
+    out = model.predict()
+    assert sorted(out["unique_id"].unique()) == sorted(SPECS) and len(out) == H * len(SPECS)
+    lo, mid, hi = out["DLinear-lo-80"], out["DLinear-median"], out["DLinear-hi-80"]
+    assert (lo <= mid).all() and (mid <= hi).all() and np.allclose(out["DLinear"], mid)
+    cv = model.cross_validation(ragged(), n_windows=2, step_size=H)
+    assert {"DLinear-lo-80", "DLinear-hi-80"} <= set(cv.columns) and (cv["DLinear-lo-80"] <= cv["DLinear-hi-80"]).all()
+    for uid, (start, n, _) in SPECS.items():
+        cuts = sorted(cv.loc[cv["unique_id"] == uid, "cutoff"].unique())
+        last = pd.Timestamp(start) + pd.Timedelta(hours=n - 1)
+        assert cuts[-1] == last - pd.Timedelta(hours=H)
+    model.save(tmp_path / "mq")
+    pd.testing.assert_frame_equal(load_forecaster(tmp_path / "mq").predict(), out)

@@ -121,3 +121,27 @@ def test_predict_windows_covers_every_window_in_order(standardised_series) -> No
     torch.testing.assert_close(full, chunked)
     x, _ = val[len(val) - 1]
     torch.testing.assert_close(full[-1], model(x[None])[0].detach())
+
+
+def test_steps_after_the_last_validation_count_for_the_best_weights(standardised_series) -> None:
+    """max_steps=10 with val_check_steps=4 validates at steps 4 and 8; steps 9 and 10 are validated at the end,
+    so when the loss keeps improving the restored weights are the final ones (before the fix: step 8's)."""
+    train, val = splits(standardised_series)
+    config = TrainConfig(learning_rate=0.01, batch_size=16, max_steps=10, val_check_steps=4, seed=3)
+    result = fit_model(fresh_model(), train, val, config)
+    unvalidated = fit_model(fresh_model(), train, None, config).model  # same steps, final weights kept
+    final_loss = val_mse(unvalidated, val)
+    assert final_loss < val_mse(
+        fit_model(fresh_model(), train, None, TrainConfig(**{**vars(config), "max_steps": 8})).model, val
+    )
+    for restored, final in zip(result.model.state_dict().values(), unvalidated.state_dict().values(), strict=True):
+        assert torch.equal(restored, final)
+    assert math.isclose(result.best_val_loss, final_loss, rel_tol=1e-5)
+    assert math.isclose(result.history[-1]["val_loss"], final_loss, rel_tol=1e-5)
+
+
+def test_a_validated_last_step_is_not_validated_twice(standardised_series) -> None:
+    train, val = splits(standardised_series)
+    config = TrainConfig(learning_rate=0.01, batch_size=16, max_steps=8, val_check_steps=4, seed=3)
+    result = fit_model(fresh_model(), train, val, config)
+    assert math.isclose(result.best_val_loss, val_mse(result.model, val), rel_tol=1e-5)

@@ -5,12 +5,14 @@ from tsmamba.data import WindowDataset, card_names, get_card, load_dataset, spli
 from tsmamba.evaluation import evaluate_windows, rolling_origin
 from tsmamba.forecaster import (
     DLinearForecaster,
+    MultiForecaster,
     PatchTSTForecaster,
     TimeSeriesWindowSplit,
     TSM2Forecaster,
     evaluate,
     load_forecaster,
 )
+from tsmamba.losses import MAE, MSE, MQLoss, QuantileLoss
 from tsmamba.training import FitResult, TrainConfig, fit_model, predict_windows
 
 __all__ = [
@@ -18,7 +20,12 @@ __all__ = [
     "DLinearForecaster",
     "PatchTSTForecaster",
     "TSM2Forecaster",
+    "MultiForecaster",
     "load_forecaster",
+    "MSE",
+    "MAE",
+    "QuantileLoss",
+    "MQLoss",
     "TimeSeriesWindowSplit",
     "evaluate",
     "WindowDataset",

@@ -35,6 +35,7 @@ from tsmamba.data.scaler import StandardScaler, fit_scaler
 from tsmamba.data.splits import SplitBorders, check_windows_fit, split_borders
 from tsmamba.data.windows import WindowDataset
 from tsmamba.evaluation import evaluate_windows
+from tsmamba.losses import PointForecast
 from tsmamba.models.registry import build_model, get_model_spec
 from tsmamba.recipes import check_option_types, resolve
 from tsmamba.training import TrainConfig, fit_model, resolve_device
@@ -200,12 +201,14 @@ def run_one(
     spec = get_model_spec(model_name)
     config, train_config = resolve(model_name, dataset, model_overrides, {**(train_overrides or {}), "seed": seed})
     L.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(model_name, config, splits.borders.lookback, horizon, splits.train.n_vars)
+    loss = train_config.loss_function  # a multi-quantile loss needs h * Q outputs; its point forecast is scored
+    model = build_model(model_name, config, splits.borders.lookback, horizon * loss.n_outputs, splits.train.n_vars)
     n_params = sum(p.numel() for p in model.parameters())
     fit = fit_model(model, splits.train, splits.val, train_config)
     device = resolve_device(train_config.accelerator)
     started = time.perf_counter()
-    metrics = evaluate_windows(fit.model, splits.test, splits.scaler, train_config.prediction_batch_size, device)
+    scored = fit.model if loss.n_outputs == 1 else PointForecast(fit.model, loss, horizon)
+    metrics = evaluate_windows(scored, splits.test, splits.scaler, train_config.prediction_batch_size, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     predict_seconds = time.perf_counter() - started

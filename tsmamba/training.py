@@ -1,7 +1,8 @@
 """Training: one LightningModule for every forecasting model.
 
 Any ``nn.Module`` mapping ``x[B, L, M] -> y[B, H, M]`` trains here with Adam on
-the MSE loss, an optional learning-rate schedule (the benchmark scripts'
+the MSE loss (or ``TrainConfig.loss``: MAE and the quantile losses of :mod:`tsmamba.losses`),
+an optional learning-rate schedule (the benchmark scripts'
 ``type1``/``type3`` per-epoch decays or PatchTST's one-cycle 'TST' schedule),
 early stopping on the validation loss with the best weights restored, optional
 bf16 mixed precision and gradient clipping. Batches are gathered by index from
@@ -36,6 +37,7 @@ from torch.utils.data import DataLoader
 
 from tsmamba.data.windows import WindowDataset
 from tsmamba.execution import EXECUTIONS, FastForward
+from tsmamba.losses import Loss, make_loss
 
 LR_SCHEDULES = ("constant", "type1", "type3", "onecycle")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
@@ -50,7 +52,8 @@ class TrainConfig:
     max_epochs: int = 10  # upper bound on passes over the training windows
     max_steps: int = -1  # upper bound on optimiser steps; -1: no limit (max_epochs alone decides)
     patience: int | None = 3  # validations without a lower val loss before stopping; None: never stop early
-    val_check_steps: int | None = None  # validate every this many optimiser steps; None: once per epoch
+    val_check_steps: int | None = None  # validate every this many optimiser steps; None: once per epoch (and after
+    # the last step whenever it was not validated, so the best-weight restore sees every step)
     lr_schedule: str = "constant"  # 'constant', 'type1' (halve each epoch), 'type3' (x0.9 after epoch 3), 'onecycle'
     pct_start: float = 0.3  # 'onecycle': fraction of steps spent warming up (PatchTST uses 0.3 or 0.4)
     weight_decay: float = 0.0  # Adam L2 penalty; the reference scripts use none
@@ -70,8 +73,12 @@ class TrainConfig:
     deterministic: bool = False  # Lightning deterministic mode (CPU runs are reproducible without it)
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # extra lightning.Trainer arguments
     execution: str = "auto"  # CUDA fast path (tsmamba.execution): 'auto' (graphs on one GPU), 'eager', 'graphs', ...
+    # training and validation (early-stopping) loss, tsmamba.losses: 'MSE', 'MAE', QuantileLoss(q), MQLoss(level=...);
+    # kept as its small dict (Loss.to_dict) so the config stays JSON-ready. Models for MQLoss output h * Q steps.
+    loss: Loss | str | dict[str, Any] = "MSE"
 
     def __post_init__(self) -> None:
+        self.loss = make_loss(self.loss).to_dict()
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r} unknown; use one of {', '.join(LR_SCHEDULES)}.")
         if self.execution not in EXECUTIONS:
@@ -88,6 +95,11 @@ class TrainConfig:
             raise ValueError(f"val_check_steps must be a positive integer or None, got {self.val_check_steps}.")
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be positive or None (no early stopping), got {self.patience}.")
+
+    @property
+    def loss_function(self) -> Loss:
+        """The ``loss`` option as a :class:`~tsmamba.losses.Loss`."""
+        return make_loss(self.loss)
 
     @property
     def prediction_batch_size(self) -> int:
@@ -171,7 +183,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
 
 class ForecastModule(L.LightningModule):
-    """Wraps any forecaster for Lightning: Adam + MSE, windows gathered by index from the datasets given."""
+    """Wraps any forecaster for Lightning: Adam + the config's loss (MSE by default), windows gathered by index.
+
+    The loss sees the model's raw outputs: ``[B, H, M]``, or ``[B, H * Q, M]`` for a multi-quantile loss.
+    """
 
     def __init__(
         self, model: nn.Module, config: TrainConfig, train: WindowDataset, val: WindowDataset | None = None
@@ -183,6 +198,7 @@ class ForecastModule(L.LightningModule):
         self.history: list[dict[str, float]] = []  # per epoch: lr, train_loss, val_loss (window-weighted), seconds
         self._epoch_started = 0.0
         self.fast = FastForward(model, config.execution)  # a plain attribute: not a submodule, no extra state
+        self.loss_function = config.loss_function
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -208,14 +224,14 @@ class ForecastModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         x, y = self._batch(self.train_windows, batch)
-        loss = nn.functional.mse_loss(self.fast(x).float(), y)
+        loss = self.loss_function(self.fast(x).float(), y)
         self._accumulate("train", loss, len(batch))
         return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         assert self.val_windows is not None
         x, y = self._batch(self.val_windows, batch)
-        self._accumulate("val", nn.functional.mse_loss(self.fast(x).float(), y), len(batch))
+        self._accumulate("val", self.loss_function(self.fast(x).float(), y), len(batch))
 
     def _accumulate(self, stage: str, loss: torch.Tensor, count: int) -> None:
         # Window-weighted running sums, logged once per epoch: per-step self.log costs more than a DLinear step.
@@ -244,6 +260,25 @@ class ForecastModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_mean("val")
 
+    @torch.no_grad()
+    def final_validation(self, trainer: L.Trainer) -> float:
+        """The window-weighted validation loss of the current weights, outside Lightning's loop (used once, after
+        the last step, when that step was not validated)."""
+        assert self.val_windows is not None
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        try:
+            with trainer.precision_plugin.val_step_context():
+                for start in range(0, len(self.val_windows), self.config.prediction_batch_size):
+                    indices = torch.arange(start, min(start + self.config.prediction_batch_size, len(self.val_windows)))
+                    x, y = self._batch(self.val_windows, indices)
+                    total += float(self.loss_function(self.fast(x).float(), y)) * len(indices)
+                    count += len(indices)
+        finally:
+            self.model.train(was_training)
+        return total / count
+
     def configure_optimizers(self) -> Any:
         cfg = self.config
         optimizer = torch.optim.Adam(parameter_groups(self.model, cfg.weight_decay), lr=cfg.learning_rate)
@@ -260,20 +295,41 @@ class ForecastModule(L.LightningModule):
 
 
 class _BestWeights(Callback):
-    """Keeps an in-memory copy of the weights with the lowest val loss and restores them at the end of fit."""
+    """Keeps an in-memory copy of the weights with the lowest val loss and restores them at the end of fit.
+
+    Every trained step is considered: when training ends on a step that was not validated (``max_steps`` inside
+    an epoch, or a ``val_check_steps`` that does not divide the number of steps), the final weights are
+    validated once more at the end, recorded as the last epoch's ``val_loss``, and kept if they are the best.
+    """
 
     def __init__(self) -> None:
         self.best_loss = math.inf
         self.best_epoch: int | None = None
         self.state: dict[str, torch.Tensor] | None = None
+        self.validated_step = -1  # global step of the last validation
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         loss = module.history[-1].get("val_loss") if module.history else None
         if trainer.sanity_checking or loss is None:
             return
+        self.validated_step = trainer.global_step
+        self._consider(loss, trainer.current_epoch, module)
+
+    def _consider(self, loss: float, epoch: int, module: L.LightningModule) -> None:
         if loss < self.best_loss:
-            self.best_loss, self.best_epoch = loss, trainer.current_epoch
+            self.best_loss, self.best_epoch = loss, epoch
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        assert isinstance(module, ForecastModule)
+        if module.val_windows is None or trainer.global_step in (0, self.validated_step):
+            return
+        loss = module.final_validation(trainer)
+        if module.history:
+            module.history[-1]["val_loss"] = loss
+        epoch = int(module.history[-1]["epoch"]) if module.history else trainer.current_epoch
+        self.validated_step = trainer.global_step
+        self._consider(loss, epoch, module)
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.state is not None:

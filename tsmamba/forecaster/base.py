@@ -42,6 +42,7 @@ from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, SeriesSet, forecast_frame, series_forecast_frame, to_series_set
 from tsmamba.forecaster.frequency import future_index
 from tsmamba.forecaster.intervals import check_levels, interval_columns
+from tsmamba.forecaster.loss_columns import check_loss, level_error, loss_columns
 from tsmamba.forecaster.persistence import load_forecaster, save_forecaster
 from tsmamba.forecaster.plotting import plot_forecasts
 
@@ -213,10 +214,7 @@ class BaseForecaster(BaseEstimator):
     def _check_levels(self, level: Any, format: str = "long") -> list[float]:
         levels = check_levels(level)
         if levels and not self.conformal_windows:
-            raise ValueError(
-                "Prediction intervals need calibration residuals: construct the forecaster with "
-                "conformal_windows=n (e.g. 20) and fit again; level= then gives conformal intervals."
-            )
+            raise ValueError(level_error(check_loss(self)))
         if levels and format != "long":
             raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
         return levels
@@ -228,7 +226,8 @@ class BaseForecaster(BaseEstimator):
         fitted ids and new ids with ``input_size`` timestamps; TSM2: exactly the fitted series).
 
         Returns a long frame ``unique_id, ds, <ModelName>`` (``format="wide"``: a timestamp column and one
-        column per series) in the library of ``df`` (of the training frame when ``df`` is None). ``level``
+        column per series, point forecasts only) in the library of ``df`` (of the training frame when ``df`` is
+        None). A quantile ``loss`` adds its columns (``<ModelName>-lo-80``, ...; see ``loss_columns``). ``level``
         (e.g. ``[80, 90]``, with ``conformal_windows`` set at fit) adds conformal intervals as neuralforecast
         names them: ``<ModelName>-lo-80``, ``<ModelName>-hi-80``, ...
         """
@@ -238,10 +237,7 @@ class BaseForecaster(BaseEstimator):
             raise ValueError(f"format must be 'long' or 'wide', got {format!r}.")
         levels = check_levels(level)
         if levels and self.state_.conformal_scores is None:
-            raise ValueError(
-                "Prediction intervals need calibration residuals, and this model has none: construct the "
-                "forecaster with conformal_windows=n (e.g. 20) and fit again."
-            )
+            raise ValueError(level_error(self.state_.loss))
         if levels and format != "long":
             raise ValueError("level= needs format='long' (one <Model>-lo-<level> / -hi-<level> column each).")
         state = self.state_
@@ -265,12 +261,14 @@ class BaseForecaster(BaseEstimator):
                 )
             scores = np.asarray(state.conformal_scores)[:, :, [position[s] for s in series]]
         ends = [[len(v)] for v in values]
-        forecasts = [f[0, :h] for f in fitting.forecast_series(state, values, ends, mean, scale)]
+        outputs = [o[0, :, :h] for o in fitting.forecast_series_outputs(state, values, ends, mean, scale)]  # [Q, h]
+        forecasts = [o[state.loss.point_index] for o in outputs]
         future = [future_index(last, self.freq_, h) for last in lasts]
-        extra = None
+        quantiles = loss_columns(self.output_name(), state.loss, np.stack(outputs, axis=-1))  # name -> [h, M]
+        extra = {name: [column[:, k] for k in range(len(forecasts))] for name, column in quantiles.items()}
         if levels:
             columns = interval_columns(self.output_name(), np.stack(forecasts, axis=-1), scores, levels)
-            extra = {name: [band[:, k] for k in range(len(forecasts))] for name, band in columns.items()}
+            extra.update({name: [band[:, k] for k in range(len(forecasts))] for name, band in columns.items()})
         if format == "wide":
             if any(not index.equals(future[0]) for index in future[1:]):
                 raise ValueError(

@@ -25,6 +25,7 @@ from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import backend_of, long_pandas, to_series_set
 from tsmamba.forecaster.intervals import interval_columns
+from tsmamba.forecaster.loss_columns import loss_columns
 from tsmamba.forecaster.time_types import restore
 
 if TYPE_CHECKING:
@@ -114,13 +115,15 @@ def cross_validate(
     for i, start in enumerate(starts):
         stop = starts[i + 1] if i + 1 < len(starts) else n_windows
         state = fitting.fit_state(forecaster, data.head([c[start] for c in cutoffs]), freq, val_size)
-        predicted = fitting.forecast_series(state, data.values, [c[start:stop] for c in cutoffs])
-        for k, block in enumerate(predicted):
+        outputs = fitting.forecast_series_outputs(state, data.values, [c[start:stop] for c in cutoffs])
+        for k, output in enumerate(outputs):  # [windows, Q, h]
+            block = output[:, state.loss.point_index]
             forecasts[k].append(block)
+            found = loss_columns(forecaster.output_name(), state.loss, output[..., None])  # quantile-loss columns
             if levels and state.conformal_scores is not None:  # fit_state keeps scores when conformal_windows is set
                 scores = state.conformal_scores[:, :, k : k + 1]
-                found = interval_columns(forecaster.output_name(), block[:, :, None], scores, levels)
-                bands[k].append({name: band[:, :, 0] for name, band in found.items()})
+                found.update(interval_columns(forecaster.output_name(), block[:, :, None], scores, levels))
+            bands[k].append({name: band[:, :, 0] for name, band in found.items()})
 
     name = forecaster.output_name()
     parts = []

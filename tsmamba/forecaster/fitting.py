@@ -25,7 +25,9 @@ from tsmamba.data.windows import WindowDataset
 from tsmamba.evaluation import evaluate_windows
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import SeriesSet
+from tsmamba.forecaster.loss_columns import check_loss
 from tsmamba.forecaster.state import FittedState
+from tsmamba.losses import PointForecast, sort_quantiles
 from tsmamba.models.channel_independent import ChannelIndependent
 from tsmamba.models.registry import build_model, get_model_spec
 from tsmamba.recipes import resolve
@@ -44,6 +46,7 @@ _TRAIN_KEYWORDS = {
     "gradient_clip": "gradient_clip",
     "early_stopping_patience": "patience",
     "val_check_steps": "val_check_steps",
+    "loss": "loss",
     "accelerator": "accelerator",
     "devices": "devices",
     "precision": "precision",
@@ -205,7 +208,9 @@ def fit_state(
         train_windows = PanelWindowDataset(scaled, lookback, horizon, ends=train_ends)
         val_windows = PanelWindowDataset(scaled, lookback, horizon, starts=train_ends - lookback) if val else None
     torch.manual_seed(params.random_state)
-    model = build_model(params.model_name, config, lookback, horizon, 1 if independent else len(data.series))
+    loss = train_config.loss_function  # MQLoss: the model forecasts h * Q steps, read as [Q, h] (tsmamba.losses)
+    n_vars = 1 if independent else len(data.series)
+    model = build_model(params.model_name, config, lookback, horizon * loss.n_outputs, n_vars)
     if independent:
         model = ChannelIndependent(model)
     result = fit_model(model, train_windows, val_windows, train_config)
@@ -228,6 +233,7 @@ def fit_state(
         time_type=data.time_type,
         conformal_scores=scores,
         ends=ends,
+        loss=loss,
     )
 
 
@@ -238,16 +244,51 @@ def _diverged(count: int) -> FloatingPointError:
     )
 
 
-def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
-    """Original-scale forecasts ``[len(ends), h, M]`` from the ``lookback`` rows of aligned ``values[T, M]``
-    (the fitted series) before each end."""
+def forecast_outputs(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
+    """Original-scale outputs ``[len(ends), Q, h, M]`` (``Q`` = the loss's outputs, quantiles ascending and sorted
+    so they never cross; ``Q = 1`` for point losses) from the ``lookback`` rows of ``values`` before each end."""
     lookback = state.lookback
     windows = WindowDataset(state.scaler.transform(values), lookback, 0)
     scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=[e - lookback for e in ends])
-    out = np.asarray(state.scaler.inverse_transform(scaled.double().numpy()))
+    split = sort_quantiles(state.loss.split_outputs(scaled, state.horizon))
+    out = np.asarray(state.scaler.inverse_transform(split.double().numpy()))
     if not np.isfinite(out).all():
         raise _diverged(int((~np.isfinite(out)).sum()))
     return out
+
+
+def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
+    """Original-scale point forecasts ``[len(ends), h, M]`` (``<Model>``; the median of an MQLoss model)."""
+    return forecast_outputs(state, values, ends)[:, state.loss.point_index]
+
+
+def forecast_series_outputs(
+    state: FittedState,
+    values: Sequence[np.ndarray],
+    ends: Sequence[Sequence[int]],
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """Original-scale outputs ``[len(ends[k]), Q, h]`` of each series ``k`` (``Q`` as in ``forecast_outputs``)
+    from the ``lookback`` rows of ``values[k]`` before each of its ends. ``mean``/``scale``: each series' scaler
+    (default: the fitted series' own, in fitted order). A multivariate model needs the fitted series, aligned,
+    with equal ends."""
+    if not isinstance(state.model, ChannelIndependent):
+        out = forecast_outputs(state, np.stack(values, axis=1), ends[0])
+        return [out[..., k] for k in range(out.shape[-1])]
+    mean = np.asarray(state.scaler.mean if mean is None else mean, dtype=np.float64)
+    scale = np.asarray(state.scaler.scale if scale is None else scale, dtype=np.float64)
+    lookback = state.lookback
+    windows = PanelWindowDataset([(v - m) / sd for v, m, sd in zip(values, mean, scale, strict=True)], lookback, 0)
+    series = np.repeat(np.arange(len(values)), [len(e) for e in ends])
+    starts = np.concatenate([np.asarray(e, dtype=np.int64) for e in ends]) - lookback
+    indices = windows.window_index(series, starts)
+    scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=indices.tolist())
+    split = sort_quantiles(state.loss.split_outputs(scaled, state.horizon))[..., 0]  # [n, Q, h]
+    out = split.double().numpy() * scale[series, None, None] + mean[series, None, None]
+    if not np.isfinite(out).all():
+        raise _diverged(int((~np.isfinite(out)).sum()))
+    return np.split(out, np.cumsum([len(e) for e in ends])[:-1])
 
 
 def forecast_series(
@@ -257,35 +298,22 @@ def forecast_series(
     mean: np.ndarray | None = None,
     scale: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Original-scale forecasts ``[len(ends[k]), h]`` of each series ``k`` from the ``lookback`` rows of
-    ``values[k]`` before each of its ends. ``mean``/``scale``: each series' scaler (default: the fitted
-    series' own, in fitted order). A multivariate model needs the fitted series, aligned, with equal ends."""
-    if not isinstance(state.model, ChannelIndependent):
-        out = forecast(state, np.stack(values, axis=1), ends[0])
-        return [out[:, :, k] for k in range(out.shape[2])]
-    mean = np.asarray(state.scaler.mean if mean is None else mean, dtype=np.float64)
-    scale = np.asarray(state.scaler.scale if scale is None else scale, dtype=np.float64)
-    lookback = state.lookback
-    windows = PanelWindowDataset([(v - m) / sd for v, m, sd in zip(values, mean, scale, strict=True)], lookback, 0)
-    series = np.repeat(np.arange(len(values)), [len(e) for e in ends])
-    starts = np.concatenate([np.asarray(e, dtype=np.int64) for e in ends]) - lookback
-    indices = windows.window_index(series, starts)
-    scaled = predict_windows(state.model, windows, INFERENCE_BATCH, indices=indices.tolist())[:, :, 0]
-    out = scaled.double().numpy() * scale[series, None] + mean[series, None]
-    if not np.isfinite(out).all():
-        raise _diverged(int((~np.isfinite(out)).sum()))
-    return np.split(out, np.cumsum([len(e) for e in ends])[:-1])
+    """Original-scale point forecasts ``[len(ends[k]), h]`` of each series (see ``forecast_series_outputs``)."""
+    point = state.loss.point_index
+    return [out[:, point] for out in forecast_series_outputs(state, values, ends, mean, scale)]
 
 
 def score_windows(state: FittedState, data: SeriesSet, mean: np.ndarray, scale: np.ndarray) -> float:
-    """Mean per-window MSE (standardised scale) over every window of every series: the benchmark's metric."""
+    """Mean per-window MSE (standardised scale) of the point forecast over every window of every series: the
+    benchmark's metric."""
     scaled = [(v - m) / sd for v, m, sd in zip(data.values, mean, scale, strict=True)]
     windows: WindowDataset
     if isinstance(state.model, ChannelIndependent):
         windows = PanelWindowDataset(scaled, state.lookback, state.horizon)
     else:
         windows = WindowDataset(np.stack(scaled, axis=1), state.lookback, state.horizon)
-    mse = evaluate_windows(state.model, windows, batch_size=INFERENCE_BATCH).mse
+    point = PointForecast(state.model, state.loss, state.horizon)
+    mse = evaluate_windows(point, windows, batch_size=INFERENCE_BATCH).mse
     if not math.isfinite(mse):
         raise _diverged(1)
     return mse
@@ -315,6 +343,7 @@ def check_common(params: Any) -> None:
         if getattr(params, name) is not None:
             check_int(name, getattr(params, name), 1)
     check_int("conformal_windows", params.conformal_windows, 0)
+    check_loss(params)
     if params.max_steps is not None:
         check_int("max_steps", params.max_steps, 1)
     if params.val_check_steps is not None:

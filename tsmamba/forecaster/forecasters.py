@@ -14,6 +14,11 @@ Shared keywords:
   benchmark recipe to take, model sizes included (e.g. TSM2 on ETTh1: d_model 16, dropout 0.3); ``"demo"``.
 * ``max_epochs``, ``max_steps`` (``None``: no step limit), ``batch_size``, ``learning_rate``, ``lr_schedule``
   (``"constant"``, ``"type1"``, ``"type3"``, ``"onecycle"``), ``gradient_clip``.
+* ``loss``: the training and early-stopping loss, a :mod:`tsmamba.losses` object as in neuralforecast
+  (``None``: MSE). ``QuantileLoss(q)`` trains the ``q`` quantile: ``<Model>`` is that quantile, and
+  neuralforecast's ``<Model>_ql<q>`` is added beside it. ``MQLoss(level=[80, 90])`` (or ``quantiles=[...]``)
+  trains several quantiles at once: ``<Model>`` is the median, with columns ``<Model>-lo-90`` ...
+  ``<Model>-hi-90`` (``<Model>-median`` included), sorted so that they never cross.
 * ``val_check_steps``: validate every this many optimiser steps (``None``: once per epoch), so early stopping
   and the best-weight restore work under a ``max_steps`` budget shorter than an epoch.
 * ``early_stopping_patience`` (validations: epochs by default; ``0`` disables it) on the last ``val_size``
@@ -34,6 +39,7 @@ from __future__ import annotations
 from typing import Any
 
 from tsmamba.forecaster.base import BaseForecaster
+from tsmamba.losses import Loss
 
 
 def _store(estimator: BaseForecaster, params: dict[str, Any]) -> None:
@@ -66,6 +72,7 @@ class DLinearForecaster(BaseForecaster):
         learning_rate: float | None = None,
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
+        loss: Loss | str | None = None,
         early_stopping_patience: int | None = None,
         val_check_steps: int | None = None,
         val_size: int | None = None,
@@ -142,6 +149,7 @@ class PatchTSTForecaster(BaseForecaster):
         learning_rate: float | None = None,
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
+        loss: Loss | str | None = None,
         early_stopping_patience: int | None = None,
         val_check_steps: int | None = None,
         val_size: int | None = None,
@@ -226,6 +234,7 @@ class TSM2Forecaster(BaseForecaster):
         learning_rate: float | None = None,
         lr_schedule: str | None = None,
         gradient_clip: float | None = None,
+        loss: Loss | str | None = None,
         early_stopping_patience: int | None = None,
         val_check_steps: int | None = None,
         val_size: int | None = None,

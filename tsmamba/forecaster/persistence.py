@@ -30,6 +30,7 @@ from tsmamba.data.scaler import StandardScaler
 from tsmamba.forecaster.classes import forecaster_class
 from tsmamba.forecaster.state import FittedState
 from tsmamba.forecaster.time_types import TimeType
+from tsmamba.losses import Loss, make_loss
 from tsmamba.models.channel_independent import ChannelIndependent
 from tsmamba.models.registry import build_model, make_config
 
@@ -56,7 +57,10 @@ def _from_timestamp(value: dict[str, Any]) -> pd.Timestamp | int:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and arrays (e.g. GridSearchCV's ``np.arange`` grids) as Python numbers and lists."""
+    """numpy scalars and arrays (e.g. GridSearchCV's ``np.arange`` grids) as Python numbers and lists; a loss as
+    its small dict (``Loss.to_dict``)."""
+    if isinstance(value, Loss):
+        return value.to_dict()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -114,6 +118,7 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
         "series_ends": [_timestamp(end) for end in state.series_ends],
         "channel_independent": state.global_model,
         "time_type": None if state.time_type is None else state.time_type.to_json(),
+        "loss": state.loss.to_dict(),
     }
     text = json.dumps(config, indent=2)  # serialise everything before touching the directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,15 +195,20 @@ def load_forecaster(
         )
     config_file = directory / CONFIG_FILE
     try:
-        forecaster = cls(**config["params"])
+        params = dict(config["params"])
+        if isinstance(params.get("loss"), dict):
+            params["loss"] = make_loss(params["loss"])
+        forecaster = cls(**params)
         model_config = make_config(config["model_name"], None, config["model_config"])
+        loss = make_loss(config.get("loss", "MSE"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{config_file}: its parameters do not fit {name} ({exc}). {_RESAVE}.") from exc
     scaler_values = _tensors(directory / SCALER_FILE, "cpu")
     independent = bool(config.get("channel_independent", False))  # format 1: multivariate models only
     n_vars = 1 if independent else len(config["series"])
     device = torch.device(map_location) if map_location is not None else torch.device("cpu")
-    model = build_model(config["model_name"], model_config, int(forecaster.input_size), int(forecaster.h), n_vars)
+    horizon = int(forecaster.h) * loss.n_outputs
+    model = build_model(config["model_name"], model_config, int(forecaster.input_size), horizon, n_vars)
     if independent:
         model = ChannelIndependent(model)
     weights = _tensors(directory / WEIGHTS_FILE, str(device))
@@ -241,5 +251,6 @@ def load_forecaster(
         conformal_scores=scores,
         time_type=TimeType.from_json(config["time_type"]) if config.get("time_type") else None,
         ends=[_from_timestamp(end) for end in config.get("series_ends", [])],
+        loss=loss,
     )
     return forecaster

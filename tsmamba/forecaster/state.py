@@ -16,6 +16,7 @@ from torch import nn
 from tsmamba.data.scaler import StandardScaler
 from tsmamba.forecaster.frames import Backend, Layout
 from tsmamba.forecaster.time_types import TimeType
+from tsmamba.losses import MSE, Loss
 from tsmamba.models.channel_independent import ChannelIndependent
 
 
@@ -23,7 +24,7 @@ from tsmamba.models.channel_independent import ChannelIndependent
 class FittedState:
     """Everything ``fit`` learns. ``lightning_module`` and ``training_history`` are not saved by ``save``."""
 
-    model: nn.Module  # x[B, lookback, M] -> y[B, horizon, M] on standardised values (ChannelIndependent: any M)
+    model: nn.Module  # x[B, lookback, M] -> y[B, horizon * loss.n_outputs, M] standardised (ChannelIndependent: any M)
     lookback: int  # input_size at fit time (set_params afterwards does not change the trained model)
     horizon: int  # h at fit time
     model_config: Any  # the model's config dataclass, as trained
@@ -50,6 +51,8 @@ class FittedState:
     def global_model(self) -> bool:
         """True for a channel-independent model: one univariate model for any series (a panel), new ones too."""
         return isinstance(self.model, ChannelIndependent)
+
+    loss: Loss = field(default_factory=MSE)  # the training loss: how many outputs per step and which columns
 
     @property
     def n_vars(self) -> int:
