@@ -73,8 +73,12 @@ def _fwd_kernel(
     BLOCK_C: tl.constexpr,
 ):
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
-    pid_b = tl.program_id(2).to(tl.int64)
-    offs_t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
+    # grid (time blocks x batch, channel blocks): the batch rides on axis 0, since CUDA caps axes 1 and 2 at
+    # 65535 programs and TSM2's channel mixer convolves batch x patches rows (92,224 at L=11520)
+    n_t = tl.cdiv(L, BLOCK_T)
+    pid = tl.program_id(0)
+    pid_b = (pid // n_t).to(tl.int64)
+    offs_t = (pid % n_t) * BLOCK_T + tl.arange(0, BLOCK_T)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < C
     pre = _pre_activation(
@@ -200,7 +204,7 @@ def conv1d_silu_forward(x: Tensor, weight: Tensor, bias: Tensor | None, reverse:
     w = weight.reshape(channels, k).contiguous()
     y = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
     block_t, block_c = _blocks(length, channels)
-    grid = (triton.cdiv(length, block_t), triton.cdiv(channels, block_c), batch)
+    grid = (triton.cdiv(length, block_t) * batch, triton.cdiv(channels, block_c))
     _fwd_kernel[grid](
         x,
         w,

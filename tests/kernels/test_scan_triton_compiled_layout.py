@@ -25,7 +25,7 @@ if os.environ.get("TRITON_INTERPRET") == "1":
 triton = pytest.importorskip("triton")
 from triton.backends.compiler import BaseBackend, GPUTarget  # noqa: E402
 from triton.runtime.jit import native_specialize_impl  # noqa: E402
-from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd  # noqa: E402
+from tsmamba.kernels import conv1d_triton, scan_triton_bwd, scan_triton_fwd  # noqa: E402
 from tsmamba.kernels.scan_torch import ScanArgs  # noqa: E402
 
 N_STATE = 16
@@ -229,9 +229,9 @@ class _GridRecorder:
 
 
 def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
-    """A CUDA grid takes at most 65535 programs on axes 1 and 2. TSM2's channel mixer scans batch x patches rows
-    (64 x 1441 = 92,224 at L=11520), so the batch must ride on axis 0 (v2 first put it on axis 1 and failed there
-    with 'invalid argument')."""
+    """A CUDA grid takes at most 65535 programs on axes 1 and 2. TSM2's channel mixer scans and convolves batch x
+    patches rows (64 x 1441 = 92,224 at L=11520), so the batch must ride on axis 0 (v2 first put it on axis 1, the
+    fused conv on axis 2, and both failed there with 'invalid argument')."""
     grids: list = []
     for module in (scan_triton_fwd, scan_triton_bwd):
         for name in ("_fwd_kernel", "_chain_chunks_kernel", "_bwd_kernel", "_bwd_chunk_adjoint_kernel"):
@@ -243,6 +243,12 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
     ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
     grad = torch.zeros(batch, length, dim).transpose(1, 2)
     scan_triton_bwd.scan_backward(args, ckpt, grad, None)
-    assert len(grids) >= 2
+    monkeypatch.setattr(conv1d_triton, "_fwd_kernel", _GridRecorder(grids))
+    monkeypatch.setattr(conv1d_triton, "_bwd_kernel", _GridRecorder(grids))
+    x = torch.zeros(batch, length, dim)  # the fused causal conv of the same rows (its forward failed at L=11520)
+    w = torch.zeros(dim, 1, 4)
+    conv1d_triton.conv1d_silu_forward(x, w, None, False)
+    conv1d_triton.conv1d_silu_backward(x, w, None, x, False)
+    assert len(grids) >= 4
     for grid in grids:
         assert all(n <= 65535 for n in grid[1:]), f"grid {grid} exceeds CUDA's 65535 limit on axis 1 or 2"
