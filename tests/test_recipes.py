@@ -58,8 +58,12 @@ def test_patience_zero_disables_early_stopping() -> None:
 
 def test_demo_recipe_is_read_from_the_same_home() -> None:
     assert DEMO in recipe_names()
+    recipe, generic = get_recipe("tsm2", DEMO), get_recipe("tsm2", None)
     config, train = resolve("tsm2", DEMO)
-    assert config.d_model == 32 and train.learning_rate == 1e-3 and train.patience == 3
+    assert config.d_model == recipe.model["d_model"] and train.learning_rate == recipe.train["learning_rate"]
+    assert train.max_epochs == recipe.train["max_epochs"] and train.max_epochs != generic.train["max_epochs"]
+    override, _ = resolve("tsm2", DEMO, {"d_model": 8})
+    assert override.d_model == 8  # the caller's overrides still win over the demo recipe
 
 
 def test_numpy_values_are_plain_numbers() -> None:

@@ -87,7 +87,7 @@ def run_suite(
     out: str | os.PathLike[str],
     *,
     gpus: Sequence[str] | None = None,
-    per_gpu: int = 8,
+    per_gpu: int = 3,
     cpu_slots: int = 1,
     budget_minutes: float | None = None,
     data_dir: str | None = None,

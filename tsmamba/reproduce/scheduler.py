@@ -86,7 +86,7 @@ class Scheduler:
         launch: Callable[[Cell, list[str]], Handle],
         finish: Callable[[Cell, int], bool],
         gpus: Sequence[str],
-        per_gpu: int = 8,
+        per_gpu: int = 3,
         cpu_slots: int = 1,
         deadline: float | None = None,
         estimate: DurationEstimate | None = None,
