@@ -257,11 +257,6 @@ def forecast_outputs(state: FittedState, values: np.ndarray, ends: Sequence[int]
     return out
 
 
-def forecast(state: FittedState, values: np.ndarray, ends: Sequence[int]) -> np.ndarray:
-    """Original-scale point forecasts ``[len(ends), h, M]`` (``<Model>``; the median of an MQLoss model)."""
-    return forecast_outputs(state, values, ends)[:, state.loss.point_index]
-
-
 def forecast_series_outputs(
     state: FittedState,
     values: Sequence[np.ndarray],
