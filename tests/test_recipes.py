@@ -28,7 +28,7 @@ def test_tsm2_forecaster_trains_with_the_benchmark_recipe() -> None:
     _, bench_train = resolve("tsm2", None)
     for field in ("learning_rate", "batch_size", "max_epochs", "patience", "lr_schedule"):
         assert getattr(train, field) == getattr(bench_train, field)
-    assert (train.learning_rate, train.batch_size, train.lr_schedule, train.patience) == (1e-4, 64, "type3", 10)
+    assert (train.learning_rate, train.batch_size, train.lr_schedule, train.patience) == (1e-4, 64, "type3", 3)
     assert config == get_model_spec("tsm2").config_cls()
 
 

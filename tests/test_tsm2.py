@@ -201,9 +201,11 @@ def test_invalid_options_are_clear_errors(option: str, value) -> None:
         TSM2Config(**{option: value})
 
 
-def test_dataset_defaults_shrink_the_model_for_etth() -> None:
+def test_dataset_defaults_shrink_the_model_for_ett() -> None:
     assert make_config("tsm2", "ETTh1").d_model == 16
-    assert make_config("tsm2", "ETTm1").d_model == TSM2Config().d_model
+    assert make_config("tsm2", "ETTh2").head_dropout == 0.3
+    assert make_config("tsm2", "ETTm2").d_model == 16
+    assert make_config("tsm2", "Weather") == TSM2Config()
     assert make_config("tsm2", "ETTh1", {"d_model": 128}).d_model == 128
 
 
