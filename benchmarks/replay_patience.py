@@ -5,7 +5,7 @@ run would have stopped after P validations without a new minimum; if the epoch i
 epoch the logged run kept, the restored weights, and so the test numbers, would be the same (training up to
 that epoch is unchanged). Prints one row per cell and the epochs each patience costs in total.
 
-    python benchmarks/replay_patience.py benchmarks/results/paper/logs --model tsm2 --patience 3 5
+    python benchmarks/replay_patience.py benchmarks/results/paper_tsm2_patience10/logs --model tsm2 --patience 3 5
 """
 
 from __future__ import annotations
