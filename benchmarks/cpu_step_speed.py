@@ -1,10 +1,15 @@
 """CPU step time of TSM2 vs PatchTST vs DLinear: one training step (forward, backward, Adam) and one inference
 forward, batch 32, at the demo's shape and an ETTh1 shape.
 
-Repetitions are interleaved (model A, B, C, A, B, C, ...) so that load from other jobs on a shared machine hits
-every model alike; the table reports medians and each model's ratio to PatchTST measured in the same run.
+Each round runs a block of consecutive steps per model (model A x block, B x block, C x block, A x block, ...):
+consecutive steps are what training does, and they let the allocator reach the steady state a training loop
+sees, while interleaving the blocks spreads load from other jobs on a shared machine over every model alike.
+(Interleaving single steps instead made each model start from another model's heap: TSM2's large scan
+temporaries came back as fresh pages from the OS, and its ETTh1 step measured 595 ms, 403 ms with glibc's heap
+trimming off, about 410 ms in a loop of its own steps.)
+The table reports medians over the timed steps and each model's ratio to PatchTST measured in the same run.
 
-    python benchmarks/cpu_step_speed.py --threads 2 --reps 15 --out benchmarks/results/cpu_step_speed.md
+    python benchmarks/cpu_step_speed.py --threads 2 --reps 5 --block 5 --out benchmarks/results/cpu_step_speed.md
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def make_steps(name: str, lookback: int, horizon: int, n_vars: int, dataset, ove
     return {"train": train, "infer": infer}
 
 
-def measure(reps: int, warmup: int) -> list[dict]:
+def measure(reps: int, warmup: int, block: int) -> list[dict]:
     rows = []
     for label, lookback, horizon, n_vars, dataset, overrides in SHAPES:
         steps = {m: make_steps(m, lookback, horizon, n_vars, dataset, overrides.get(m, {})) for m in MODELS}
@@ -69,10 +74,11 @@ def measure(reps: int, warmup: int) -> list[dict]:
         for rep in range(warmup + reps):
             for m in MODELS:
                 for kind in ("train", "infer"):
-                    start = time.perf_counter()
-                    steps[m][kind]()
-                    if rep >= warmup:
-                        times[(m, kind)].append(time.perf_counter() - start)
+                    for _ in range(block):
+                        start = time.perf_counter()
+                        steps[m][kind]()
+                        if rep >= warmup:
+                            times[(m, kind)].append(time.perf_counter() - start)
         med = {key: 1e3 * statistics.median(v) for key, v in times.items()}
         for m in MODELS:
             rows.append(
@@ -89,14 +95,15 @@ def measure(reps: int, warmup: int) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], threads: int, reps: int, command: str) -> str:
+def table(rows: list[dict], threads: int, reps: int, block: int, command: str) -> str:
     lines = [
         "# CPU training-step and inference time: TSM2 vs PatchTST vs DLinear",
         "",
         f"command: `{command}`",
         "",
         f"device: {cpu_model()}, {threads} thread(s); torch {torch.__version__}; batch {BATCH}; "
-        f"median of {reps} interleaved repetitions; ratio = time / PatchTST's time in the same run.",
+        f"median of {reps} rounds x {block} consecutive steps per model (rounds interleave the models); "
+        "ratio = time / PatchTST's time in the same run.",
         "",
         "| shape | model | train step ms | × PatchTST | inference ms | × PatchTST |",
         "|---|---|---|---|---|---|",
@@ -112,15 +119,16 @@ def table(rows: list[dict], threads: int, reps: int, command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5, help="Timed rounds.")
+    parser.add_argument("--warmup", type=int, default=1, help="Untimed rounds first.")
+    parser.add_argument("--block", type=int, default=5, help="Consecutive steps per model in each round.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the table to this markdown file.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    command = f"python benchmarks/cpu_step_speed.py --threads {args.threads} --reps {args.reps}"
+    command = f"python benchmarks/cpu_step_speed.py --threads {args.threads} --reps {args.reps} --block {args.block}"
     if args.out is not None:
         command += f" --out {args.out}"
-    text = table(measure(args.reps, args.warmup), args.threads, args.reps, command)
+    text = table(measure(args.reps, args.warmup, args.block), args.threads, args.reps, args.block, command)
     print(text)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
