@@ -22,6 +22,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -69,21 +70,33 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
-    """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
+def build_step(
+    model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, batch: int, horizon: int, device
+) -> tuple[torch.nn.Module, FastForward, Callable[[], None], torch.Tensor]:
+    """The model (per-dataset defaults), its execution wrapper, one training step (forward, MSE, backward, Adam)
+    on fixed random windows, and the input batch; shared with ``profile_step.py``."""
     torch.manual_seed(0)
-    model = build_model(model_name, make_config(model_name, dataset), lookback, args.horizon, n_vars).to(device)
+    model = build_model(model_name, make_config(model_name, dataset), lookback, horizon, n_vars).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.randn(args.batch, lookback, n_vars, device=device)
-    y = torch.randn(args.batch, args.horizon, n_vars, device=device)
+    x = torch.randn(batch, lookback, n_vars, device=device)
+    y = torch.randn(batch, horizon, n_vars, device=device)
     fast = FastForward(model, mode)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
 
     def train_step() -> None:
         opt.zero_grad(set_to_none=True)
         F.mse_loss(fast(x), y).backward()
         opt.step()
+
+    return model, fast, train_step, x
+
+
+def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
+    """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
+    model, fast, train_step, x = build_step(
+        model_name, dataset, n_vars, lookback, mode, args.batch, args.horizon, device
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
     started = time.perf_counter()
     model.train()

@@ -53,7 +53,7 @@ def _pre_activation(
 
 
 @triton.jit
-def _fwd_kernel(
+def _conv1d_fwd_kernel(
     x_ptr,
     w_ptr,
     b_ptr,
@@ -104,7 +104,7 @@ def _fwd_kernel(
 
 
 @triton.jit
-def _bwd_kernel(
+def _conv1d_bwd_kernel(
     x_ptr,
     w_ptr,
     b_ptr,
@@ -205,7 +205,7 @@ def conv1d_silu_forward(x: Tensor, weight: Tensor, bias: Tensor | None, reverse:
     y = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
     block_t, block_c = _blocks(length, channels)
     grid = (triton.cdiv(length, block_t) * batch, triton.cdiv(channels, block_c))
-    _fwd_kernel[grid](
+    _conv1d_fwd_kernel[grid](
         x,
         w,
         bias if bias is not None else w,
@@ -241,7 +241,7 @@ def conv1d_silu_backward(
     dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
     dw_part = torch.empty(n_b * n_t, k, channels, device=x.device, dtype=acc)
     db_part = torch.empty(n_b * n_t, channels, device=x.device, dtype=acc)
-    _bwd_kernel[(n_t, n_c, n_b)](
+    _conv1d_bwd_kernel[(n_t, n_c, n_b)](
         x,
         w,
         bias if bias is not None else w,

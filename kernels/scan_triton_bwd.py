@@ -69,7 +69,7 @@ def _store_n(row, x, offs_n, mask_n, s_pn, BLOCK_N: tl.constexpr, BLOCK_D: tl.co
 
 
 @triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_sp", "s_pn"))
-def _bwd_kernel(
+def _scan_bwd_kernel(
     u_ptr,
     delta_ptr,
     A_ptr,
@@ -473,7 +473,7 @@ def scan_backward(
     init = args.initial_state
     init_strides = (init.stride(0), init.stride(1), init.stride(2)) if init is not None else (0, 0, 0)
     scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_n * block_d, device=dev, dtype=f32)
-    _bwd_kernel[(n_dblk * batch, 1, n_chunks)](
+    _scan_bwd_kernel[(n_dblk * batch, 1, n_chunks)](
         u, delta, a_t, B, C, D, z, bias, init if init is not None else u, checkpoints, grad_out, dlast,
         du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, block_d, 1,
         length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1],

@@ -169,7 +169,7 @@ def _fwd_step(
 
 
 @triton.jit(do_not_specialize=NO_ALIGN_HINTS)
-def _fwd_kernel(
+def _scan_fwd_kernel(
     u_ptr,
     delta_ptr,
     A_ptr,
@@ -536,7 +536,7 @@ def scan_forward(
     if n_chunks > 1:
         ends = torch.empty(batch, n_chunks, n_state, dim, device=u.device, dtype=torch.float32)
         dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)
-        _fwd_kernel[(n_dblk * batch, 1, n_chunks)](
+        _scan_fwd_kernel[(n_dblk * batch, 1, n_chunks)](
             u, delta, a_t, B, C, D, z, bias, u, out, last, last, ends, dtsum, length, dim, dpg, chunk_len, n_ckpt,
             *strides, 0, 0, 0, 0, *out.stride(),
             HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, SAVE_LAST=False, **common,
@@ -553,7 +553,7 @@ def scan_forward(
         init_args = (init if init is not None else u, *_init_strides(init))
         has_init = init is not None
     ckpt_arg = ckpt if save_checkpoints else last  # never written without SAVE_CKPT
-    _fwd_kernel[(n_dblk * batch, 1, n_chunks)](
+    _scan_fwd_kernel[(n_dblk * batch, 1, n_chunks)](
         u, delta, a_t, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last, length, dim, dpg, chunk_len,
         n_ckpt, *strides, *init_args[1:], *out.stride(),
         HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, SAVE_LAST=save_last, **common,

@@ -159,7 +159,7 @@ def _triton_interpreted() -> bool:
         return False
     from . import scan_triton_fwd
 
-    return type(scan_triton_fwd._fwd_kernel).__name__ == "InterpretedFunction"
+    return type(scan_triton_fwd._scan_fwd_kernel).__name__ == "InterpretedFunction"
 
 
 def _ops(backend: str):

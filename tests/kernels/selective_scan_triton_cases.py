@@ -24,9 +24,9 @@ def _inputs(*shape, **kwargs):
 
 
 def test_kernels_run_interpreted_on_cpu_only():
-    interpreted = type(scan_triton_fwd._fwd_kernel).__name__ == "InterpretedFunction"
+    interpreted = type(scan_triton_fwd._scan_fwd_kernel).__name__ == "InterpretedFunction"
     assert interpreted == (DEVICE == "cpu")
-    assert type(scan_triton_bwd._bwd_kernel).__name__ == type(scan_triton_fwd._fwd_kernel).__name__
+    assert type(scan_triton_bwd._scan_bwd_kernel).__name__ == type(scan_triton_fwd._scan_fwd_kernel).__name__
 
 
 @pytest.mark.parametrize("length", LENGTHS)

@@ -94,7 +94,7 @@ def _compile_forward(monkeypatch, dtype, **cfg):
     calls = _captured(
         monkeypatch,
         scan_triton_fwd,
-        ("_fwd_kernel",),
+        ("_scan_fwd_kernel",),
         lambda: scan_triton_fwd.scan_forward(args, save_checkpoints=True, config=cfg),
     )
     assert len(calls) == 1
@@ -109,7 +109,7 @@ def _compile_backward(monkeypatch, dtype):
     calls = _captured(
         monkeypatch,
         scan_triton_bwd,
-        ("_bwd_kernel",),
+        ("_scan_bwd_kernel",),
         lambda: scan_triton_bwd.scan_backward(args, ckpt, grad, None),
     )
     assert len(calls) == 1
@@ -234,7 +234,7 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
     fused conv on axis 2, and both failed there with 'invalid argument')."""
     grids: list = []
     for module in (scan_triton_fwd, scan_triton_bwd):
-        for name in ("_fwd_kernel", "_chain_chunks_kernel", "_bwd_kernel", "_bwd_chunk_adjoint_kernel"):
+        for name in ("_scan_fwd_kernel", "_chain_chunks_kernel", "_scan_bwd_kernel", "_bwd_chunk_adjoint_kernel"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, _GridRecorder(grids))
     batch, dim, length = 100_000, 32, 7
@@ -243,8 +243,8 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
     ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
     grad = torch.zeros(batch, length, dim).transpose(1, 2)
     scan_triton_bwd.scan_backward(args, ckpt, grad, None)
-    monkeypatch.setattr(conv1d_triton, "_fwd_kernel", _GridRecorder(grids))
-    monkeypatch.setattr(conv1d_triton, "_bwd_kernel", _GridRecorder(grids))
+    monkeypatch.setattr(conv1d_triton, "_conv1d_fwd_kernel", _GridRecorder(grids))
+    monkeypatch.setattr(conv1d_triton, "_conv1d_bwd_kernel", _GridRecorder(grids))
     x = torch.zeros(batch, length, dim)  # the fused causal conv of the same rows (its forward failed at L=11520)
     w = torch.zeros(dim, 1, 4)
     conv1d_triton.conv1d_silu_forward(x, w, None, False)

@@ -1,0 +1,131 @@
+"""Where one model's training step spends its GPU (or CPU) time: kernels grouped by name and by kind.
+
+Issue 9 asks which ops to fuse around the scan; this answers it for one (model, width, L, execution mode):
+after warm-up (and CUDA-graph capture or compilation), ``--steps`` training steps of ``model_speed.py`` (same
+model, data and step) run under ``torch.profiler``; the table lists device kernels (CUDA) or operators (CPU) by
+total time with their call count per step, and a summary by kind (scan, conv, GEMM, elementwise, reduction,
+norm, optimizer, copy) with the kernel count per step, which is what a launch-bound step pays for.
+
+    python benchmarks/profile_step.py --device cuda --model tsm2 --width ETTh1-like --lookback 512 --mode graphs
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from collections import defaultdict
+
+import torch
+from model_speed import WIDTHS, build_step
+from torch.profiler import ProfilerActivity, profile
+
+# kind of a kernel or operator, by the first matching substring of its lower-cased name
+KINDS = (
+    ("scan", ("_scan_", "_chain_chunks", "_bwd_chunk_adjoint", "selective")),
+    ("conv", ("conv",)),
+    ("gemm", ("gemm", "gemv", "sm90_", "cutlass", "cublas", "addmm", "aten::mm", "aten::bmm", "matmul")),
+    ("norm", ("layer_norm", "layernorm", "batch_norm", "native_norm")),
+    ("optimizer", ("multi_tensor", "foreach", "adam", "fused_")),
+    ("copy", ("copy", "memcpy", "memset", "cat", "fill")),
+    ("reduction", ("reduce", "sum", "mean")),
+    ("elementwise", ("elementwise", "vectorized", "unrolled", "aten::")),
+)
+
+
+def kind_of(name: str) -> str:
+    """The kind of a kernel/operator name (``other`` when nothing matches)."""
+    low = name.lower()
+    for kind, needles in KINDS:
+        if any(needle in low for needle in needles):
+            return kind
+    return "other"
+
+
+def summarise(events: list[tuple[str, int, float]], steps: int) -> tuple[list[str], list[str]]:
+    """Markdown rows (top kernels; kinds) from (name, calls, total microseconds) over ``steps`` steps."""
+    total = sum(us for _, _, us in events) or 1.0
+    top = sorted(events, key=lambda e: -e[2])
+    kernel_rows = [
+        f"| {name[:90].replace('|', '/')} | {kind_of(name)} | {calls / steps:.1f} | {us / steps:.1f} | "
+        f"{100 * us / total:.1f} |"
+        for name, calls, us in top[:30]
+    ]
+    by_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for name, calls, us in events:
+        by_kind[kind_of(name)][0] += calls
+        by_kind[kind_of(name)][1] += us
+    kind_rows = [
+        f"| {kind} | {calls / steps:.0f} | {us / steps:.1f} | {100 * us / total:.1f} |"
+        for kind, (calls, us) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])
+    ]
+    kind_rows.append(f"| all | {sum(c for _, c, _ in events) / steps:.0f} | {total / steps:.1f} | 100.0 |")
+    return kernel_rows, kind_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--model", default="tsm2", choices=["tsm2", "patchtst", "dlinear"])
+    parser.add_argument("--width", default="ETTh1-like", choices=list(WIDTHS))
+    parser.add_argument("--lookback", type=int, default=512)
+    parser.add_argument("--mode", default="auto", help="execution mode (tsmamba.execution)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=96)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="profiled training steps")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--out", help="write the markdown here")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    dataset, n_vars = WIDTHS[args.width]
+    model, fast, train_step, _ = build_step(
+        args.model, dataset, n_vars, args.lookback, args.mode, args.batch, args.horizon, device
+    )
+    model.train()
+    for _ in range(args.warmup):
+        train_step()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+    activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    with profile(activities=activities) as prof:
+        for _ in range(args.steps):
+            train_step()
+        if cuda:
+            torch.cuda.synchronize()
+    events = []
+    for e in prof.key_averages():
+        us = e.self_device_time_total if cuda else e.self_cpu_time_total
+        if us > 0 and (not cuda or e.device_type.name == "CUDA"):
+            events.append((e.key, e.count, float(us)))
+    kernel_rows, kind_rows = summarise(events, args.steps)
+    name = torch.cuda.get_device_name() if cuda else (platform.processor() or "CPU")
+    text = "\n".join(
+        [
+            f"# Profile of one training step: {args.model}, {args.width}, L={args.lookback}, mode {fast.mode(device)}",
+            "",
+            f"Command: `python {' '.join(sys.argv)}`  ",
+            f"Device: {name}; torch {torch.__version__}, Python {platform.python_version()}; batch {args.batch}, "
+            f"horizon {args.horizon}; {args.steps} profiled steps after {args.warmup} warm-up steps; "
+            f"{'device kernel' if cuda else 'CPU operator self'} time per step.",
+            "",
+            "| kind | calls per step | µs per step | % |",
+            "|---|---|---|---|",
+            *kind_rows,
+            "",
+            "| kernel / operator | kind | calls per step | µs per step | % |",
+            "|---|---|---|---|---|",
+            *kernel_rows,
+        ]
+    )
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
