@@ -250,3 +250,24 @@ def test_cpu_shifted_conv_equals_the_conv1d_module(reverse: bool) -> None:
         torch.autograd.grad((got * probe).sum(), leaves), torch.autograd.grad((expected * probe).sum(), leaves)
     ):
         torch.testing.assert_close(g, g_ref)
+
+
+@pytest.mark.parametrize("channel_mixer", [True, False])
+def test_channel_mixer_option_decides_whether_variates_see_each_other(channel_mixer: bool) -> None:
+    # without the channel mixers each variate's forecast depends on its own history only (the ablation);
+    # with them, changing one variate's input moves every variate's forecast
+    torch.manual_seed(0)
+    model = tiny(channel_mixer=channel_mixer, scan_backend="torch").eval()
+    kinds = [type(m) for m in model.mixers]
+    assert kinds.count(TokenMixer) == model.config.n_layers
+    assert kinds.count(ChannelMixer) == (model.config.n_layers if channel_mixer else 0)
+    x = torch.randn(2, LOOKBACK, N_VARS)
+    moved = x.clone()
+    moved[:, :, 0] += torch.randn(2, LOOKBACK)
+    with torch.no_grad():
+        change = (model(moved) - model(x)).abs().amax(dim=(0, 1))  # per variate
+    assert change[0] > 1e-3
+    if channel_mixer:
+        assert (change[1:] > 1e-6).all()
+    else:
+        assert (change[1:] == 0).all()

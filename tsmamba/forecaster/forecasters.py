@@ -174,8 +174,8 @@ class TSM2Forecaster(BaseForecaster):
     Model keywords mirror ``TSM2Config``: ``d_model``, ``n_layers``, ``d_state``, ``d_conv``, ``expand``,
     ``dt_rank``, ``dt_min``, ``dt_max``, ``patch_len``, ``stride``, ``pad_end``, ``revin``, ``revin_affine``,
     ``positional_embedding``, ``token_direction`` (``"forward"``/``"bidirectional"``), ``skip``
-    (``"dense"``/``"residual"``), ``norm`` (``"batchnorm2d"``/``"layernorm2d"``), ``dropout``, ``head_dropout``,
-    ``scan_backend``.
+    (``"dense"``/``"residual"``), ``channel_mixer`` (``False``: token mixers only, an ablation), ``norm``
+    (``"batchnorm2d"``/``"layernorm2d"``), ``dropout``, ``head_dropout``, ``scan_backend``.
     """
 
     model_name = "tsm2"
@@ -197,6 +197,7 @@ class TSM2Forecaster(BaseForecaster):
         "positional_embedding",
         "token_direction",
         "skip",
+        "channel_mixer",
         "norm",
         "dropout",
         "head_dropout",
@@ -223,6 +224,7 @@ class TSM2Forecaster(BaseForecaster):
         positional_embedding: bool | None = None,
         token_direction: str | None = None,
         skip: str | None = None,
+        channel_mixer: bool | None = None,
         norm: str | None = None,
         dropout: float | None = None,
         head_dropout: float | None = None,

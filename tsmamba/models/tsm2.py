@@ -66,6 +66,9 @@ class TSM2Config:
       a forward and a backward scan. Forward is what the text states; "bidirectional" is the figure.
     - ``skip="dense"``: the paper's weighted averaging of earlier features; "residual" drops the averaging
       and keeps only each mixer's own residual path (a plain pre-norm residual stack), for ablation.
+    - ``channel_mixer=True``: the paper's model. ``False`` drops the channel mixers, for ablation: every variate
+      then goes through the same token mixers alone, channel-independent as PatchTST, which measures what
+      channel mixing is worth on a dataset.
     - ``norm="layernorm2d"``: "2D normalisation on both time and feature dimensions" is TSMixer's, which
       offers layer normalisation over the (time, feature) plane of each sample and batch normalisation of each
       (time, feature) position; here the plane is each variate's (patch, d_model) plane. Layer norm because it
@@ -104,6 +107,7 @@ class TSM2Config:
     positional_embedding: bool = True
     token_direction: str = "forward"
     skip: str = "dense"
+    channel_mixer: bool = True
     norm: str = "layernorm2d"
     dropout: float = 0.2
     head_dropout: float = 0.0
@@ -216,7 +220,9 @@ class TSM2Model(nn.Module):
         self.embed_dropout = nn.Dropout(config.dropout)
         mixers: list[nn.Module] = []
         for _ in range(config.n_layers):
-            mixers += [TokenMixer(config, n_patches), ChannelMixer(config, n_patches)]
+            mixers.append(TokenMixer(config, n_patches))
+            if config.channel_mixer:
+                mixers.append(ChannelMixer(config, n_patches))
         self.mixers = nn.ModuleList(mixers)
         # dense_weights[k] weighs the k + 1 outputs [y⁰, y¹, ..., yᵏ] that mixer k reads; identity init.
         self.dense_weights = (
