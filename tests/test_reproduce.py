@@ -103,6 +103,17 @@ def test_select_keeps_the_suites_cells_and_ids_for_the_chosen_values() -> None:
         select(suite, models=["lstm"])
 
 
+def test_select_by_variant_tag_runs_part_of_a_sweep() -> None:
+    # a later session re-runs only some variants of a sweep (its earlier rows stale after a recipe change)
+    suite = load_suite(REPO / "benchmarks" / "suites" / "tsm2_sweep_etth.toml")
+    part = select(suite, variants=["default", "NoChannel"])
+    assert {c.variant for c in part.cells} == {"default", "nochannel"} and len(part.cells) == 2 * 2 * 4
+    assert {c.id for c in part.cells} <= {c.id for c in suite.cells}
+    assert all(c.options["channel_mixer"] is False for c in part.cells if c.variant == "nochannel")
+    with pytest.raises(ValueError, match="has no variant .*'d128'"):
+        select(suite, variants=["d128"])
+
+
 def test_cli_reproduce_dry_run_lists_only_the_selected_cells(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

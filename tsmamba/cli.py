@@ -229,6 +229,9 @@ def reproduce(
     datasets: str | None = typer.Option(None, "--datasets", help="Only these datasets of the suite, e.g. ETTh1."),
     horizons: str | None = typer.Option(None, "--horizons", help="Only these horizons of the suite, e.g. 96,192."),
     seeds: str | None = typer.Option(None, "--seeds", help="Only these seeds of the suite, e.g. 2021."),
+    variants: str | None = typer.Option(
+        None, "--variants", help="Only these variant tags of a sweep suite, e.g. default,nochannel."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells, recorded or to run, and stop."),
     summarize_only: bool = typer.Option(False, "--summarize-only", help="Only rewrite table.md and the plots."),
     live: bool | None = typer.Option(
@@ -251,6 +254,7 @@ def reproduce(
             datasets=values(datasets),
             horizons=values(horizons),
             seeds=values(seeds),
+            variants=values(variants),
         )
         store = ResultStore(out)
         if dry_run:

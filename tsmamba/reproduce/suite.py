@@ -59,14 +59,15 @@ class Suite:
     path: Path | None = None
 
 
-_SELECTABLE = ("datasets", "models", "horizons", "seeds")
+_SELECTABLE = ("datasets", "models", "horizons", "seeds", "variants")
 
 
 def select(suite: Suite, **wanted: Sequence[str] | None) -> Suite:
-    """The suite's cells whose dataset/model/horizon/seed are among ``wanted``'s values (``None``: all).
+    """The suite's cells whose dataset/model/horizon/seed/variant tag are among ``wanted``'s values (``None``: all).
 
-    Spreads a grid over sessions (``--models dlinear --seeds 2021``) while the cell ids, and so resuming, stay the
-    suite's. A value the suite does not hold is an error listing the ones it does.
+    Spreads a grid over sessions (``--models dlinear --seeds 2021``; a sweep's ``--variants default,nochannel``)
+    while the cell ids, and so resuming, stay the suite's. A value the suite does not hold is an error listing the
+    ones it does.
     """
     cells = suite.cells
     for key, values in wanted.items():
@@ -74,7 +75,7 @@ def select(suite: Suite, **wanted: Sequence[str] | None) -> Suite:
             raise ValueError(f"select: unknown key {key!r}; use one of {', '.join(_SELECTABLE)}.")
         if values is None:
             continue
-        attribute = key[:-1]  # datasets -> dataset ...
+        attribute = key[:-1]  # datasets -> dataset, variants -> variant ...
         held = {str(getattr(c, attribute)).lower(): str(getattr(c, attribute)) for c in suite.cells}
         chosen = [str(v).strip().lower() for v in values if str(v).strip()]
         missing = [v for v in chosen if v not in held]
