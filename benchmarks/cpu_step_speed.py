@@ -4,9 +4,8 @@ forward, batch 32, at the demo's shape and an ETTh1 shape.
 Each round runs a block of consecutive steps per model (model A x block, B x block, C x block, A x block, ...):
 consecutive steps are what training does, and they let the allocator reach the steady state a training loop
 sees, while interleaving the blocks spreads load from other jobs on a shared machine over every model alike.
-(Interleaving single steps instead made each model start from another model's heap: TSM2's large scan
-temporaries came back as fresh pages from the OS, and its ETTh1 step measured 595 ms, 403 ms with glibc's heap
-trimming off, about 410 ms in a loop of its own steps.)
+(``--block 1`` interleaves single steps, as this script did before; benchmarks/results/cpu_step_speed.md says
+what that changed and how far this machine's speed drifts between runs.)
 The table reports medians over the timed steps and each model's ratio to PatchTST measured in the same run.
 
     python benchmarks/cpu_step_speed.py --threads 2 --reps 5 --block 5 --out benchmarks/results/cpu_step_speed.md
