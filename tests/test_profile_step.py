@@ -36,6 +36,9 @@ def profile_step():
         ("void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<float, float>", "norm"),
         ("void at::native::multi_tensor_apply_kernel<at::native::TensorListMetadata<4>>", "optimizer"),
         ("Memcpy DtoD (Device -> Device)", "copy"),
+        ("void at::native::(anonymous namespace)::fused_dropout_kernel_vec<float, float, unsigned int>", "dropout"),
+        ("void at::native::(anonymous namespace)::GammaBetaBackwardCUDAKernelTemplate<float, float>", "norm"),
+        ("void cudnn::bn_bw_1C11_kernel_new<float, float, float2, 32, true, 1>", "norm"),
     ],
 )
 def test_kernel_names_map_to_their_kind(profile_step, name: str, kind: str) -> None:
@@ -48,3 +51,13 @@ def test_summary_divides_by_steps_and_totals_every_kind(profile_step) -> None:
     assert kernel_rows[0].startswith("| _scan_bwd_kernel | scan | 2.0 | 250.0 | 50.0 |")
     assert kind_rows[0] == "| scan | 4 | 400.0 | 80.0 |"
     assert kind_rows[-1] == "| all | 8 | 500.0 | 100.0 |"
+
+
+def test_model_speed_times_tsm2_with_its_dataset_defaults_and_the_full_model_beside_it(profile_step) -> None:
+    import model_speed  # imported by profile_step from the benchmarks folder
+
+    cpu = __import__("torch").device("cpu")
+    default, *_ = model_speed.build_step("tsm2", "ETTh1", 7, 96, "eager", 2, 24, cpu)
+    full, *_ = model_speed.build_step("tsm2+cm", "ETTh1", 7, 96, "eager", 2, 24, cpu)
+    assert default.config.channel_mixer is False  # ETT's per-dataset default
+    assert full.config.channel_mixer is True and full.config.d_model == default.config.d_model
