@@ -7,6 +7,8 @@ sees, while interleaving the blocks spreads load from other jobs on a shared mac
 (``--block 1`` interleaves single steps, as this script did before; benchmarks/results/cpu_step_speed.md says
 what that changed and how far this machine's speed drifts between runs.)
 The table reports medians over the timed steps and each model's ratio to PatchTST measured in the same run.
+glibc's malloc thresholds are tuned first, as CPU training does (``tsmamba.cpu_allocator``); ``--no-malloc-tuning``
+measures glibc's defaults (a separate process: the tuning cannot be undone).
 
     python benchmarks/cpu_step_speed.py --threads 2 --reps 5 --block 5 --out benchmarks/results/cpu_step_speed.md
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from tsmamba.cpu_allocator import tune_cpu_allocator
 from tsmamba.models.registry import build_model, make_config
 
 # (label, lookback, horizon, n_vars, dataset for per-dataset defaults, per-model overrides)
@@ -94,7 +97,7 @@ def measure(reps: int, warmup: int, block: int) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], threads: int, reps: int, block: int, command: str) -> str:
+def table(rows: list[dict], threads: int, reps: int, block: int, command: str, tuned: bool) -> str:
     lines = [
         "# CPU training-step and inference time: TSM2 vs PatchTST vs DLinear",
         "",
@@ -102,7 +105,8 @@ def table(rows: list[dict], threads: int, reps: int, block: int, command: str) -
         "",
         f"device: {cpu_model()}, {threads} thread(s); torch {torch.__version__}; batch {BATCH}; "
         f"median of {reps} rounds x {block} consecutive steps per model (rounds interleave the models); "
-        "ratio = time / PatchTST's time in the same run.",
+        "ratio = time / PatchTST's time in the same run; malloc thresholds "
+        + ("tuned as CPU training does (tsmamba.cpu_allocator)." if tuned else "at glibc's defaults."),
         "",
         "| shape | model | train step ms | × PatchTST | inference ms | × PatchTST |",
         "|---|---|---|---|---|---|",
@@ -122,12 +126,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="Untimed rounds first.")
     parser.add_argument("--block", type=int, default=5, help="Consecutive steps per model in each round.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the table to this markdown file.")
+    parser.add_argument("--no-malloc-tuning", action="store_true", help="Keep glibc's default malloc thresholds.")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    tuned = False if args.no_malloc_tuning else tune_cpu_allocator()
     command = f"python benchmarks/cpu_step_speed.py --threads {args.threads} --reps {args.reps} --block {args.block}"
+    if args.no_malloc_tuning:
+        command += " --no-malloc-tuning"
     if args.out is not None:
         command += f" --out {args.out}"
-    text = table(measure(args.reps, args.warmup, args.block), args.threads, args.reps, args.block, command)
+    text = table(measure(args.reps, args.warmup, args.block), args.threads, args.reps, args.block, command, tuned)
     print(text)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader
 
+from tsmamba.cpu_allocator import tune_cpu_allocator
 from tsmamba.data.windows import WindowDataset
 from tsmamba.execution import EXECUTIONS, FastForward
 from tsmamba.losses import Loss, make_loss
@@ -73,6 +74,7 @@ class TrainConfig:
     deterministic: bool = False  # Lightning deterministic mode (CPU runs are reproducible without it)
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)  # extra lightning.Trainer arguments
     execution: str = "auto"  # CUDA fast path (tsmamba.execution): 'auto' (graphs on one GPU), 'eager', 'graphs', ...
+    tune_cpu_allocator: bool = True  # on the CPU, keep malloc's freed pages in the process (tsmamba.cpu_allocator)
     # training and validation (early-stopping) loss, tsmamba.losses: 'MSE', 'MAE', QuantileLoss(q), MQLoss(level=...);
     # kept as its small dict (Loss.to_dict) so the config stays JSON-ready. Models for MQLoss output h * Q steps.
     loss: Loss | str | dict[str, Any] = "MSE"
@@ -394,6 +396,9 @@ def fit_model(
             "leaves no batch; lower batch_size or set drop_last=False."
         )
     L.seed_everything(config.seed, workers=True, verbose=False)
+    on_cpu = config.accelerator == "cpu" or (config.accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and config.tune_cpu_allocator:
+        tune_cpu_allocator()
     model.train()
     module = ForecastModule(model, config, train, val)
     keeper = _BestWeights()

@@ -26,6 +26,7 @@ RUNTIME_KEYS = {
     "eval_batch_size",
     "scan_backend",
     "deterministic",
+    "tune_cpu_allocator",
 }
 
 
