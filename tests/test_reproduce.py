@@ -397,6 +397,7 @@ def test_summary_tables_counts_and_plots(tmp_path: Path) -> None:
     assert "**1 of 2**" in text and "| ETTh1 | 192 |" in text and "+0.002 |" in text
     assert "| ETTh | tsm2 | 512 | d32 | 0.9091 | 0.6000 | 1/1 |" in text  # 0.60 / 0.66, best first
     assert text.index("| d32 |") < text.index("| default |")
+    assert "(every test window and every val window scored;" in text  # says which splits the rows scored
     assert {p.name for p in files} == {"table.md", "mse_L512.png", "tsm2_minus_patchtst_L512.png"}
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in files if p.suffix == ".png")
 

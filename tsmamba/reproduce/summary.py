@@ -328,8 +328,10 @@ def write_summary(out: str | Path, title: str = "Reproduction", missing: Sequenc
     groups = aggregate(rows)
     written: list[Path] = []
     parts = [f"# {title}", ""]
+    splits = sorted({row.get("eval_split") or "test" for row in rows}) or ["test"]
+    scored = " and ".join(f"every {split} window" for split in splits)
     parts.append(
-        f"{len(rows)} result rows in `results.csv` / `results.jsonl` (every test window scored; MSE on the "
+        f"{len(rows)} result rows in `results.csv` / `results.jsonl` ({scored} scored; MSE on the "
         "standardised scale). Cells: our seed mean ± sample std (number of seeds)."
     )
     if missing:
