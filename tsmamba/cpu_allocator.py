@@ -3,7 +3,7 @@
 With glibc's defaults a freed block of a few MB is returned to the kernel (a munmap, or a heap trim once the free
 top of the heap passes ~2x the dynamic mmap threshold), and the next step's block of the same size faults its
 pages in again, zero-filled. The selective scan's CPU path allocates several such (T, batch, dim, N) blocks per
-call; fixing the thresholds took 11-22 % off TSM2's step on the 2-core machine
+call; fixing the thresholds took 11-31 % off TSM2's step on the 2-core machine
 (benchmarks/results/cpu_step_speed.md). Fixing both thresholds keeps those pages in the process: what
 jemalloc/tcmalloc or PyTorch's CUDA caching allocator do by design. The cost is memory held after a peak: up to
 ``TRIM_THRESHOLD`` bytes of free heap top are kept instead of returned.

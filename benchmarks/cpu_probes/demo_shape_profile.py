@@ -6,24 +6,17 @@ Figures in benchmarks/results/cpu_step_speed.md.
 
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from tsmamba.models.registry import build_model, make_config
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cpu_step_speed import make_steps  # noqa: E402  (the benchmark's own step)
 
 torch.set_num_threads(2)
-torch.manual_seed(0)
 overrides = {"d_model": 32, "channel_mixer": "--no-channel-mixer" not in sys.argv}
-model = build_model("tsm2", make_config("tsm2", dataset=None, overrides=overrides), 96, 24, 4)
-opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-x, y = torch.randn(32, 96, 4), torch.randn(32, 24, 4)
-
-
-def step() -> None:
-    opt.zero_grad(set_to_none=True)
-    torch.nn.functional.mse_loss(model(x), y).backward()
-    opt.step()
+step = make_steps("tsm2", 96, 24, 4, None, overrides)["train"]
 
 
 for _ in range(3):

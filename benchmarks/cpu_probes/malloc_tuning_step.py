@@ -6,28 +6,23 @@ ETTh1 defaults), batch 32, 2 threads. Figures in benchmarks/results/cpu_step_spe
 """
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from tsmamba.cpu_allocator import tune_cpu_allocator
-from tsmamba.models.registry import build_model, make_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cpu_step_speed import make_steps  # noqa: E402  (the benchmark's own step)
 
 torch.set_num_threads(2)
 SHAPES = [("demo", 96, 24, 4, None, {"d_model": 32}), ("ETTh1", 336, 96, 7, "ETTh1", {})]
 
 
 def step_ms(name: str, lookback: int, horizon: int, n_vars: int, dataset, overrides) -> float:
-    torch.manual_seed(0)
-    model = build_model(name, make_config(name, dataset=dataset, overrides=overrides), lookback, horizon, n_vars)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x, y = torch.randn(32, lookback, n_vars), torch.randn(32, horizon, n_vars)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        opt.step()
-
+    step = make_steps(name, lookback, horizon, n_vars, dataset, overrides)["train"]
     for _ in range(3):
         step()
     blocks = []

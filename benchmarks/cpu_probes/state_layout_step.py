@@ -11,12 +11,15 @@ import importlib.util
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 import tsmamba.kernels.scan_torch as current
 
 from tsmamba.cpu_allocator import tune_cpu_allocator
-from tsmamba.models.registry import build_model, make_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cpu_step_speed import make_steps  # noqa: E402  (the benchmark's own step)
 
 torch.set_num_threads(2)
 if "--tune-malloc" in sys.argv:
@@ -35,16 +38,7 @@ def use(name: str) -> None:
 
 
 for label, lookback, horizon, n_vars, dataset, overrides in SHAPES:
-    torch.manual_seed(0)
-    model = build_model("tsm2", make_config("tsm2", dataset=dataset, overrides=overrides), lookback, horizon, n_vars)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x, y = torch.randn(32, lookback, n_vars), torch.randn(32, horizon, n_vars)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.mse_loss(model(x), y).backward()
-        opt.step()
-
+    step = make_steps("tsm2", lookback, horizon, n_vars, dataset, overrides)["train"]
     times: dict[str, list[float]] = {name: [] for name in IMPLS}
     for round_ in range(8):
         for name in IMPLS:
