@@ -20,6 +20,7 @@ GLIBC = sys.platform.startswith("linux") and hasattr(ctypes.CDLL(None), "gnu_get
 def test_thresholds_are_set_once_on_glibc(monkeypatch) -> None:
     calls = []
     real = cpu_allocator._mallopt
+    monkeypatch.delenv("TSMAMBA_CPU_ALLOCATOR", raising=False)
     monkeypatch.setattr(cpu_allocator, "_state", {})
     monkeypatch.setattr(cpu_allocator, "_mallopt", lambda p, v: calls.append((p, v)) or real(p, v))
     assert cpu_allocator.tune_cpu_allocator() is True
@@ -44,3 +45,15 @@ def test_cpu_training_tunes_the_allocator_unless_told_not_to(monkeypatch, standa
     config = TrainConfig(max_epochs=1, accelerator="cpu", tune_cpu_allocator=tune)
     fit_model(DLinearModel(DLinearConfig(), 48, 12, 3), train, None, config)
     assert asked == ([True] if tune else [])
+
+
+def test_environment_switch_leaves_malloc_alone_or_names_its_values(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(cpu_allocator, "_mallopt", lambda p, v: calls.append(p) or True)
+    monkeypatch.setattr(cpu_allocator, "_state", {})
+    monkeypatch.setenv("TSMAMBA_CPU_ALLOCATOR", "default")
+    assert cpu_allocator.tune_cpu_allocator() is False and calls == []
+    monkeypatch.setattr(cpu_allocator, "_state", {})
+    monkeypatch.setenv("TSMAMBA_CPU_ALLOCATOR", "fast")
+    with pytest.raises(ValueError, match="TSMAMBA_CPU_ALLOCATOR='fast'.*'tuned'.*'default'"):
+        cpu_allocator.tune_cpu_allocator()

@@ -12,12 +12,14 @@ jemalloc/tcmalloc or PyTorch's CUDA caching allocator do by design. The cost is 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers, glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 << 20  # blocks below this come from the heap: glibc's largest dynamic mmap threshold
 TRIM_THRESHOLD = 1 << 30  # keep up to 1 GiB of free heap top
+ENV = "TSMAMBA_CPU_ALLOCATOR"
 
 _state: dict[str, bool] = {}
 
@@ -25,11 +27,18 @@ _state: dict[str, bool] = {}
 def tune_cpu_allocator() -> bool:
     """Set glibc's mmap and trim thresholds for this process, once; True when set, False without glibc.
 
-    Process-wide and kept for the process's life; ``TrainConfig(tune_cpu_allocator=False)`` stops training on the
-    CPU from calling it. Other allocators (macOS, Windows, musl, an LD_PRELOADed jemalloc) are left alone.
+    Process-wide and kept for the process's life, so the switches are too: ``TSMAMBA_CPU_ALLOCATOR=default`` in the
+    environment makes this a no-op (for the forecasters, whose training calls it), and
+    ``TrainConfig(tune_cpu_allocator=False)`` stops one training run from calling it. Other allocators (macOS,
+    Windows, musl, an LD_PRELOADed jemalloc) are left alone.
     """
     if "tuned" not in _state:
-        _state["tuned"] = _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        setting = os.environ.get(ENV, "tuned").strip().lower()
+        if setting not in ("tuned", "default"):
+            raise ValueError(f"{ENV}={setting!r}: use 'tuned' (the default) or 'default' (leave glibc's malloc alone).")
+        _state["tuned"] = setting == "tuned" and (
+            _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        )
     return _state["tuned"]
 
 
