@@ -9,6 +9,7 @@ import numba
 import numpy as np
 import torch
 from numba import njit, prange
+from probe_tools import min_ms, scan_inputs
 from tsmamba.kernels import selective_scan
 
 torch.set_num_threads(2)
@@ -45,26 +46,8 @@ def fwd(u, delta, A, B, C, D, z, bias, reverse, y):
     return y
 
 
-def bench(f, n=10):
-    f()
-    f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * min(ts)
-
-
 for b, d, L, N, rev in [(1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
-    u = torch.randn(b, d, L)
-    delta = torch.randn(b, d, L)
-    A = -torch.rand(d, N) * 4
-    B = torch.randn(b, 1, N, L)
-    C = torch.randn(b, 1, N, L)
-    D = torch.randn(d)
-    z = torch.randn(b, d, L)
-    bias = torch.randn(d)
+    u, delta, A, B, C, D, z, bias = scan_inputs(b, d, L, N, grouped=True, a_scale=4)
     y = np.empty((b, d, L), np.float32)
     f = lambda: fwd(
         u.numpy(), delta.numpy(), A.numpy(), B.numpy(), C.numpy(), D.numpy(), z.numpy(), bias.numpy(), rev, y
@@ -77,9 +60,9 @@ for b, d, L, N, rev in [(1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
         (b, d, L, N),
         "max err",
         (torch.from_numpy(y) - ref).abs().max().item(),
-        f"numba fwd {bench(f):.2f} ms",
+        f"numba fwd {min_ms(f):.2f} ms",
         "torch fwd {:.2f} ms".format(
-            bench(
+            min_ms(
                 lambda: selective_scan(
                     u, delta, A, B[:, 0], C[:, 0], D, z, bias, delta_softplus=True, reverse=rev, backend="torch"
                 )

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from numba import njit, prange
+from probe_tools import min_ms, scan_inputs
 from tsmamba.kernels import selective_scan
 
 torch.set_num_threads(2)
@@ -50,26 +51,8 @@ def fwd(u, delta, A, B, C, D, z, bias, reverse):
     return (y + D[:, None] * u) * F.silu(z)
 
 
-def bench(f, n=10):
-    f()
-    f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * min(ts)
-
-
 for b, d, L, N, rev in [(1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
-    u = torch.randn(b, d, L)
-    delta = torch.randn(b, d, L)
-    A = -torch.rand(d, N) * 4
-    B = torch.randn(b, 1, N, L)
-    C = torch.randn(b, 1, N, L)
-    D = torch.randn(d)
-    z = torch.randn(b, d, L)
-    bias = torch.randn(d)
+    u, delta, A, B, C, D, z, bias = scan_inputs(b, d, L, N, grouped=True, a_scale=4)
     f = lambda: fwd(u, delta, A, B, C, D, z, bias, rev)
     t = time.perf_counter()
     out = f()
@@ -79,9 +62,9 @@ for b, d, L, N, rev in [(1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
         (b, d, L, N),
         "max err",
         (out - ref).abs().max().item(),
-        f"hybrid fwd {bench(f):.2f} ms",
+        f"hybrid fwd {min_ms(f):.2f} ms",
         "torch fwd {:.2f} ms".format(
-            bench(
+            min_ms(
                 lambda: selective_scan(
                     u, delta, A, B[:, 0], C[:, 0], D, z, bias, delta_softplus=True, reverse=rev, backend="torch"
                 )

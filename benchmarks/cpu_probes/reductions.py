@@ -2,22 +2,10 @@
 python benchmarks/cpu_probes/reductions.py
 """
 
-import time
-
 import torch
+from probe_tools import min_ms
 
 torch.set_num_threads(2)
-
-
-def bench(f, n=10):
-    f()
-    f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * min(ts)
 
 
 for T, b, d, N in [(42, 224, 32, 16), (7, 1344, 32, 16)]:
@@ -32,17 +20,17 @@ for T, b, d, N in [(42, 224, 32, 16), (7, 1344, 32, 16)]:
     f2 = lambda: torch.bmm(dt.view(M, d).t().unsqueeze(1), Qv)  # (d,1,N)
     print(
         (T, b, d, N),
-        f"QA mul+sum {bench(lambda: (Q * A).sum(-1)):.2f}",
-        f"bmm {bench(f1):.2f}",
+        f"QA mul+sum {min_ms(lambda: (Q * A).sum(-1)):.2f}",
+        f"bmm {min_ms(f1):.2f}",
         "err",
         (f1().squeeze(-1).t().reshape(T, b, d) - ref1).abs().max().item(),
     )
     print(
-        f"   Qdt mul+sum {bench(lambda: (Q * dt[..., None]).sum((0, 1))):.2f}",
-        f"bmm {bench(f2):.2f}",
+        f"   Qdt mul+sum {min_ms(lambda: (Q * dt[..., None]).sum((0, 1))):.2f}",
+        f"bmm {min_ms(f2):.2f}",
         "err",
         (f2().squeeze(1) - ref2).abs().max().item(),
-        f"einsum {bench(lambda: torch.einsum('tbdn,dn->tbd', Q, A)):.2f}",
-        f"{bench(lambda: torch.einsum('tbdn,tbd->dn', Q, dt)):.2f}",
+        f"einsum {min_ms(lambda: torch.einsum('tbdn,dn->tbd', Q, A)):.2f}",
+        f"{min_ms(lambda: torch.einsum('tbdn,tbd->dn', Q, dt)):.2f}",
     )
-    print(f"   mul_ pass {bench(lambda: Q.mul_(1.0000001)):.2f}")
+    print(f"   mul_ pass {min_ms(lambda: Q.mul_(1.0000001)):.2f}")

@@ -3,35 +3,15 @@
 Figures in benchmarks/results/cpu_step_speed.md.    python benchmarks/cpu_probes/scan_alone.py
 """
 
-import time
-
 import torch
+from probe_tools import min_ms, scan_inputs
 from tsmamba.kernels import selective_scan
 
 torch.set_num_threads(2)
 
 
-def bench(f, n=10):
-    f()
-    f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * min(ts)
-
-
 for b, d, L, N, rev in [(1344, 32, 7, 16, False), (1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
-    g = torch.Generator().manual_seed(0)
-    u = torch.randn(b, d, L, requires_grad=True)
-    delta = torch.randn(b, d, L, requires_grad=True)
-    A = (-torch.rand(d, N)).requires_grad_()
-    B = torch.randn(b, N, L, requires_grad=True)
-    C = torch.randn(b, N, L, requires_grad=True)
-    D = torch.randn(d, requires_grad=True)
-    z = torch.randn(b, d, L, requires_grad=True)
-    bias = torch.randn(d, requires_grad=True)
+    u, delta, A, B, C, D, z, bias = scan_inputs(b, d, L, N, requires_grad=True)
 
     def fwd():
         with torch.no_grad():
@@ -41,4 +21,4 @@ for b, d, L, N, rev in [(1344, 32, 7, 16, False), (1344, 32, 7, 16, True), (224,
         y = selective_scan(u, delta, A, B, C, D, z, bias, delta_softplus=True, reverse=rev, backend="torch")
         y.sum().backward()
 
-    print((b, d, L, N, rev), f"fwd {bench(fwd):.1f} ms  fwd+bwd {bench(fb):.1f} ms")
+    print((b, d, L, N, rev), f"fwd {min_ms(fwd):.1f} ms  fwd+bwd {min_ms(fb):.1f} ms")

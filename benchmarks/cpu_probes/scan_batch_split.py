@@ -2,34 +2,15 @@
 python benchmarks/cpu_probes/scan_batch_split.py
 """
 
-import time
-
 import torch
+from probe_tools import min_ms, scan_inputs
 from tsmamba.kernels import selective_scan
 
 torch.set_num_threads(2)
 
 
-def bench(f, n=8):
-    f()
-    f()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * min(ts)
-
-
 for b, d, L, N, rev in [(1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
-    u = torch.randn(b, d, L, requires_grad=True)
-    delta = torch.randn(b, d, L, requires_grad=True)
-    A = (-torch.rand(d, N)).requires_grad_()
-    B = torch.randn(b, N, L, requires_grad=True)
-    C = torch.randn(b, N, L, requires_grad=True)
-    D = torch.randn(d, requires_grad=True)
-    z = torch.randn(b, d, L, requires_grad=True)
-    bias = torch.randn(d, requires_grad=True)
+    u, delta, A, B, C, D, z, bias = scan_inputs(b, d, L, N, requires_grad=True)
     res = []
     for k in (1, 2, 4, 8, 16):
 
@@ -52,5 +33,5 @@ for b, d, L, N, rev in [(1344, 32, 7, 16, True), (224, 32, 42, 16, False)]:
             ]
             sum(y.sum() for y in ys).backward()
 
-        res.append(f"k={k}: {bench(fb):.1f}")
+        res.append(f"k={k}: {min_ms(fb, 8):.1f}")
     print((b, d, L, N), " ".join(res))
