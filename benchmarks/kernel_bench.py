@@ -316,7 +316,15 @@ def run_sweep(args) -> list[str]:
     # {} = the shipped defaults (chosen from the problem size); the rest are alternatives, each applied on top of
     # the defaults. Timed from CUDA graphs (kernel time, no launch overhead).
     fwd_configs = [{}, dict(num_warps=1), dict(num_warps=2), dict(min_programs=0), dict(min_programs=8192)]
-    bwd_configs = [{}, dict(maxnreg=168), dict(maxnreg=128), dict(min_programs=0), dict(min_programs=16384)]
+    bwd_configs = [
+        {},
+        dict(maxnreg=168),
+        dict(maxnreg=128),
+        dict(min_programs=0),
+        dict(min_programs=16384),
+        dict(min_tiles=2),
+        dict(min_tiles=1),
+    ]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
         "|---|---|---|---|---|---|",

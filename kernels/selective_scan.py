@@ -118,9 +118,13 @@ def _canonical(
     return ScanArgs(u, delta, A, Bg, Cg, D, z, delta_bias, bool(delta_softplus), bool(reverse), initial_state)
 
 
-@functools.cache
+# Looked up once at import: the backend is resolved on every scan call, and Dynamo traces that resolution; torch
+# 2.11's Dynamo refuses to trace importlib.util.find_spec, and that graph break made it skip TSM2's whole backbone.
+_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+
+
 def _triton_installed() -> bool:
-    return importlib.util.find_spec("triton") is not None
+    return _TRITON_INSTALLED
 
 
 @functools.cache
@@ -153,8 +157,9 @@ def _resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+@torch.compiler.assume_constant_result
 def _triton_interpreted() -> bool:
-    """True when the Triton kernels were built for Triton's CPU interpreter."""
+    """True when the Triton kernels were built for Triton's CPU interpreter (a constant to ``torch.compile``)."""
     if os.environ.get("TRITON_INTERPRET") != "1" and "tsmamba.kernels.scan_triton_fwd" not in sys.modules:
         return False
     from . import scan_triton_fwd

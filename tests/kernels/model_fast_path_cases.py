@@ -7,6 +7,8 @@ Collected by ``test_fused_triton.py``: natively on CUDA, on CPU in a TRITON_INTE
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 from selective_scan_cases import TOLERANCES, assert_close, make_inputs
 
@@ -80,3 +82,33 @@ def test_scan_custom_ops_pass_opcheck():
     # without optional inputs the op returns empty placeholders, autograd turns them into None
     bare = (inputs["u"], inputs["delta"], inputs["A"], B, C, None, None, None, None)
     torch.library.opcheck(torch.ops.tsmamba.selective_scan_fwd, (*bare, False, True, True), test_utils=OPCHECKS)
+
+
+def test_fast_path_compiles_as_one_graph(monkeypatch):
+    # torch.compile must see the whole model: a graph break anywhere in the backbone's loop makes Dynamo skip the
+    # whole backbone frame and run it eagerly, so the compiled execution modes were slower than eager. It did on
+    # torch 2.11, whose Dynamo refuses to trace importlib.util.find_spec, which the backend resolution called on
+    # every scan; 2.13 traces it. A find_spec that breaks the graph when traced makes any version fail if tracing
+    # reaches it. fullgraph=True raises on any break; aot_eager traces the custom ops' autograd too. Forward and
+    # every gradient equal the eager fast path's (dropout is 0, so train mode is deterministic).
+    find_spec, graph_break = importlib.util.find_spec, torch._dynamo.graph_break
+
+    def find_spec_breaking_the_graph(*args, **kwargs):
+        graph_break()  # a no-op outside tracing
+        return find_spec(*args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec_breaking_the_graph)
+    fast, _ = _pair()
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 24, 2, generator=gen).to(DEVICE)
+    compiled = torch.compile(fast, fullgraph=True, backend="aot_eager")
+    results = []
+    for model in (compiled, fast):
+        fast.zero_grad()
+        out = model(x)
+        out.square().mean().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in fast.named_parameters()}))
+    (out_c, grads_c), (out_e, grads_e) = results
+    torch.testing.assert_close(out_c, out_e)
+    for name, grad in grads_e.items():
+        torch.testing.assert_close(grads_c[name], grad, msg=f"d{name}")
