@@ -2,9 +2,11 @@
 
 The Mamba block's ``u = SiLU(Conv1d(x))`` on channel-last (batch, L, C) data: one kernel reads x (any strides,
 e.g. a half of the in_proj output) and writes u contiguous (batch, L, C), so no transposed copies, no padded
-(L + K - 1) intermediate and no separate SiLU pass. The backward recomputes the pre-activation from x (K is
-tiny, 4 in Mamba) and writes dx, with dweight and dbias reduced per program into fp32 partial rows that torch
-sums (deterministic, no atomics). Output t reads x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as
+(L + K - 1) intermediate and no separate SiLU pass. Tiles are 64 rows of the flattened (batch x L) by up to 64
+channels, so a short L (the channel mixer's, e.g. 21 variates) pads nothing. The backward takes two passes: the
+first recomputes the pre-activation from x (K is tiny, 4 in Mamba) and writes dpre = grad_u * SiLU'(pre) once per
+element to an fp32 scratch, with dweight and dbias reduced per program into partial rows that torch sums
+(deterministic, no atomics); the second forms dx from K shifted reads of that scratch. Output t reads x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as
 ``conv1d_reference.conv1d_silu_reference``. Accumulation is in fp32 (fp64 for fp64 inputs).
 """
 
@@ -17,38 +19,57 @@ from torch import Tensor
 
 _FWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, bool reverse) -> Tensor"
 _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool reverse) -> (Tensor, Tensor, Tensor)"
-# programs aimed at by the backward's batch split (each program loops over a slice of the batch)
+# programs aimed at by the backward's first pass (each loops over a run of row tiles, one partial-sum row each)
 _BWD_PROGRAMS = 1024
+# 8 warps per (64 x 64) tile: 16 elements per thread; with 4 the backward's first pass needs 255 registers and
+# spills (ptxas for sm_90, at TSM2's Weather shape), as the one-pass backward before it did (964 bytes)
+_NUM_WARPS = 8
+
+
+@triton.jit
+def _rows(pid_r, L, n_rows, BLOCK_R: tl.constexpr):
+    """Row tile ``pid_r`` of the flattened (batch x L) rows: (batch index as int64, time index, in range)."""
+    r = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
+    b = r // L
+    return b.to(tl.int64), r - b * L, r < n_rows
+
+
+@triton.jit
+def _tap(x_ptr, b, src, ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype: tl.constexpr):
+    """x[b, src, c] over a (rows, channels) tile, zero where ``src`` leaves [0, L) or the row is out of range."""
+    ok = ok & (src >= 0) & (src < L)
+    ptrs = x_ptr + b[:, None] * s_xb + src[:, None].to(tl.int64) * s_xl + offs_c[None, :] * s_xc
+    return tl.load(ptrs, mask=ok[:, None] & mask_c[None, :], other=0.0).to(acc_dtype)
 
 
 @triton.jit
 def _pre_activation(
-    x_base,
+    x_ptr,
     w_ptr,
     b_ptr,
-    src_t,
+    b,
+    t,
+    ok,
     offs_c,
     mask_c,
     L,
-    s_l,
-    s_c,
+    s_xb,
+    s_xl,
+    s_xc,
     acc_dtype: tl.constexpr,
     K: tl.constexpr,
     SHIFT: tl.constexpr,
     HAS_BIAS: tl.constexpr,
-    BLOCK_T: tl.constexpr,
+    BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    """bias + Σ_k w[c, k] x[t + k - SHIFT, c] over a (BLOCK_T, BLOCK_C) tile (zero outside [0, L))."""
-    acc = tl.zeros((BLOCK_T, BLOCK_C), dtype=acc_dtype)
+    """bias + Σ_k w[c, k] x[b, t + k - SHIFT, c] over a (BLOCK_R rows, BLOCK_C channels) tile."""
+    acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(acc_dtype)[None, :]
     for k in tl.static_range(K):
         w = tl.load(w_ptr + offs_c * K + k, mask=mask_c, other=0.0).to(acc_dtype)
-        src = src_t + (k - SHIFT)
-        ok = (src >= 0) & (src < L)
-        xv = tl.load(x_base + src[:, None] * s_l + offs_c[None, :] * s_c, mask=ok[:, None] & mask_c[None, :], other=0.0)
-        acc += xv.to(acc_dtype) * w[None, :]
+        acc += _tap(x_ptr, b, t + (k - SHIFT), ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype) * w[None, :]
     return acc
 
 
@@ -60,137 +81,160 @@ def _conv1d_fwd_kernel(
     y_ptr,
     L,
     C,
+    n_rows,
     s_xb,
     s_xl,
     s_xc,
-    s_yb,
-    s_yl,
     K: tl.constexpr,
     SHIFT: tl.constexpr,
     HAS_BIAS: tl.constexpr,
     ACC_F64: tl.constexpr,
-    BLOCK_T: tl.constexpr,
+    BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
-    # grid (time blocks x batch, channel blocks): the batch rides on axis 0, since CUDA caps axes 1 and 2 at
-    # 65535 programs and TSM2's channel mixer convolves batch x patches rows (92,224 at L=11520)
-    n_t = tl.cdiv(L, BLOCK_T)
-    pid = tl.program_id(0)
-    pid_b = (pid // n_t).to(tl.int64)
-    offs_t = (pid % n_t) * BLOCK_T + tl.arange(0, BLOCK_T)
+    # grid (row tiles of the flattened batch x L, channel blocks): no time tile is padded past L (the channel
+    # mixer's L is the number of variates, e.g. 21), and axis 0 has room for any batch (CUDA caps axes 1, 2)
+    b, t, ok = _rows(tl.program_id(0), L, n_rows, BLOCK_R)
     offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < C
     pre = _pre_activation(
-        x_ptr + pid_b * s_xb,
+        x_ptr,
         w_ptr,
         b_ptr,
-        offs_t,
+        b,
+        t,
+        ok,
         offs_c,
         mask_c,
         L,
+        s_xb,
         s_xl,
         s_xc,
         acc_dtype,
         K,
         SHIFT,
         HAS_BIAS,
-        BLOCK_T,
+        BLOCK_R,
         BLOCK_C,
     )
     u = pre / (1.0 + tl.exp(-pre))
-    mask = (offs_t < L)[:, None] & mask_c[None, :]
-    tl.store(y_ptr + pid_b * s_yb + offs_t[:, None] * s_yl + offs_c[None, :], u.to(y_ptr.dtype.element_ty), mask=mask)
+    rows = b * L + t
+    tl.store(
+        y_ptr + rows[:, None] * C + offs_c[None, :], u.to(y_ptr.dtype.element_ty), mask=ok[:, None] & mask_c[None, :]
+    )
 
 
 @triton.jit
-def _conv1d_bwd_kernel(
+def _conv1d_bwd_dpre_kernel(
     x_ptr,
     w_ptr,
     b_ptr,
     gu_ptr,
-    dx_ptr,
+    dpre_ptr,
     dw_ptr,
     db_ptr,
-    batch,
-    per_prog,
+    tiles_per_prog,
     L,
     C,
+    n_rows,
     s_xb,
     s_xl,
     s_xc,
     s_gb,
     s_gl,
     s_gc,
-    s_db,
-    s_dl,
     K: tl.constexpr,
     K_POW2: tl.constexpr,
     SHIFT: tl.constexpr,
     HAS_BIAS: tl.constexpr,
     ACC_F64: tl.constexpr,
-    BLOCK_T: tl.constexpr,
+    BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
+    """Pass 1: dpre = grad_u * SiLU'(pre) once per element into a (batch x L, C) scratch, and this program's
+    partial sums of dweight (Σ dpre * x[t + k - SHIFT]) and dbias (Σ dpre) over its row tiles."""
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
-    pid_t = tl.program_id(0)
-    pid_c = tl.program_id(1)
-    pid_b = tl.program_id(2)
-    offs_t = pid_t * BLOCK_T + tl.arange(0, BLOCK_T)
-    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    pid = tl.program_id(0)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < C
-    in_t = offs_t < L
+    offs_k = tl.arange(0, K_POW2)
     dw_acc = tl.zeros((K_POW2, BLOCK_C), dtype=acc_dtype)
     db_acc = tl.zeros((BLOCK_C,), dtype=acc_dtype)
-    offs_k = tl.arange(0, K_POW2)
-    b_start = pid_b.to(tl.int64) * per_prog
-    for i in range(per_prog):
-        b = b_start + i
-        mask_c = offs_c < tl.where(b < batch, C, 0)  # rows past the batch load nothing and store nothing
-        x_base = x_ptr + b * s_xb
-        g_base = gu_ptr + b * s_gb
-        dx = tl.zeros((BLOCK_T, BLOCK_C), dtype=acc_dtype)
-        for m in tl.static_range(K):
-            # dx[t] += w[m] * dpre[t - m + SHIFT]: the output that reads x[t] through tap m
-            tm = offs_t + (SHIFT - m)
-            ok = (tm >= 0) & (tm < L)
-            pre = _pre_activation(
-                x_base, w_ptr, b_ptr, tm, offs_c, mask_c, L, s_xl, s_xc, acc_dtype, K, SHIFT, HAS_BIAS, BLOCK_T, BLOCK_C
-            )
-            gu = tl.load(
-                g_base + tm[:, None] * s_gl + offs_c[None, :] * s_gc, mask=ok[:, None] & mask_c[None, :], other=0.0
-            ).to(acc_dtype)
-            sig = 1.0 / (1.0 + tl.exp(-pre))
-            dpre = gu * sig * (1.0 + pre * (1.0 - sig))
-            w = tl.load(w_ptr + offs_c * K + m, mask=mask_c, other=0.0).to(acc_dtype)
-            dx += dpre * w[None, :]
-            if m == SHIFT:  # tm == t: this tile's own outputs give dweight and dbias
-                db_acc += tl.sum(dpre, axis=0)
-                for k in tl.static_range(K):
-                    src = offs_t + (k - SHIFT)
-                    ok_k = (src >= 0) & (src < L)
-                    xv = tl.load(
-                        x_base + src[:, None] * s_xl + offs_c[None, :] * s_xc,
-                        mask=ok_k[:, None] & mask_c[None, :],
-                        other=0.0,
-                    ).to(acc_dtype)
-                    dw_k = tl.sum(dpre * xv, axis=0)
-                    dw_acc += tl.where(offs_k[:, None] == k, dw_k[None, :], 0.0)
-        dx_ptrs = dx_ptr + b * s_db + offs_t[:, None] * s_dl + offs_c[None, :]
-        tl.store(dx_ptrs, dx.to(dx_ptr.dtype.element_ty), mask=in_t[:, None] & mask_c[None, :])
-    mask_c = offs_c < C
-    row = pid_b * tl.num_programs(0) + pid_t
+    for i in range(tiles_per_prog):
+        b, t, ok = _rows(pid * tiles_per_prog + i, L, n_rows, BLOCK_R)
+        pre = _pre_activation(
+            x_ptr,
+            w_ptr,
+            b_ptr,
+            b,
+            t,
+            ok,
+            offs_c,
+            mask_c,
+            L,
+            s_xb,
+            s_xl,
+            s_xc,
+            acc_dtype,
+            K,
+            SHIFT,
+            HAS_BIAS,
+            BLOCK_R,
+            BLOCK_C,
+        )
+        mask = ok[:, None] & mask_c[None, :]
+        g_ptrs = gu_ptr + b[:, None] * s_gb + t[:, None].to(tl.int64) * s_gl + offs_c[None, :] * s_gc
+        gu = tl.load(g_ptrs, mask=mask, other=0.0).to(acc_dtype)  # zero outside: dpre is 0 there
+        sig = 1.0 / (1.0 + tl.exp(-pre))
+        dpre = gu * sig * (1.0 + pre * (1.0 - sig))
+        rows = b * L + t
+        tl.store(dpre_ptr + rows[:, None] * C + offs_c[None, :], dpre, mask=mask)
+        db_acc += tl.sum(dpre, axis=0)
+        for k in tl.static_range(K):  # the taps' x tiles again: L1/L2 hits of the loads above
+            xv = _tap(x_ptr, b, t + (k - SHIFT), ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype)
+            dw_acc += tl.where(offs_k[:, None] == k, tl.sum(dpre * xv, axis=0)[None, :], 0.0)
     tl.store(
-        dw_ptr + row * K * C + offs_k[:, None] * C + offs_c[None, :],
+        dw_ptr + pid * K * C + offs_k[:, None] * C + offs_c[None, :],
         dw_acc,
         mask=(offs_k < K)[:, None] & mask_c[None, :],
     )
     if HAS_BIAS:
-        tl.store(db_ptr + row * C + offs_c, db_acc, mask=mask_c)
+        tl.store(db_ptr + pid * C + offs_c, db_acc, mask=mask_c)
 
 
-def _blocks(length: int, channels: int) -> tuple[int, int]:
-    return min(32, triton.next_power_of_2(length)), min(64, triton.next_power_of_2(channels))
+@triton.jit
+def _conv1d_bwd_dx_kernel(
+    dpre_ptr,
+    w_ptr,
+    dx_ptr,
+    L,
+    C,
+    n_rows,
+    K: tl.constexpr,
+    SHIFT: tl.constexpr,
+    ACC_F64: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    """Pass 2: dx[t] = Σ_m w[m] dpre[t - m + SHIFT], the outputs that read x[t] through tap m."""
+    acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
+    b, t, ok = _rows(tl.program_id(0), L, n_rows, BLOCK_R)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_c = offs_c < C
+    dx = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+    for m in tl.static_range(K):
+        w = tl.load(w_ptr + offs_c * K + m, mask=mask_c, other=0.0).to(acc_dtype)
+        dx += _tap(dpre_ptr, b, t + (SHIFT - m), ok, offs_c, mask_c, L, L * C, C, 1, acc_dtype) * w[None, :]
+    rows = b * L + t
+    tl.store(
+        dx_ptr + rows[:, None] * C + offs_c[None, :], dx.to(dx_ptr.dtype.element_ty), mask=ok[:, None] & mask_c[None, :]
+    )
+
+
+def _blocks(channels: int) -> tuple[int, int]:
+    """(rows, channels) of a tile: 64 flattened (batch, t) rows by up to 64 channels."""
+    return 64, min(64, triton.next_power_of_2(channels))
 
 
 def _acc_f64(*tensors: Tensor | None) -> bool:
@@ -203,8 +247,8 @@ def conv1d_silu_forward(x: Tensor, weight: Tensor, bias: Tensor | None, reverse:
     k = weight.shape[-1]
     w = weight.reshape(channels, k).contiguous()
     y = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
-    block_t, block_c = _blocks(length, channels)
-    grid = (triton.cdiv(length, block_t) * batch, triton.cdiv(channels, block_c))
+    block_r, block_c = _blocks(channels)
+    grid = (triton.cdiv(batch * length, block_r), triton.cdiv(channels, block_c))
     _conv1d_fwd_kernel[grid](
         x,
         w,
@@ -212,15 +256,15 @@ def conv1d_silu_forward(x: Tensor, weight: Tensor, bias: Tensor | None, reverse:
         y,
         length,
         channels,
+        batch * length,
         *x.stride(),
-        y.stride(0),
-        y.stride(1),
         K=k,
         SHIFT=0 if reverse else k - 1,
         HAS_BIAS=bias is not None,
         ACC_F64=_acc_f64(x, weight, bias),
-        BLOCK_T=block_t,
+        BLOCK_R=block_r,
         BLOCK_C=block_c,
+        num_warps=_NUM_WARPS,
     )
     return y
 
@@ -232,38 +276,53 @@ def conv1d_silu_backward(
     batch, length, channels = x.shape
     k = weight.shape[-1]
     w = weight.reshape(channels, k).contiguous()
-    block_t, block_c = _blocks(length, channels)
-    n_t, n_c = triton.cdiv(length, block_t), triton.cdiv(channels, block_c)
-    n_b = max(1, min(batch, triton.cdiv(_BWD_PROGRAMS, n_t * n_c)))
-    per_prog = triton.cdiv(batch, n_b)
-    n_b = triton.cdiv(batch, per_prog)
+    block_r, block_c = _blocks(channels)
+    n_rows = batch * length
+    n_tiles, n_c = triton.cdiv(n_rows, block_r), triton.cdiv(channels, block_c)
+    tiles_per_prog = triton.cdiv(n_tiles, max(1, _BWD_PROGRAMS // n_c))
+    n_progs = triton.cdiv(n_tiles, tiles_per_prog)
     acc = torch.float64 if _acc_f64(x, weight, bias) else torch.float32
-    dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
-    dw_part = torch.empty(n_b * n_t, k, channels, device=x.device, dtype=acc)
-    db_part = torch.empty(n_b * n_t, channels, device=x.device, dtype=acc)
-    _conv1d_bwd_kernel[(n_t, n_c, n_b)](
+    shift = 0 if reverse else k - 1
+    dpre = torch.empty(batch, length, channels, device=x.device, dtype=acc)
+    dw_part = torch.empty(n_progs, k, channels, device=x.device, dtype=acc)
+    db_part = torch.empty(n_progs, channels, device=x.device, dtype=acc)
+    _conv1d_bwd_dpre_kernel[(n_progs, n_c)](
         x,
         w,
         bias if bias is not None else w,
         grad_u,
-        dx,
+        dpre,
         dw_part,
         db_part,
-        batch,
-        per_prog,
+        tiles_per_prog,
         length,
         channels,
+        n_rows,
         *x.stride(),
         *grad_u.stride(),
-        dx.stride(0),
-        dx.stride(1),
         K=k,
         K_POW2=triton.next_power_of_2(k),
-        SHIFT=0 if reverse else k - 1,
+        SHIFT=shift,
         HAS_BIAS=bias is not None,
         ACC_F64=acc == torch.float64,
-        BLOCK_T=block_t,
+        BLOCK_R=block_r,
         BLOCK_C=block_c,
+        num_warps=_NUM_WARPS,
+    )
+    dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
+    _conv1d_bwd_dx_kernel[(n_tiles, n_c)](
+        dpre,
+        w,
+        dx,
+        length,
+        channels,
+        n_rows,
+        K=k,
+        SHIFT=shift,
+        ACC_F64=acc == torch.float64,
+        BLOCK_R=block_r,
+        BLOCK_C=block_c,
+        num_warps=_NUM_WARPS,
     )
     dweight = dw_part.sum(0).t().contiguous().view(weight.shape).to(weight.dtype)
     dbias = db_part.sum(0).to(bias.dtype) if bias is not None else None

@@ -29,7 +29,7 @@ def profile_step():
         ("_scan_fwd_kernel", "scan"),
         ("_scan_bwd_kernel", "scan"),
         ("_chain_chunks_kernel", "scan"),
-        ("_conv1d_bwd_kernel", "conv"),
+        ("_conv1d_bwd_dpre_kernel", "conv"),
         ("sm90_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize128x128x32", "gemm"),
         ("void at::native::vectorized_elementwise_kernel<4, at::native::CUDAFunctor_add<float>>", "elementwise"),
         ("void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float, at::native::MeanOps>>", "reduction"),

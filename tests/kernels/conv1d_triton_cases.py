@@ -64,10 +64,13 @@ def test_other_kernel_sizes_and_no_bias(k):
     _check(2, 9, 5, k, reverse=k % 2 == 0, dtype=torch.float32, bias=k != 3, seed=k)
 
 
-def test_wide_channels_many_batches_split_across_programs(monkeypatch):
-    # more channels than one block (64) and the backward's batch loop (several rows per program, a ragged last one)
-    monkeypatch.setattr(conv1d_triton, "_BWD_PROGRAMS", 2)
-    _check(3, 6, 70, 4, reverse=False, dtype=torch.float32, seed=7)
+@pytest.mark.parametrize("programs", [2, 4])
+def test_wide_channels_many_rows_split_across_programs(monkeypatch, programs):
+    # more channels than one block (64), row tiles of 64 that cross sequence boundaries (150 rows of L=30), and the
+    # backward's first pass looping over several tiles per program: 3 tiles each (2 programs over 2 channel
+    # blocks), or 2 each with a last program whose second tile is past the end (4 programs)
+    monkeypatch.setattr(conv1d_triton, "_BWD_PROGRAMS", programs)
+    _check(5, 30, 70, 4, reverse=programs == 4, dtype=torch.float32, seed=7)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -243,12 +243,34 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
     ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
     grad = torch.zeros(batch, length, dim).transpose(1, 2)
     scan_triton_bwd.scan_backward(args, ckpt, grad, None)
-    monkeypatch.setattr(conv1d_triton, "_conv1d_fwd_kernel", _GridRecorder(grids))
-    monkeypatch.setattr(conv1d_triton, "_conv1d_bwd_kernel", _GridRecorder(grids))
+    for name in ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel"):
+        monkeypatch.setattr(conv1d_triton, name, _GridRecorder(grids))
     x = torch.zeros(batch, length, dim)  # the fused causal conv of the same rows (its forward failed at L=11520)
     w = torch.zeros(dim, 1, 4)
     conv1d_triton.conv1d_silu_forward(x, w, None, False)
     conv1d_triton.conv1d_silu_backward(x, w, None, x, False)
-    assert len(grids) >= 4
+    assert len(grids) >= 5
     for grid in grids:
         assert all(n <= 65535 for n in grid[1:]), f"grid {grid} exceeds CUDA's 65535 limit on axis 1 or 2"
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_conv_kernels_compile_without_spills(monkeypatch, reverse):
+    """The fused conv's three kernels at TSM2's Weather-width shape (1344 rows x 65 patches, d_inner 128 of the
+    in_proj output's 256 columns), compiled for sm_90 as the launchers call them: no register spills. The one-pass
+    backward before them spilled 964 bytes per thread; its successor's first pass spills at 4 warps."""
+    names = ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
+    x = torch.zeros(1344, 65, 256)[..., :128]
+    w, b = torch.zeros(128, 1, 4), torch.zeros(128)
+
+    def run():
+        conv1d_triton.conv1d_silu_forward(x, w, b, reverse)
+        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(1344, 65, 128), reverse)
+
+    calls = _captured(monkeypatch, conv1d_triton, names, run)
+    assert [kernel.fn.__name__ for kernel, _, _ in calls] == list(names)
+    for kernel, args, kwargs in calls:
+        report = _ptxas_report(_compile_sm90(kernel, args, kwargs).asm["ptx"])
+        if report is None:
+            pytest.skip("Triton's ptxas is not installed here")
+        assert "0 bytes spill stores" in report, f"{kernel.fn.__name__}: {report}"

@@ -1,0 +1,159 @@
+"""Fused depthwise causal Conv1d + SiLU: our Triton kernels against torch's conv1d + SiLU (cuDNN) and, optionally,
+against the kernels of an earlier commit, forward and forward+backward at TSM2's shapes.
+
+Kernel time is replayed from CUDA graphs (``kernel_bench.bench_graph``), so launch overhead is not counted;
+% floor = (bytes a pass must move) / measured copy bandwidth over the time: forward reads x and writes u,
+forward+backward also reads grad_u and x again and writes dx (5 tensors of rows x L x C). The baseline's module
+is loaded from ``git show REV:kernels/conv1d_triton.py`` with its custom-op namespace renamed, in this process.
+
+    python benchmarks/conv_bench.py --baseline 66388f1 --out benchmarks/results/conv_h200.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import torch
+import torch.nn.functional as F
+from kernel_bench import bench_graph, measure_copy_bandwidth
+from tsmamba.kernels import conv1d_triton
+
+# (rows, L, C): x is the first C columns of a (rows, L, 2C) in_proj output, as in TSM2's mixers (batch 64)
+SHAPES = {
+    "Weather token mixer (64x21 rows, 65 patches, d_inner 128)": (1344, 65, 128),
+    "Weather channel mixer (64x65 rows, 21 variates)": (4160, 21, 128),
+    "ETTh1 token mixer (64x7 rows, 65 patches, d_inner 32)": (448, 65, 32),
+    "Weather token mixer at L=11520 (1441 patches)": (1344, 1441, 128),
+}
+K = 4
+
+
+def load_baseline(where: str) -> ModuleType:
+    """A conv1d_triton.py (a file, or kernels/conv1d_triton.py at a git revision), importable beside ours: its
+    custom ops are registered as ``tsmamba_baseline::``."""
+    if Path(where).is_file():
+        source = Path(where).read_text()
+    else:
+        git = ["git", "show", f"{where}:kernels/conv1d_triton.py"]
+        source = subprocess.run(git, capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "conv1d_triton_baseline.py"
+    path.write_text(
+        source.replace('"tsmamba::', '"tsmamba_baseline::').replace("torch.ops.tsmamba.", "torch.ops.tsmamba_baseline.")
+    )
+    spec = importlib.util.spec_from_file_location("conv1d_triton_baseline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_case(rows: int, length: int, channels: int, seed: int) -> dict:
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    return {
+        "x": torch.randn(rows, length, 2 * channels, device="cuda", generator=gen)[..., :channels],
+        "w": torch.randn(channels, 1, K, device="cuda", generator=gen) * 0.5,
+        "b": torch.randn(channels, device="cuda", generator=gen) * 0.1,
+        "g": torch.randn(rows, length, channels, device="cuda", generator=gen),
+    }
+
+
+def kernels_of(module: ModuleType):
+    """(forward, forward+backward) callables on a case, through the module's host functions (no autograd)."""
+
+    def fwd(c: dict) -> None:
+        module.conv1d_silu_forward(c["x"], c["w"], c["b"], False)
+
+    def fwd_bwd(c: dict) -> None:
+        module.conv1d_silu_forward(c["x"], c["w"], c["b"], False)
+        module.conv1d_silu_backward(c["x"], c["w"], c["b"], c["g"], False)
+
+    return fwd, fwd_bwd
+
+
+def torch_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """TSM2's reference path: channels-first causal conv1d (cuDNN), SiLU, back to channel-last."""
+    length = x.shape[1]
+    return F.silu(F.conv1d(x.transpose(1, 2), w, b, padding=K - 1, groups=x.shape[2])[..., :length]).transpose(1, 2)
+
+
+def torch_kernels():
+    def fwd(c: dict) -> None:
+        torch_conv(c["x"], c["w"], c["b"])
+
+    def fwd_bwd(c: dict) -> None:
+        leaves = [
+            c["x"].detach().requires_grad_(True),
+            c["w"].detach().requires_grad_(True),
+            c["b"].detach().requires_grad_(True),
+        ]
+        torch.autograd.grad(torch_conv(*leaves), leaves, c["g"])
+
+    return fwd, fwd_bwd
+
+
+def max_rel_diff(c: dict) -> float:
+    """Worst relative difference of our (u, dx, dweight, dbias) from torch's, fp32."""
+    leaves = [
+        c["x"].detach().requires_grad_(True),
+        c["w"].detach().requires_grad_(True),
+        c["b"].detach().requires_grad_(True),
+    ]
+    ref = torch_conv(*leaves)
+    ref_grads = torch.autograd.grad(ref, leaves, c["g"])
+    ours = conv1d_triton.conv1d_silu_forward(c["x"], c["w"], c["b"], False)
+    dx, dw, db = conv1d_triton.conv1d_silu_backward(c["x"], c["w"], c["b"], c["g"], False)
+    pairs = [(ours, ref), (dx, ref_grads[0]), (dw, ref_grads[1]), (db, ref_grads[2])]
+    return max(((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item() for a, b in pairs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", help="also time this conv1d_triton.py (a file, or a git revision's)")
+    parser.add_argument("--out", help="write the markdown table here")
+    args = parser.parse_args()
+    bandwidth = measure_copy_bandwidth()
+    impls = {"ours": kernels_of(conv1d_triton), "torch": torch_kernels()}
+    if args.baseline:
+        impls["baseline"] = kernels_of(load_baseline(args.baseline))
+    names = list(impls)
+    lines = [
+        f"Command: `python benchmarks/conv_bench.py {' '.join(sys.argv[1:])}`  ",
+        f"Device: {torch.cuda.get_device_name()}; torch {torch.__version__}, "
+        f"Triton {conv1d_triton.triton.__version__}, "
+        f"Python {platform.python_version()}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; fp32, K={K}; "
+        f"copy bandwidth {bandwidth:.0f} GB/s",
+        "",
+        "| shape | (rows, L, C) | "
+        + " | ".join(f"{n} fwd ms | {n} fwd+bwd ms" for n in names)
+        + " | ours fwd / fwd+bwd % floor | ours rel. diff vs torch |",
+        "|---|---|" + "---|---|" * len(names) + "---|---|",
+    ]
+    for label, (rows, length, channels) in SHAPES.items():
+        sets = [make_case(rows, length, channels, seed) for seed in range(2)]
+        times = {n: (bench_graph(sets, f), bench_graph(sets, fb)) for n, (f, fb) in impls.items()}
+        tensor_gb = rows * length * channels * 4 / 1e9
+        floor_f, floor_fb = 2 * tensor_gb / bandwidth * 1e3, 5 * tensor_gb / bandwidth * 1e3
+        ours_f, ours_fb = times["ours"]
+        row = (
+            f"| {label} | ({rows}, {length}, {channels}) | "
+            + " | ".join(f"{t[0]:.3f} | {t[1]:.3f}" for t in times.values())
+            + f" | {100 * floor_f / ours_f:.0f}% / {100 * floor_fb / ours_fb:.0f}% | {max_rel_diff(sets[0]):.1e} |"
+        )
+        print(row, flush=True)
+        lines.append(row)
+        del sets
+        torch.cuda.empty_cache()
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
