@@ -279,6 +279,49 @@ def test_worker_environment_pins_the_assigned_gpus(tmp_path: Path) -> None:
     assert Cell.from_json(command[command.index("--cell") + 1]) == cells(1)[0]
 
 
+def test_execution_mode_of_a_run_reaches_the_cells_and_keeps_recorded_rows(monkeypatch, tmp_path: Path) -> None:
+    # a run in another execution mode (say compile-graphs, to finish a grid sooner) passes it to every worker,
+    # whose training uses it, and a row recorded in the default mode is still that cell's result (not stale)
+    launcher = WorkerLauncher(lambda i: tmp_path / f"{i}.jsonl", lambda i: tmp_path / f"{i}.log", execution="eager")
+    command = launcher.command(cells(1)[0], ["0"])
+    assert command[-2:] == ["--execution", "eager"]
+    assert "--execution" not in WorkerLauncher(lambda i: tmp_path, lambda i: tmp_path).command(cells(1)[0], [])
+    import tsmamba.bench
+    import tsmamba.data.loader
+    from tsmamba.reproduce import worker
+
+    seen: dict = {}
+
+    def run_one(splits, model, horizon, seed, model_over, train_over):
+        seen.update(train_over)
+        return {"best_val_loss": 0.5, "epochs_run": 1, "mse": 0.1, "mae": 0.2, "fit_seconds": 1.0}
+
+    monkeypatch.setattr(tsmamba.data.loader, "load_dataset", lambda name, data_dir=None: name)
+    monkeypatch.setattr(tsmamba.bench, "prepare_splits", lambda data, lookback, horizon: None)
+    monkeypatch.setattr(tsmamba.bench, "run_one", run_one)
+    out = tmp_path / "row.jsonl"
+    assert worker.main(["--cell", cells(1)[0].to_json(), "--out", str(out), "--execution", "eager"]) == 0
+    assert seen["execution"] == "eager"
+    suite = parse_suite(GRID, name="s")
+    store = ResultStore(tmp_path / "store")
+    row = fake_row(suite.cells[0])
+    config = json.loads(row["config"])
+    config["train"]["execution"] = "compile-graphs"
+    store.append([{**row, "config": json.dumps(config)}])
+    assert plan(suite, store).stale == {}
+
+
+def test_cli_reproduce_rejects_an_unknown_execution_mode(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tsmamba.cli import app
+
+    suite = str(REPO / "benchmarks" / "suites" / "paper_l512.toml")
+    result = CliRunner().invoke(app, ["reproduce", suite, "--out", str(tmp_path), "--execution", "fast"])
+    assert result.exit_code == 2 and "--execution 'fast' is not a mode" in result.output
+    assert not (tmp_path / "results.jsonl").exists()
+
+
 def test_budget_skips_cells_that_cannot_finish_and_stops_the_rest_at_the_deadline() -> None:
     clock = FakeClock()
     handles = []

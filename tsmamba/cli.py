@@ -237,8 +237,15 @@ def reproduce(
     live: bool | None = typer.Option(
         None, "--live/--no-live", help="Live display (default: on a terminal) or one plain line per epoch."
     ),
+    execution: str | None = typer.Option(
+        None,
+        "--execution",
+        help="Execution mode of every cell in this run: auto, eager, graphs, compile or compile-graphs "
+        "(speed only; recorded rows from another mode still count).",
+    ),
 ) -> None:
     """Run a suite's grid, one process per cell across the GPUs, resuming; then write the summary table."""
+    from tsmamba.execution import EXECUTIONS
     from tsmamba.reproduce.runner import describe_plan, plan, run_suite
     from tsmamba.reproduce.store import ResultStore
     from tsmamba.reproduce.suite import load_suite, select
@@ -248,6 +255,8 @@ def reproduce(
         return None if option is None else option.split(",")
 
     try:
+        if execution is not None and execution not in EXECUTIONS:
+            raise ValueError(f"--execution {execution!r} is not a mode; use one of {', '.join(EXECUTIONS)}.")
         the_suite = select(
             load_suite(suite),
             models=values(models),
@@ -271,6 +280,7 @@ def reproduce(
                 budget_minutes=budget_minutes,
                 data_dir=None if data_dir is None else str(data_dir),
                 live=live,
+                execution=execution,
             )
         missing = [cell.id for cell in plan(the_suite, store).todo]
         files = write_summary(out, title=f"{the_suite.name}: {the_suite.description}".rstrip(": "), missing=missing)

@@ -25,6 +25,7 @@ RUNTIME_KEYS = {
     "data_on_device_max_bytes",
     "eval_batch_size",
     "scan_backend",
+    "execution",
     "deterministic",
     "tune_cpu_allocator",
 }

@@ -83,15 +83,19 @@ class WorkerLauncher:
         threads: int = 1,
         on_line: Callable[[Cell, str], None] | None = None,
         python: str = sys.executable,
+        execution: str | None = None,
     ) -> None:
         self.cell_file, self.log_file = cell_file, log_file
         self.data_dir, self.threads, self.on_line, self.python = data_dir, threads, on_line, python
+        self.execution = execution
 
     def command(self, cell: Cell, gpus: Sequence[str]) -> list[str]:
         command = [self.python, "-m", "tsmamba.reproduce.worker", "--cell", cell.to_json()]
         command += ["--out", str(self.cell_file(cell.id)), "--accelerator", "gpu" if gpus else "cpu"]
         if self.data_dir:
             command += ["--data-dir", str(self.data_dir)]
+        if self.execution is not None:
+            command += ["--execution", self.execution]
         return command
 
     def environment(self, gpus: Sequence[str]) -> dict[str, str]:

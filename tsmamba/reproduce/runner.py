@@ -93,6 +93,7 @@ def run_suite(
     data_dir: str | None = None,
     threads: int = 1,
     live: bool | None = None,
+    execution: str | None = None,
     launch: Callable[[Cell, list[str]], Handle] | None = None,
     reporter: PlainReporter | None = None,
 ) -> list[Outcome]:
@@ -101,6 +102,8 @@ def run_suite(
     ``gpus``: ids to use (default: :func:`visible_gpus`; empty: CPU, ``cpu_slots`` cells at a time).
     ``budget_minutes``: no cell starts that is not expected to end in time; cells running at the end are
     stopped (recorded in ``runs.jsonl`` as killed, not as results).
+    ``execution``: every cell's ``TrainConfig.execution`` in this run (e.g. ``"compile-graphs"``), a runtime
+    setting: rows recorded in another mode still count.
     """
     started_wall = time.monotonic()
     store = ResultStore(out)
@@ -111,7 +114,9 @@ def run_suite(
     gpus = list(visible_gpus() if gpus is None else gpus)
     deadline = None if budget_minutes is None else started_wall + 60.0 * budget_minutes
     reporter = reporter or make_reporter(len(the_plan.todo), live)
-    launch = launch or WorkerLauncher(store.cell_file, store.log_file, data_dir, threads, reporter.line)
+    launch = launch or WorkerLauncher(
+        store.cell_file, store.log_file, data_dir, threads, reporter.line, execution=execution
+    )
 
     def finish(cell: Cell, code: int) -> bool:
         path = store.cell_file(cell.id)

@@ -22,14 +22,21 @@ from tsmamba.reproduce.store import write_row_atomically
 RESULT_PREFIX = "cell result:"
 
 
-def run_cell(cell: Cell, data_dir: str | None = None, accelerator: str | None = None) -> dict[str, Any]:
-    """Train and score one cell; returns its results row (the benchmark's fields plus the cell's)."""
+def run_cell(
+    cell: Cell, data_dir: str | None = None, accelerator: str | None = None, execution: str | None = None
+) -> dict[str, Any]:
+    """Train and score one cell; returns its results row (the benchmark's fields plus the cell's).
+
+    ``execution`` overrides the training's execution mode (eager, CUDA graphs, torch.compile): how fast the cell
+    runs, not what it computes, so a row stays the cell's result whichever mode ran it."""
     from tsmamba.bench import prepare_splits, route_options, run_one
     from tsmamba.data.loader import load_dataset
 
     options = {**cell.options, "train.epoch_log": True, "train.progress_bar": False}
     if accelerator is not None:
         options["train.accelerator"] = accelerator
+    if execution is not None:
+        options["train.execution"] = execution
     model_over, train_over = route_options(cell.model, options)
     splits = prepare_splits(load_dataset(cell.dataset, data_dir), cell.lookback, cell.horizon)
     if cell.evaluate == "val":
@@ -67,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="Where to write the results row (JSONL).")
     parser.add_argument("--data-dir", default=None, help="Folder holding the CSVs.")
     parser.add_argument("--accelerator", default=None, help="auto, cpu or gpu.")
+    parser.add_argument("--execution", default=None, help="TrainConfig.execution for this run (default: the cell's).")
     args = parser.parse_args(argv)
     cell = Cell.from_json(args.cell)
     try:
-        row = run_cell(cell, args.data_dir, args.accelerator)
+        row = run_cell(cell, args.data_dir, args.accelerator, args.execution)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: cell {cell.id}: {exc}", file=sys.stderr, flush=True)
         return 2
