@@ -6,8 +6,9 @@ e.g. a half of the in_proj output) and writes u contiguous (batch, L, C), so no 
 channels, so a short L (the channel mixer's, e.g. 21 variates) pads nothing. The backward takes two passes: the
 first recomputes the pre-activation from x (K is tiny, 4 in Mamba) and writes dpre = grad_u * SiLU'(pre) once per
 element to an fp32 scratch, with dweight and dbias reduced per program into partial rows that torch sums
-(deterministic, no atomics); the second forms dx from K shifted reads of that scratch. Output t reads x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as
-``conv1d_reference.conv1d_silu_reference``. Accumulation is in fp32 (fp64 for fp64 inputs).
+(deterministic, no atomics); the second forms dx from K shifted reads of that scratch. Output t reads
+x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as ``conv1d_reference.conv1d_silu_reference``.
+Accumulation is in fp32 (fp64 for fp64 inputs).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def _rows(pid_r, L, n_rows, BLOCK_R: tl.constexpr):
     r = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
     b = r // L
     return b.to(tl.int64), r - b * L, r < n_rows
+
+
+@triton.jit
+def _channels(pid_c, C, BLOCK_C: tl.constexpr):
+    """Channel block ``pid_c``: (channel indices, in range)."""
+    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    return offs_c, offs_c < C
 
 
 @triton.jit
@@ -96,28 +104,11 @@ def _conv1d_fwd_kernel(
     # grid (row tiles of the flattened batch x L, channel blocks): no time tile is padded past L (the channel
     # mixer's L is the number of variates, e.g. 21), and axis 0 has room for any batch (CUDA caps axes 1, 2)
     b, t, ok = _rows(tl.program_id(0), L, n_rows, BLOCK_R)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_c = offs_c < C
+    offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
     pre = _pre_activation(
-        x_ptr,
-        w_ptr,
-        b_ptr,
-        b,
-        t,
-        ok,
-        offs_c,
-        mask_c,
-        L,
-        s_xb,
-        s_xl,
-        s_xc,
-        acc_dtype,
-        K,
-        SHIFT,
-        HAS_BIAS,
-        BLOCK_R,
-        BLOCK_C,
-    )
+        x_ptr, w_ptr, b_ptr, b, t, ok, offs_c, mask_c, L, s_xb, s_xl, s_xc,
+        acc_dtype, K, SHIFT, HAS_BIAS, BLOCK_R, BLOCK_C,
+    )  # fmt: skip
     u = pre / (1.0 + tl.exp(-pre))
     rows = b * L + t
     tl.store(
@@ -156,33 +147,16 @@ def _conv1d_bwd_dpre_kernel(
     partial sums of dweight (Σ dpre * x[t + k - SHIFT]) and dbias (Σ dpre) over its row tiles."""
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
     pid = tl.program_id(0)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_c = offs_c < C
+    offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
     offs_k = tl.arange(0, K_POW2)
     dw_acc = tl.zeros((K_POW2, BLOCK_C), dtype=acc_dtype)
     db_acc = tl.zeros((BLOCK_C,), dtype=acc_dtype)
     for i in range(tiles_per_prog):
         b, t, ok = _rows(pid * tiles_per_prog + i, L, n_rows, BLOCK_R)
         pre = _pre_activation(
-            x_ptr,
-            w_ptr,
-            b_ptr,
-            b,
-            t,
-            ok,
-            offs_c,
-            mask_c,
-            L,
-            s_xb,
-            s_xl,
-            s_xc,
-            acc_dtype,
-            K,
-            SHIFT,
-            HAS_BIAS,
-            BLOCK_R,
-            BLOCK_C,
-        )
+            x_ptr, w_ptr, b_ptr, b, t, ok, offs_c, mask_c, L, s_xb, s_xl, s_xc,
+            acc_dtype, K, SHIFT, HAS_BIAS, BLOCK_R, BLOCK_C,
+        )  # fmt: skip
         mask = ok[:, None] & mask_c[None, :]
         g_ptrs = gu_ptr + b[:, None] * s_gb + t[:, None].to(tl.int64) * s_gl + offs_c[None, :] * s_gc
         gu = tl.load(g_ptrs, mask=mask, other=0.0).to(acc_dtype)  # zero outside: dpre is 0 there
@@ -220,8 +194,7 @@ def _conv1d_bwd_dx_kernel(
     """Pass 2: dx[t] = Σ_m w[m] dpre[t - m + SHIFT], the outputs that read x[t] through tap m."""
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
     b, t, ok = _rows(tl.program_id(0), L, n_rows, BLOCK_R)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    mask_c = offs_c < C
+    offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
     dx = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
     for m in tl.static_range(K):
         w = tl.load(w_ptr + offs_c * K + m, mask=mask_c, other=0.0).to(acc_dtype)
