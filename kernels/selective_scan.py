@@ -120,7 +120,14 @@ def _canonical(
 
 # Looked up once at import: the backend is resolved on every scan call, and Dynamo traces that resolution; torch
 # 2.11's Dynamo refuses to trace importlib.util.find_spec, and that graph break made it skip TSM2's whole backbone.
-_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
+def _find_triton() -> bool:
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except ImportError:  # a finder that refuses the package (e.g. an import hook blocking it) means: not there
+        return False
+
+
+_TRITON_INSTALLED = _find_triton()
 
 
 def _triton_installed() -> bool:
