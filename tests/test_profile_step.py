@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def profile_step():
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling model_speed.py, as when run from there
-    try:
-        spec = importlib.util.spec_from_file_location("profile_step", BENCHMARKS / "profile_step.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return load_benchmark("profile_step")  # it imports its sibling model_speed.py, as when run from there
 
 
 @pytest.mark.parametrize(

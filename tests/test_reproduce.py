@@ -492,12 +492,9 @@ def test_worker_fails_a_cell_whose_validation_loss_was_never_finite(monkeypatch,
 def test_patience_replay_keeps_the_epoch_early_stopping_would_keep(tmp_path: Path) -> None:
     # benchmarks/replay_patience.py backs a figure in benchmarks/results/paper/NOTES.md: check its rule against
     # Lightning-style early stopping on a made-up loss curve (a new minimum after 3 flat epochs)
-    import importlib.util
+    from benchmark_scripts import load_benchmark
 
-    spec = importlib.util.spec_from_file_location("replay_patience", REPO / "benchmarks" / "replay_patience.py")
-    assert spec is not None and spec.loader is not None
-    replay_patience = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(replay_patience)
+    replay_patience = load_benchmark("replay_patience")
     losses = [1.0, 0.8, 0.9, 0.95, 0.85, 0.7, 0.75]
     assert replay_patience.replay(losses, 3) == (1, 5)  # stops after epochs 2-4 fail to beat epoch 1
     assert replay_patience.replay(losses, 4) == (5, 7)  # waits long enough to find epoch 5, then the log ends
