@@ -1,0 +1,28 @@
+"""Registers and spills (ptxas, sm_90a) of the fused conv's kernels at TSM2's Weather-width shape, on the CPU.
+
+Compiles each launch exactly as conv1d_triton's launchers make it, through the sm_90 compile helpers of
+tests/kernels/test_scan_triton_compiled_layout.py (Triton's own ptxas; no GPU needed). Run from the repo root:
+
+    python benchmarks/cpu_probes/conv_registers.py
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"))
+import test_scan_triton_compiled_layout as layout  # noqa: E402
+from tsmamba.kernels import conv1d_triton  # noqa: E402
+
+calls: list = []
+for name in [n for n in dir(conv1d_triton) if n.startswith("_conv1d_") and n.endswith("_kernel")]:
+    setattr(conv1d_triton, name, layout._Recorder(getattr(conv1d_triton, name), calls))
+x = torch.zeros(1344, 65, 256)[..., :128]  # the token mixer's conv input: half of the in_proj output
+w, b = torch.zeros(128, 1, 4), torch.zeros(128)
+conv1d_triton.conv1d_silu_forward(x, w, b, False)
+conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(1344, 65, 128), False)
+for kernel, args, kwargs in calls:
+    report = layout._ptxas_report(layout._compile_sm90(kernel, args, kwargs).asm["ptx"]) or "no ptxas here"
+    wanted = [line.split(": ", 1)[-1] for line in report.splitlines() if "spill" in line or "registers" in line]
+    print(kernel.fn.__name__, "|", " | ".join(wanted))
