@@ -99,6 +99,13 @@ def torch_kernels():
     return fwd, fwd_bwd
 
 
+def floor_ms(rows: int, length: int, channels: int, bytes_per_s: float) -> tuple[float, float]:
+    """Byte floors in ms of a forward (x in, u out) and a forward+backward (also grad_u and x in, dx out): 2 and 5
+    fp32 tensors of rows x L x C over the copy bandwidth in bytes per second."""
+    tensor_bytes = rows * length * channels * 4
+    return 2 * tensor_bytes / bytes_per_s * 1e3, 5 * tensor_bytes / bytes_per_s * 1e3
+
+
 def max_rel_diff(c: dict) -> float:
     """Worst relative difference of our (u, dx, dweight, dbias) from torch's, fp32."""
     leaves = [
@@ -129,7 +136,7 @@ def main() -> None:
         f"Device: {torch.cuda.get_device_name()}; torch {torch.__version__}, "
         f"Triton {conv1d_triton.triton.__version__}, "
         f"Python {platform.python_version()}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; fp32, K={K}; "
-        f"copy bandwidth {bandwidth:.0f} GB/s",
+        f"copy bandwidth {bandwidth / 1e9:.0f} GB/s",
         "",
         "| shape | (rows, L, C) | "
         + " | ".join(f"{n} fwd ms | {n} fwd+bwd ms" for n in names)
@@ -139,8 +146,7 @@ def main() -> None:
     for label, (rows, length, channels) in SHAPES.items():
         sets = [make_case(rows, length, channels, seed) for seed in range(2)]
         times = {n: (bench_graph(sets, f), bench_graph(sets, fb)) for n, (f, fb) in impls.items()}
-        tensor_gb = rows * length * channels * 4 / 1e9
-        floor_f, floor_fb = 2 * tensor_gb / bandwidth * 1e3, 5 * tensor_gb / bandwidth * 1e3
+        floor_f, floor_fb = floor_ms(rows, length, channels, bandwidth)
         ours_f, ours_fb = times["ours"]
         row = (
             f"| {label} | ({rows}, {length}, {channels}) | "
