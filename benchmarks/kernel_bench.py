@@ -324,6 +324,7 @@ def run_sweep(args) -> list[str]:
         dict(min_programs=16384),
         dict(min_tiles=2),
         dict(min_tiles=1),
+        dict(reduce_scatter=False),
     ]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",

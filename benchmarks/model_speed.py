@@ -167,7 +167,17 @@ def main() -> None:
     parser.add_argument("--row-seconds", type=float, default=3.0, help="timed repetitions stop after about this")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown table here")
+    parser.add_argument(
+        "--scan-bwd", nargs="*", default=[], metavar="KEY=INT", help="override BWD_CONFIG entries (A/B of a kernel)"
+    )
     args = parser.parse_args()
+    for item in args.scan_bwd:
+        from tsmamba.kernels import scan_triton_bwd
+
+        key, _, value = item.partition("=")
+        if key not in scan_triton_bwd.BWD_CONFIG:
+            parser.error(f"--scan-bwd {item}: no such key; BWD_CONFIG has {sorted(scan_triton_bwd.BWD_CONFIG)}")
+        scan_triton_bwd.BWD_CONFIG[key] = int(value)
     bad = sorted(set(args.modes) - set(EXECUTIONS) - {"auto"})
     if bad:
         parser.error(f"unknown modes {bad}; use some of {EXECUTIONS}")

@@ -43,7 +43,9 @@ from .scan_triton_fwd import (
 # Below min_programs programs (32 channels of one batch row each) the walk splits the tiles into chunks of at
 # least min_tiles tiles that run in parallel.
 # maxnreg: register cap per thread, as in FWD_CONFIG.
-BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None}
+# reduce_scatter: dB_t/dC_t summed over the warp's 32 channels by a reduce-scatter (_reduce_scatter_store) instead
+# of an all-reduce (tl.sum) and _store_n.
+BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None, "reduce_scatter": True}
 BLOCK_D = 32
 
 
@@ -66,6 +68,44 @@ def _store_n(row, x, offs_n, mask_n, s_pn, BLOCK_N: tl.constexpr, BLOCK_D: tl.co
         tl.store(row + (lane % BLOCK_N) * s_pn, mine, mask=ok & (lane < BLOCK_N))
     else:
         tl.store(row + offs_n, x, mask=mask_n)
+
+
+@triton.jit
+def _fold_half(x, lane, BIT: tl.constexpr, HALF: tl.constexpr, BLOCK_D: tl.constexpr):
+    """[2·HALF, BLOCK_D] -> [HALF, BLOCK_D]: lane l adds its partner l ^ BIT's copy of the half of the rows it keeps
+    (the upper half when its BIT is set) and hands over the other half: one shuffle per kept row. The reshape,
+    permute and split only rename registers (the rows live in one lane)."""
+    lo, hi = tl.split(tl.permute(tl.reshape(x, [2, HALF, BLOCK_D]), (1, 2, 0)))
+    upper = ((lane & BIT) != 0)[None, :]
+    partner = tl.broadcast_to((lane ^ BIT)[None, :], [HALF, BLOCK_D])
+    return tl.where(upper, hi, lo) + tl.gather(tl.where(upper, lo, hi), partner, axis=1)
+
+
+@triton.jit
+def _reduce_scatter_store(row, x, ok, N: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Store Σ_lanes x[n, lane] for every n < N (where ``ok``) from an [N, 32] one-channel-per-lane tile.
+
+    A reduce-scatter over the warp: log2(BLOCK_N) halving rounds leave lane l with row l // (32 / BLOCK_N) summed
+    over BLOCK_N lanes; log2(32 / BLOCK_N) butterfly rounds finish the sum. BLOCK_N + log2(32 / BLOCK_N) - 1 shuffles
+    per tile where an all-reduce (``tl.sum`` over the lanes) takes 5·BLOCK_N, and the result is already spread one
+    value per lane for the store. Needs BLOCK_D = 32 and BLOCK_N <= 32."""
+    lane = tl.arange(0, BLOCK_D)
+    if BLOCK_N >= 2:
+        x = _fold_half(x, lane, 16, BLOCK_N // 2, BLOCK_D)
+    if BLOCK_N >= 4:
+        x = _fold_half(x, lane, 8, BLOCK_N // 4, BLOCK_D)
+    if BLOCK_N >= 8:
+        x = _fold_half(x, lane, 4, BLOCK_N // 8, BLOCK_D)
+    if BLOCK_N >= 16:
+        x = _fold_half(x, lane, 2, BLOCK_N // 16, BLOCK_D)
+    if BLOCK_N >= 32:
+        x = _fold_half(x, lane, 1, 1, BLOCK_D)
+    v = tl.reshape(x, [BLOCK_D])
+    SPREAD: tl.constexpr = BLOCK_D // BLOCK_N  # lanes that hold the same row after the halving rounds
+    for s in tl.static_range(SPREAD.bit_length() - 1):
+        v += tl.gather(v, lane ^ (1 << s), axis=0)
+    n = lane // SPREAD
+    tl.store(row + n, v, mask=ok & (lane % SPREAD == 0) & (n < N))
 
 
 @triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_sp", "s_pn"))
@@ -148,6 +188,7 @@ def _scan_bwd_kernel(
     REVERSE: tl.constexpr,
     HAS_INIT: tl.constexpr,
     HAS_DLAST: tl.constexpr,
+    SCATTER: tl.constexpr,
 ):
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0. Program axis 2 is a chunk of
     ``tiles_per_chunk`` tiles; its adjoint at the chunk's end comes from ``dlast_ptr`` (chunk stride ``s_qc``),
@@ -281,9 +322,15 @@ def _scan_bwd_kernel(
             gB = tl.sum(g * bv[:, None], axis=0)
             ddt = tl.sum(P * A2, axis=0) * LN2 + gB * u
             du = gB * dt + dy * Dv
-            ok_n = mask_n & (offs_n * 0 + i < L)
-            _store_n(dB_ptr + part_row + t * N, tl.sum(g * dtu[None, :], axis=1), offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
-            _store_n(dC_ptr + part_row + t * N, tl.sum(hj * dy[None, :], axis=1), offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
+            if SCATTER:
+                ok_i = zero_d + i < L
+                _reduce_scatter_store(dB_ptr + part_row + t * N, g * dtu[None, :], ok_i, N, BLOCK_N, BLOCK_D)
+                _reduce_scatter_store(dC_ptr + part_row + t * N, hj * dy[None, :], ok_i, N, BLOCK_N, BLOCK_D)
+            else:
+                ok_n = mask_n & (offs_n * 0 + i < L)
+                dB_t = tl.sum(g * dtu[None, :], axis=1)
+                _store_n(dB_ptr + part_row + t * N, dB_t, offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
+                _store_n(dC_ptr + part_row + t * N, tl.sum(hj * dy[None, :], axis=1), offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
             if SOFTPLUS:
                 ddt = tl.where(raw > 20.0, ddt, ddt * _sigmoid(raw))
             ddt = tl.where(ok_d, ddt, 0.0)
@@ -481,6 +528,7 @@ def scan_backward(
         *init_strides, dlast_strides[0], *dlast_strides[2:],
         *du.stride(), *ddelta.stride(), *dz.stride(),
         T=CKPT_STEPS, HAS_D=args.D is not None, HAS_INIT=init is not None, HAS_DLAST=has_dlast,
+        SCATTER=cfg["reduce_scatter"] and block_d == 32 and block_n <= 32,
         **flags, **launch_options(1, cfg["maxnreg"]),
     )  # fmt: skip
     per_group = n_dblk // groups

@@ -125,3 +125,29 @@ def test_outputs_are_fully_written_and_deterministic():
 def test_random_shapes_match_reference(batch, dim_per_group, groups, length, n_state, reverse, use_h0, seed):
     inputs = _inputs(batch, dim_per_group * groups, length, n_state, groups=groups, use_h0=use_h0, seed=seed)
     check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton", seed=seed)
+
+
+class _LaunchSpy:
+    """Wraps the backward kernel: records each launch's SCATTER flag, then launches the real kernel."""
+
+    def __init__(self, kernel, flags: list):
+        self.kernel, self.flags = kernel, flags
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            self.flags.append(kwargs["SCATTER"])
+            return self.kernel[grid](*args, **kwargs)
+
+        return launch
+
+
+@pytest.mark.parametrize(("n_state", "groups", "reverse"), [(1, 1, False), (3, 2, True), (16, 1, True), (17, 2, False)])
+def test_dB_dC_reduce_scatter_over_a_full_warp(monkeypatch, n_state, groups, reverse):
+    # 32-channel blocks (one warp of channels): dB_t and dC_t go through the reduce-scatter, for N = 1 (butterfly
+    # rounds only), 3 (a padded power of two), 16 (halving rounds only, TSM2's default) and 17 (BLOCK_N = 32,
+    # 15 padded rows); a partial last tile (L = 21) and two groups of 32 channels
+    flags: list = []
+    monkeypatch.setattr(scan_triton_bwd, "_scan_bwd_kernel", _LaunchSpy(scan_triton_bwd._scan_bwd_kernel, flags))
+    inputs = _inputs(1, 64, 21, n_state, groups=groups, use_h0=reverse, seed=n_state)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
+    assert flags == [True]
