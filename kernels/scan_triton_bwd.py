@@ -329,8 +329,9 @@ def _scan_bwd_kernel(
             else:
                 ok_n = mask_n & (offs_n * 0 + i < L)
                 dB_t = tl.sum(g * dtu[None, :], axis=1)
+                dC_t = tl.sum(hj * dy[None, :], axis=1)
                 _store_n(dB_ptr + part_row + t * N, dB_t, offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
-                _store_n(dC_ptr + part_row + t * N, tl.sum(hj * dy[None, :], axis=1), offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
+                _store_n(dC_ptr + part_row + t * N, dC_t, offs_n, ok_n, s_pn, BLOCK_N, BLOCK_D)
             if SOFTPLUS:
                 ddt = tl.where(raw > 20.0, ddt, ddt * _sigmoid(raw))
             ddt = tl.where(ok_d, ddt, 0.0)
