@@ -9,9 +9,10 @@ the scanned steps backwards in tiles of ``T`` = ``CKPT_STEPS`` steps, the forwar
  2. walk the tile backwards with the adjoint in registers: g_t = C_t dy_t + q_{t+1} and q_t = a_t g_t, using
     a_t h_{t-1} = h_t - Δ_t B_t u_t (never dividing by a decay) for the dA and dΔ terms.
 Every per-channel sum over N is in-thread; the only cross-lane work is dB_t and dC_t (sums over the block's 32
-channels), warp shuffles with no barrier because a program is one warp. dA, dD and dΔbias are accumulated per
-program and dB, dC per channel block into fp32 partial buffers that the launcher sums: deterministic, no
-atomics. Steps past L are padding and act as the identity (Δ = 0: a = 1, input 0).
+channels): a reduce-scatter over the warp (``_reduce_scatter_store``: N + log2(32/N) shuffles per sum, no
+barrier, the result already one value per lane for the store) where an all-reduce would take 5·N shuffles.
+dA, dD and dΔbias are accumulated per program and dB, dC per channel block into fp32 partial buffers that the
+launcher sums: deterministic, no atomics. Steps past L are padding and act as the identity (Δ = 0: a = 1, input 0).
 
 Few programs with long L (small batch·dim) would leave SMs idle, so the tiles are then split into chunks run in
 parallel: pass 1 walks each chunk backwards with a zero adjoint at its end (q <- a (q + C dy) needs no states)
