@@ -325,6 +325,7 @@ def run_sweep(args) -> list[str]:
         dict(min_tiles=2),
         dict(min_tiles=1),
         dict(reduce_scatter=False),
+        dict(fused_sums=False),
     ]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",

@@ -46,7 +46,8 @@ from .scan_triton_fwd import (
 # maxnreg: register cap per thread, as in FWD_CONFIG.
 # reduce_scatter: dB_t/dC_t summed over the warp's 32 channels by a reduce-scatter (_reduce_scatter_store) instead
 # of an all-reduce (tl.sum) and _store_n.
-BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None, "reduce_scatter": True}
+# fused_sums: the partial sums of dB, dC, dA, dD, dΔbias in one kernel (sum_partials) instead of five torch sums.
+BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None, "reduce_scatter": True, "fused_sums": True}
 BLOCK_D = 32
 
 
@@ -442,6 +443,89 @@ def _bwd_chunk_adjoint_kernel(
     tl.store(dtsum_ptr + base * dim + offs_d, dtsum, mask=mask_d)
 
 
+@triton.jit
+def _scan_sum_partials_kernel(
+    dB_part_ptr,
+    dC_part_ptr,
+    dB_ptr,
+    dC_ptr,
+    dA_part_ptr,
+    dD_part_ptr,
+    dbias_part_ptr,
+    dA_ptr,
+    dD_ptr,
+    dbias_ptr,
+    LN,
+    per_group,
+    n_bc_programs,
+    rows,
+    ND,
+    dim,
+    BLOCK_LN: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    """The backward's partial sums in one launch (five torch reductions before). Programs below ``n_bc_programs``
+    sum dB and dC over the channel blocks of a group: (batch·groups, per_group, L·N) -> (batch·groups, L·N). The
+    others each sum one column block of dA (rows, N·dim), dD or dΔbias (rows, dim) over the rows, in a fixed order
+    (deterministic)."""
+    pid = tl.program_id(0)
+    if pid < n_bc_programs:
+        n_blocks = tl.cdiv(LN, BLOCK_LN)
+        bg = (pid // n_blocks).to(tl.int64)
+        offs = (pid % n_blocks) * BLOCK_LN + tl.arange(0, BLOCK_LN)
+        mask = offs < LN
+        acc_b = tl.zeros([BLOCK_LN], dtype=tl.float32)
+        acc_c = tl.zeros([BLOCK_LN], dtype=tl.float32)
+        for k in range(0, per_group):
+            src = (bg * per_group + k) * LN + offs
+            acc_b += tl.load(dB_part_ptr + src, mask=mask, other=0.0)
+            acc_c += tl.load(dC_part_ptr + src, mask=mask, other=0.0)
+        tl.store(dB_ptr + bg * LN + offs, acc_b, mask=mask)
+        tl.store(dC_ptr + bg * LN + offs, acc_c, mask=mask)
+    else:
+        block = pid - n_bc_programs
+        a_blocks = tl.cdiv(ND, BLOCK_C)
+        d_blocks = tl.cdiv(dim, BLOCK_C)
+        src_ptr, dst_ptr, width, col0 = dA_part_ptr, dA_ptr, ND, block * BLOCK_C
+        if block >= a_blocks + d_blocks:
+            src_ptr, dst_ptr, width, col0 = dbias_part_ptr, dbias_ptr, dim, (block - a_blocks - d_blocks) * BLOCK_C
+        elif block >= a_blocks:
+            src_ptr, dst_ptr, width, col0 = dD_part_ptr, dD_ptr, dim, (block - a_blocks) * BLOCK_C
+        cols = col0 + tl.arange(0, BLOCK_C)
+        mask_c = cols < width
+        acc = tl.zeros([BLOCK_R, BLOCK_C], dtype=tl.float32)
+        for r0 in range(0, rows, BLOCK_R):
+            r = r0 + tl.arange(0, BLOCK_R)
+            mask = (r < rows)[:, None] & mask_c[None, :]
+            acc += tl.load(src_ptr + r.to(tl.int64)[:, None] * width + cols[None, :], mask=mask, other=0.0)
+        tl.store(dst_ptr + cols, tl.sum(acc, axis=0), mask=mask_c)
+
+
+def sum_partials(
+    dB_part: Tensor, dC_part: Tensor, dA_part: Tensor, dD_part: Tensor, dbias_part: Tensor, groups: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(dB, dC) as (batch, groups, L, N) from (batch, channel blocks, L, N) partials, and the row sums of dA
+    (rows, N, dim), dD and dΔbias (rows, dim); all fp32, contiguous, one kernel launch."""
+    batch, n_dblk, length, n_state = dB_part.shape
+    rows, _, dim = dA_part.shape
+    dB = dB_part.new_empty(batch, groups, length, n_state)
+    dC = torch.empty_like(dB)
+    dA = dA_part.new_empty(n_state, dim)
+    dD = dA_part.new_empty(dim)
+    dbias = torch.empty_like(dD)
+    ln, nd = length * n_state, n_state * dim
+    block_ln, block_c = min(1024, triton.next_power_of_2(ln)), 32
+    n_bc = batch * groups * triton.cdiv(ln, block_ln)
+    n_cols = triton.cdiv(nd, block_c) + 2 * triton.cdiv(dim, block_c)
+    _scan_sum_partials_kernel[(n_bc + n_cols,)](
+        dB_part, dC_part, dB, dC, dA_part, dD_part, dbias_part, dA, dD, dbias,
+        ln, n_dblk // groups, n_bc, rows, nd, dim,
+        BLOCK_LN=block_ln, BLOCK_R=64, BLOCK_C=block_c, num_warps=4,
+    )  # fmt: skip
+    return dB, dC, dA, dD, dbias
+
+
 def _like_u(x: Tensor) -> Tensor:
     """An uninitialised (batch, dim, L) tensor with x's dtype, channel-last when x is (coalesced stores)."""
     batch, dim, length = x.shape
@@ -533,17 +617,20 @@ def scan_backward(
         SCATTER=cfg["reduce_scatter"] and block_d == 32 and block_n <= 32,
         **flags, **launch_options(1, cfg["maxnreg"]),
     )  # fmt: skip
-    per_group = n_dblk // groups
-    dB = dB_part.view(batch, groups, per_group, length, n_state).sum(2).transpose(2, 3)
-    dC = dC_part.view(batch, groups, per_group, length, n_state).sum(2).transpose(2, 3)
+    if cfg["fused_sums"]:
+        dB, dC, dA, dD, dbias = sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)
+    else:
+        dB = dB_part.view(batch, groups, n_dblk // groups, length, n_state).sum(2)
+        dC = dC_part.view(batch, groups, n_dblk // groups, length, n_state).sum(2)
+        dA, dD, dbias = dA_part.sum(0), dD_part.sum(0), dbias_part.sum(0)
     return (
         du,
         ddelta,
-        dA_part.sum(0).t().to(A.dtype),
-        dB.to(args.B.dtype),
-        dC.to(args.C.dtype),
-        None if args.D is None else dD_part.sum(0).to(args.D.dtype),
+        dA.t().to(A.dtype),
+        dB.transpose(2, 3).to(args.B.dtype),
+        dC.transpose(2, 3).to(args.C.dtype),
+        None if args.D is None else dD.to(args.D.dtype),
         dz if args.z is not None else None,
-        None if args.delta_bias is None else dbias_part.sum(0).to(args.delta_bias.dtype),
+        None if args.delta_bias is None else dbias.to(args.delta_bias.dtype),
         None if args.initial_state is None else dh0.transpose(1, 2).to(args.initial_state.dtype),
     )

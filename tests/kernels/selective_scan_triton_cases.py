@@ -151,3 +151,25 @@ def test_dB_dC_reduce_scatter_over_a_full_warp(monkeypatch, n_state, groups, rev
     inputs = _inputs(1, 64, 21, n_state, groups=groups, use_h0=reverse, seed=n_state)
     check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
     assert flags == [True]
+
+
+def test_partial_sums_in_one_kernel_match_torch():
+    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 5 row tiles of 64 (300 rows),
+    # column blocks cut by dim = 40 and N·dim = 680, two groups of 3 channel blocks
+    gen = torch.Generator().manual_seed(0)
+    batch, groups, per_group, length, n_state, rows, dim = 2, 2, 3, 70, 17, 300, 40
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen).to(DEVICE)
+
+    dB_part, dC_part = (
+        rand(batch, groups * per_group, length, n_state),
+        rand(batch, groups * per_group, length, n_state),
+    )
+    dA_part, dD_part, dbias_part = rand(rows, n_state, dim), rand(rows, dim), rand(rows, dim)
+    dB, dC, dA, dD, dbias = scan_triton_bwd.sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)
+    torch.testing.assert_close(dB, dB_part.view(batch, groups, per_group, length, n_state).sum(2))
+    torch.testing.assert_close(dC, dC_part.view(batch, groups, per_group, length, n_state).sum(2))
+    torch.testing.assert_close(dA, dA_part.sum(0))
+    torch.testing.assert_close(dD, dD_part.sum(0))
+    torch.testing.assert_close(dbias, dbias_part.sum(0))

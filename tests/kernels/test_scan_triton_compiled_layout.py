@@ -101,19 +101,22 @@ def _compile_forward(monkeypatch, dtype, **cfg):
     return _compile_sm90(*calls[0])
 
 
-def _compile_backward(monkeypatch, dtype):
+def _backward_calls(monkeypatch, dtype) -> list:
+    """The backward's two launches as the launcher makes them: the walk, then the partial sums."""
     args = _scan_args(dtype)
     batch, dim, length = args.u.shape
     ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
     grad = torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
+    names = ("_scan_bwd_kernel", "_scan_sum_partials_kernel")
     calls = _captured(
-        monkeypatch,
-        scan_triton_bwd,
-        ("_scan_bwd_kernel",),
-        lambda: scan_triton_bwd.scan_backward(args, ckpt, grad, None),
+        monkeypatch, scan_triton_bwd, names, lambda: scan_triton_bwd.scan_backward(args, ckpt, grad, None)
     )
-    assert len(calls) == 1
-    return _compile_sm90(*calls[0])
+    assert [kernel.fn.__name__ for kernel, _, _ in calls] == list(names)
+    return calls
+
+
+def _compile_backward(monkeypatch, dtype):
+    return _compile_sm90(*_backward_calls(monkeypatch, dtype)[0])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -235,7 +238,8 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
     fused conv on axis 2, and both failed there with 'invalid argument')."""
     grids: list = []
     for module in (scan_triton_fwd, scan_triton_bwd):
-        for name in ("_scan_fwd_kernel", "_chain_chunks_kernel", "_scan_bwd_kernel", "_bwd_chunk_adjoint_kernel"):
+        kernels = ("_scan_fwd_kernel", "_chain_chunks_kernel", "_scan_bwd_kernel", "_bwd_chunk_adjoint_kernel")
+        for name in (*kernels, "_scan_sum_partials_kernel"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, _GridRecorder(grids))
     batch, dim, length = 100_000, 32, 7
@@ -275,3 +279,11 @@ def test_conv_kernels_compile_without_spills(monkeypatch, reverse):
         if report is None:
             pytest.skip("Triton's ptxas is not installed here")
         assert "0 bytes spill stores" in report, f"{kernel.fn.__name__}: {report}"
+
+
+def test_partial_sums_kernel_compiles_for_sm90(monkeypatch):
+    """The one-launch partial sums (a branch per program role, pointers chosen at run time) compile natively, not
+    only in the interpreter that runs them on CPU; no spills."""
+    report = _ptxas_report(_compile_sm90(*_backward_calls(monkeypatch, torch.float32)[1]).asm["ptx"])
+    if report is not None:
+        assert "0 bytes spill stores" in report, report
