@@ -515,13 +515,13 @@ def sum_partials(
     dD = dA_part.new_empty(dim)
     dbias = torch.empty_like(dD)
     ln, nd = length * n_state, n_state * dim
-    block_ln, block_c = min(1024, triton.next_power_of_2(ln)), 32
+    block_ln, block_c = min(1024, triton.next_power_of_2(ln)), 16
     n_bc = batch * groups * triton.cdiv(ln, block_ln)
     n_cols = triton.cdiv(nd, block_c) + 2 * triton.cdiv(dim, block_c)
     _scan_sum_partials_kernel[(n_bc + n_cols,)](
         dB_part, dC_part, dB, dC, dA_part, dD_part, dbias_part, dA, dD, dbias,
         ln, n_dblk // groups, n_bc, rows, nd, dim,
-        BLOCK_LN=block_ln, BLOCK_R=64, BLOCK_C=block_c, num_warps=4,
+        BLOCK_LN=block_ln, BLOCK_R=256, BLOCK_C=block_c, num_warps=8,
     )  # fmt: skip
     return dB, dC, dA, dD, dbias
 

@@ -154,7 +154,7 @@ def test_dB_dC_reduce_scatter_over_a_full_warp(monkeypatch, n_state, groups, rev
 
 
 def test_partial_sums_in_one_kernel_match_torch():
-    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 5 row tiles of 64 (300 rows),
+    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 2 row tiles of 256 (300 rows),
     # column blocks cut by dim = 40 and N·dim = 680, two groups of 3 channel blocks
     gen = torch.Generator().manual_seed(0)
     batch, groups, per_group, length, n_state, rows, dim = 2, 2, 3, 70, 17, 300, 40
