@@ -138,6 +138,21 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
     return {"train": train_ms, "infer": infer.median(), "peak": peak, "setup": setup, "reps": reps}
 
 
+def apply_scan_bwd(items: list[str]) -> None:
+    """Set the scan backward's BWD_CONFIG entries from ``KEY=INT`` items (an A/B of a kernel option in whole steps)."""
+    if not items:
+        return
+    from tsmamba.kernels import scan_triton_bwd
+
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key not in scan_triton_bwd.BWD_CONFIG or not sep or not value.lstrip("-").isdigit():
+            raise ValueError(
+                f"--scan-bwd {item!r}: expected KEY=INT with KEY one of {sorted(scan_triton_bwd.BWD_CONFIG)}"
+            )
+        scan_triton_bwd.BWD_CONFIG[key] = int(value)
+
+
 def _cleanup(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
@@ -171,13 +186,10 @@ def main() -> None:
         "--scan-bwd", nargs="*", default=[], metavar="KEY=INT", help="override BWD_CONFIG entries (A/B of a kernel)"
     )
     args = parser.parse_args()
-    for item in args.scan_bwd:
-        from tsmamba.kernels import scan_triton_bwd
-
-        key, _, value = item.partition("=")
-        if key not in scan_triton_bwd.BWD_CONFIG:
-            parser.error(f"--scan-bwd {item}: no such key; BWD_CONFIG has {sorted(scan_triton_bwd.BWD_CONFIG)}")
-        scan_triton_bwd.BWD_CONFIG[key] = int(value)
+    try:
+        apply_scan_bwd(args.scan_bwd)
+    except ValueError as err:
+        parser.error(str(err))
     bad = sorted(set(args.modes) - set(EXECUTIONS) - {"auto"})
     if bad:
         parser.error(f"unknown modes {bad}; use some of {EXECUTIONS}")

@@ -49,3 +49,16 @@ def test_model_speed_times_tsm2_with_its_dataset_defaults_and_the_full_model_bes
     full, *_ = model_speed.build_step("tsm2+cm", "ETTh1", 7, 96, "eager", 2, 24, cpu)
     assert default.config.channel_mixer is False  # ETT's per-dataset default
     assert full.config.channel_mixer is True and full.config.d_model == default.config.d_model
+
+
+def test_model_speed_scan_bwd_option_sets_the_backward_config_or_names_the_keys(profile_step, monkeypatch) -> None:
+    pytest.importorskip("triton")
+    import model_speed
+    from tsmamba.kernels import scan_triton_bwd
+
+    monkeypatch.setattr(scan_triton_bwd, "BWD_CONFIG", dict(scan_triton_bwd.BWD_CONFIG))
+    model_speed.apply_scan_bwd(["reduce_scatter=0", "min_tiles=2"])
+    assert scan_triton_bwd.BWD_CONFIG["reduce_scatter"] == 0 and scan_triton_bwd.BWD_CONFIG["min_tiles"] == 2
+    for bad in ("no_such_key=1", "reduce_scatter", "reduce_scatter=yes"):
+        with pytest.raises(ValueError, match="KEY=INT with KEY one of"):
+            model_speed.apply_scan_bwd([bad])
