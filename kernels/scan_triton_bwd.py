@@ -9,7 +9,7 @@ the scanned steps backwards in tiles of ``T`` = ``CKPT_STEPS`` steps, the forwar
  2. walk the tile backwards with the adjoint in registers: g_t = C_t dy_t + q_{t+1} and q_t = a_t g_t, using
     a_t h_{t-1} = h_t - Δ_t B_t u_t (never dividing by a decay) for the dA and dΔ terms.
 Every per-channel sum over N is in-thread; the only cross-lane work is dB_t and dC_t (sums over the block's 32
-channels): a reduce-scatter over the warp (``_reduce_scatter_store``: N + log2(32/N) shuffles per sum, no
+channels): a reduce-scatter over the warp (``_reduce_scatter_store``: N - 1 + log2(32/N) shuffles per sum, no
 barrier, the result already one value per lane for the store) where an all-reduce would take 5·N shuffles.
 dA, dD and dΔbias are accumulated per program and dB, dC per channel block into fp32 partial buffers that the
 launcher sums: deterministic, no atomics. Steps past L are padding and act as the identity (Δ = 0: a = 1, input 0).
@@ -89,7 +89,7 @@ def _reduce_scatter_store(row, x, ok, N: tl.constexpr, BLOCK_N: tl.constexpr, BL
 
     A reduce-scatter over the warp: log2(BLOCK_N) halving rounds leave lane l with row l // (32 / BLOCK_N) summed
     over BLOCK_N lanes; log2(32 / BLOCK_N) butterfly rounds finish the sum. BLOCK_N + log2(32 / BLOCK_N) - 1 shuffles
-    per tile where an all-reduce (``tl.sum`` over the lanes) takes 5·BLOCK_N, and the result is already spread one
+    per call where an all-reduce (``tl.sum`` over the lanes) takes 5·BLOCK_N, and the result is already spread one
     value per lane for the store. Needs BLOCK_D = 32 and BLOCK_N <= 32."""
     lane = tl.arange(0, BLOCK_D)
     if BLOCK_N >= 2:
