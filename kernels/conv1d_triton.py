@@ -5,10 +5,10 @@ e.g. a half of the in_proj output) and writes u contiguous (batch, L, C), so no 
 (L + K - 1) intermediate and no separate SiLU pass. Tiles are 64 rows of the flattened (batch x L) by up to 64
 channels, so a short L (the channel mixer's, e.g. 21 variates) pads nothing. The backward takes two passes: the
 first recomputes the pre-activation from x (K is tiny, 4 in Mamba) and writes dpre = grad_u * SiLU'(pre) once per
-element to an fp32 scratch, with dweight and dbias reduced per program into partial rows that torch sums
-(deterministic, no atomics); the second forms dx from K shifted reads of that scratch. Output t reads
-x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as ``conv1d_reference.conv1d_silu_reference``.
-Accumulation is in fp32 (fp64 for fp64 inputs).
+element to an fp32 scratch, with dweight and dbias summed per element over the program's tiles and reduced over
+the rows once per program into partial rows that torch sums (deterministic, no atomics); the second forms dx
+from K shifted reads of that scratch. Output t reads x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as
+``conv1d_reference.conv1d_silu_reference``. Accumulation is in fp32 (fp64 for fp64 inputs).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ _FWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, bool reverse) -> Tensor"
 _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool reverse) -> (Tensor, Tensor, Tensor)"
 # programs aimed at by the backward's first pass (each loops over a run of row tiles, one partial-sum row each)
 _BWD_PROGRAMS = 1024
-# 8 warps per (64 x 64) tile: 16 elements per thread; with 4 the backward's first pass needs 255 registers and
-# spills (ptxas for sm_90, at TSM2's Weather shape), as the one-pass backward before it did (964 bytes)
+# 8 warps per (64 x 64) tile: 16 elements per thread. The backward's first pass holds five per-element sums
+# (dbias, 4 taps of dweight) across its tiles: 246 registers at 8 warps (ptxas for sm_90, TSM2's Weather shape);
+# 4 warps would need twice the elements per thread
 _NUM_WARPS = 8
 
 
@@ -149,8 +150,15 @@ def _conv1d_bwd_dpre_kernel(
     pid = tl.program_id(0)
     offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
     offs_k = tl.arange(0, K_POW2)
+    # Σ dpre and Σ dpre * x[t + k - SHIFT] per element over the program's tiles, reduced over the rows once at the
+    # end: a reduction per tile crosses the warps (the rows lie across them), a shared-memory round trip and
+    # barriers each time. Taps past the 4th (Mamba's d_conv is 4) are reduced per tile into dw_acc.
+    db_acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+    dw0 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+    dw1 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+    dw2 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+    dw3 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
     dw_acc = tl.zeros((K_POW2, BLOCK_C), dtype=acc_dtype)
-    db_acc = tl.zeros((BLOCK_C,), dtype=acc_dtype)
     for i in range(tiles_per_prog):
         b, t, ok = _rows(pid * tiles_per_prog + i, L, n_rows, BLOCK_R)
         pre = _pre_activation(
@@ -164,17 +172,33 @@ def _conv1d_bwd_dpre_kernel(
         dpre = gu * sig * (1.0 + pre * (1.0 - sig))
         rows = b * L + t
         tl.store(dpre_ptr + rows[:, None] * C + offs_c[None, :], dpre, mask=mask)
-        db_acc += tl.sum(dpre, axis=0)
+        db_acc += dpre
         for k in tl.static_range(K):  # the taps' x tiles again: L1/L2 hits of the loads above
-            xv = _tap(x_ptr, b, t + (k - SHIFT), ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype)
-            dw_acc += tl.where(offs_k[:, None] == k, tl.sum(dpre * xv, axis=0)[None, :], 0.0)
+            prod = dpre * _tap(x_ptr, b, t + (k - SHIFT), ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype)
+            if k == 0:
+                dw0 += prod
+            elif k == 1:
+                dw1 += prod
+            elif k == 2:
+                dw2 += prod
+            elif k == 3:
+                dw3 += prod
+            else:
+                dw_acc += tl.where(offs_k[:, None] == k, tl.sum(prod, axis=0)[None, :], 0.0)
+    dw_acc += tl.where(offs_k[:, None] == 0, tl.sum(dw0, axis=0)[None, :], 0.0)
+    if K > 1:
+        dw_acc += tl.where(offs_k[:, None] == 1, tl.sum(dw1, axis=0)[None, :], 0.0)
+    if K > 2:
+        dw_acc += tl.where(offs_k[:, None] == 2, tl.sum(dw2, axis=0)[None, :], 0.0)
+    if K > 3:
+        dw_acc += tl.where(offs_k[:, None] == 3, tl.sum(dw3, axis=0)[None, :], 0.0)
     tl.store(
         dw_ptr + pid * K * C + offs_k[:, None] * C + offs_c[None, :],
         dw_acc,
         mask=(offs_k < K)[:, None] & mask_c[None, :],
     )
     if HAS_BIAS:
-        tl.store(db_ptr + pid * C + offs_c, db_acc, mask=mask_c)
+        tl.store(db_ptr + pid * C + offs_c, tl.sum(db_acc, axis=0), mask=mask_c)
 
 
 @triton.jit

@@ -262,8 +262,9 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_conv_kernels_compile_without_spills(monkeypatch, reverse):
     """The fused conv's three kernels at TSM2's Weather-width shape (1344 rows x 65 patches, d_inner 128 of the
-    in_proj output's 256 columns), compiled for sm_90 as the launchers call them: no register spills. The one-pass
-    backward before them spilled 964 bytes per thread; its successor's first pass spills at 4 warps."""
+    in_proj output's 256 columns), compiled for sm_90 as the launchers call them: no register spills, and no
+    per-tile reduction in the backward's first pass. The one-pass backward before them spilled 964 bytes per
+    thread; its successor's first pass spills at 4 warps."""
     names = ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
     x = torch.zeros(1344, 65, 256)[..., :128]
     w, b = torch.zeros(128, 1, 4), torch.zeros(128)
@@ -275,7 +276,13 @@ def test_conv_kernels_compile_without_spills(monkeypatch, reverse):
     calls = _captured(monkeypatch, conv1d_triton, names, run)
     assert [kernel.fn.__name__ for kernel, _, _ in calls] == list(names)
     for kernel, args, kwargs in calls:
-        report = _ptxas_report(_compile_sm90(kernel, args, kwargs).asm["ptx"])
+        compiled = _compile_sm90(kernel, args, kwargs)
+        if kernel.fn.__name__ == "_conv1d_bwd_dpre_kernel":
+            # dweight and dbias are summed per element across the program's row tiles and reduced over the rows
+            # once at the end: no reduction (cross-warp: shared memory and barriers) or layout conversion per tile
+            (loop,) = _loop_bodies(compiled.asm["ttgir"])
+            assert "tt.reduce" not in loop and "convert_layout" not in loop, loop
+        report = _ptxas_report(compiled.asm["ptx"])
         if report is None:
             pytest.skip("Triton's ptxas is not installed here")
         assert "0 bytes spill stores" in report, f"{kernel.fn.__name__}: {report}"
