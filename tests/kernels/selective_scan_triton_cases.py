@@ -173,3 +173,14 @@ def test_partial_sums_in_one_kernel_match_torch():
     torch.testing.assert_close(dA, dA_part.sum(0))
     torch.testing.assert_close(dD, dD_part.sum(0))
     torch.testing.assert_close(dbias, dbias_part.sum(0))
+
+
+def test_reduce_scatter_in_the_chunk_parallel_backward(monkeypatch):
+    # the same 32-channel reduce-scatter when the backward splits its tiles into chunks run in parallel
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "min_programs", 10**6)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "min_tiles", 1)
+    flags: list = []
+    monkeypatch.setattr(scan_triton_bwd, "_scan_bwd_kernel", _LaunchSpy(scan_triton_bwd._scan_bwd_kernel, flags))
+    inputs = _inputs(1, 32, 40, 16, use_h0=True, seed=5)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=True, backend="triton")
+    assert flags == [True]
