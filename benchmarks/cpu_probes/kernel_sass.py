@@ -1,0 +1,80 @@
+"""Per-iteration machine code of the hot loops (sm_90a SASS), on the CPU: the scan backward and the conv backward's
+first pass, compiled exactly as their launchers call them at TSM2's shapes.
+
+For each kernel: registers and spills (ptxas), shuffles and barriers in the whole kernel, then every loop (a branch
+back to an earlier label) with its instruction, barrier, shuffle and shared-memory counts. Uses the sm_90 compile
+helpers of tests/kernels/test_scan_triton_compiled_layout.py and the nvdisasm in Triton's wheel (no GPU needed).
+Run from the repo root at the revision to report, e.g. before and after a kernel change:
+
+    python benchmarks/cpu_probes/kernel_sass.py
+"""
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import triton
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"))
+import test_scan_triton_compiled_layout as layout  # noqa: E402
+from tsmamba.kernels import conv1d_triton  # noqa: E402
+
+NVDISASM = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
+INSTRUCTION = re.compile(r"\s+/\*[0-9a-f]{4,}\*/")
+
+
+def _counts(lines: list[str]) -> str:
+    def count(op: str) -> int:
+        return sum(op in line for line in lines)
+
+    shared = count("STS") + count("LDS")
+    return f"{len(lines)} instructions, BAR {count('BAR')}, SHFL {count('SHFL')}, STS/LDS {shared}"
+
+
+def report(name: str, compiled) -> None:
+    ptxas = layout._ptxas_report(compiled.asm["ptx"]) or ""
+    regs = re.search(r"Used (\d+) registers", ptxas)
+    spills = re.search(r"(\d+) bytes spill stores", ptxas)
+    print(f"{name}: {regs.group(1) if regs else '?'} registers, {spills.group(1) if spills else '?'} B spill stores")
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = Path(tmp) / "k.cubin"
+        cubin.write_bytes(compiled.asm["cubin"])
+        sass = subprocess.run([str(NVDISASM), "-c", str(cubin)], capture_output=True, text=True, check=True).stdout
+    labels: dict[str, int] = {}
+    instructions: list[str] = []
+    loops: list[tuple[str, int]] = []
+    for line in sass.splitlines():
+        label = re.match(r"^(\.L_x_\d+):", line.strip())
+        if label:
+            labels[label.group(1)] = len(instructions)
+        elif INSTRUCTION.match(line):
+            branch = re.search(r"BRA\s+`?\(?(\.L_x_\d+)", line)
+            if branch and branch.group(1) in labels:  # a branch back: the end of a loop
+                loops.append((branch.group(1), len(instructions)))
+            instructions.append(line)
+    print(f"  kernel: {_counts(instructions)}")
+    for label, end in loops:
+        print(f"  loop {label}: {_counts(instructions[labels[label] : end + 1])}")
+
+
+def main() -> None:
+    monkeypatch = pytest.MonkeyPatch()
+    for dtype in (torch.float32, torch.bfloat16):
+        report(f"_scan_bwd_kernel ({dtype}, 4 x 256 x 64, N=16)", layout._compile_backward(monkeypatch, dtype))
+        monkeypatch.undo()
+    names = ("_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
+    x = torch.zeros(1344, 65, 256)[..., :128]  # the Weather token mixer's conv input: half of the in_proj output
+    w, b = torch.zeros(128, 1, 4), torch.zeros(128)
+    calls = layout._captured(
+        monkeypatch, conv1d_triton, names, lambda: conv1d_triton.conv1d_silu_backward(x, w, b, x, False)
+    )
+    monkeypatch.undo()
+    report("_conv1d_bwd_dpre_kernel (1344 x 65 x 128, K=4, fp32)", layout._compile_sm90(*calls[0]))
+
+
+if __name__ == "__main__":
+    main()
