@@ -324,8 +324,6 @@ def run_sweep(args) -> list[str]:
         dict(min_programs=16384),
         dict(min_tiles=2),
         dict(min_tiles=1),
-        dict(reduce_scatter=False),
-        dict(fused_sums=False),
     ]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",

@@ -44,10 +44,7 @@ from .scan_triton_fwd import (
 # Below min_programs programs (32 channels of one batch row each) the walk splits the tiles into chunks of at
 # least min_tiles tiles that run in parallel.
 # maxnreg: register cap per thread, as in FWD_CONFIG.
-# reduce_scatter: dB_t/dC_t summed over the warp's 32 channels by a reduce-scatter (_reduce_scatter_store) instead
-# of an all-reduce (tl.sum) and _store_n.
-# fused_sums: the partial sums of dB, dC, dA, dD, dΔbias in one kernel (sum_partials) instead of five torch sums.
-BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None, "reduce_scatter": True, "fused_sums": True}
+BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None}
 BLOCK_D = 32
 
 
@@ -614,15 +611,10 @@ def scan_backward(
         *init_strides, dlast_strides[0], *dlast_strides[2:],
         *du.stride(), *ddelta.stride(), *dz.stride(),
         T=CKPT_STEPS, HAS_D=args.D is not None, HAS_INIT=init is not None, HAS_DLAST=has_dlast,
-        SCATTER=cfg["reduce_scatter"] and block_d == 32 and block_n <= 32,
+        SCATTER=block_d == 32 and block_n <= 32,  # else the all-reduce and _store_n (narrow groups, N > 32)
         **flags, **launch_options(1, cfg["maxnreg"]),
     )  # fmt: skip
-    if cfg["fused_sums"]:
-        dB, dC, dA, dD, dbias = sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)
-    else:
-        dB = dB_part.view(batch, groups, n_dblk // groups, length, n_state).sum(2)
-        dC = dC_part.view(batch, groups, n_dblk // groups, length, n_state).sum(2)
-        dA, dD, dbias = dA_part.sum(0), dD_part.sum(0), dbias_part.sum(0)
+    dB, dC, dA, dD, dbias = sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)
     return (
         du,
         ddelta,

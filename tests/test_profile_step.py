@@ -57,8 +57,8 @@ def test_model_speed_scan_bwd_option_sets_the_backward_config_or_names_the_keys(
     from tsmamba.kernels import scan_triton_bwd
 
     monkeypatch.setattr(scan_triton_bwd, "BWD_CONFIG", dict(scan_triton_bwd.BWD_CONFIG))
-    model_speed.apply_scan_bwd(["reduce_scatter=0", "min_tiles=2"])
-    assert scan_triton_bwd.BWD_CONFIG["reduce_scatter"] == 0 and scan_triton_bwd.BWD_CONFIG["min_tiles"] == 2
-    for bad in ("no_such_key=1", "reduce_scatter", "reduce_scatter=yes"):
+    model_speed.apply_scan_bwd(["min_programs=0", "min_tiles=2"])
+    assert scan_triton_bwd.BWD_CONFIG["min_programs"] == 0 and scan_triton_bwd.BWD_CONFIG["min_tiles"] == 2
+    for bad in ("no_such_key=1", "min_tiles", "min_tiles=yes"):
         with pytest.raises(ValueError, match="KEY=INT with KEY one of"):
             model_speed.apply_scan_bwd([bad])
