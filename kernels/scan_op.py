@@ -48,16 +48,16 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus, rev
 
 @_fwd.register_fake
 def _fwd_fake(u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus, reverse, save_checkpoints):
-    from .scan_triton_fwd import CKPT_STEPS
+    from .scan_triton_fwd import checkpoint_slots
 
     batch, dim, length = u.shape
     n_state = A.shape[1]
-    n_ckpt = -(-length // CKPT_STEPS) if save_checkpoints else 0
     f32 = torch.float32
+    ckpt = u.new_empty(batch, checkpoint_slots(length), n_state, dim, dtype=f32)
     return (
         torch.empty_like(u),
         u.new_empty(batch, n_state, dim, dtype=f32).transpose(1, 2),  # (batch, dim, N) view of (batch, N, dim)
-        u.new_empty(batch, n_ckpt, n_state, dim, dtype=f32),
+        ckpt if save_checkpoints else u.new_empty(0, dtype=f32),
     )
 
 
@@ -113,7 +113,7 @@ def _setup_context(ctx, inputs, output) -> None:
 
 def _backward(ctx, grad_out, grad_last, _grad_checkpoints):
     u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints = ctx.saved_tensors
-    if checkpoints.shape[1] == 0:
+    if checkpoints.dim() != 4:  # the forward ran without save_checkpoints
         raise RuntimeError(
             "selective_scan: backward through a forward run without gradients enabled; run the forward with "
             "torch.enable_grad() and inputs that require grad."

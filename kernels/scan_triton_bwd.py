@@ -192,7 +192,7 @@ def _scan_bwd_kernel(
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0. Program axis 2 is a chunk of
     ``tiles_per_chunk`` tiles; its adjoint at the chunk's end comes from ``dlast_ptr`` (chunk stride ``s_qc``),
     computed by the chunk-carry pass.
-    Checkpoints are (batch, n_tiles, N, dim) with slot 0 unused (tile 0 starts from the initial state).
+    Checkpoints are (batch, n_tiles - 1, N, dim): slot k - 1 before tile k (tile 0 starts from the initial state).
     Partial outputs: dB, dC (batch, channel blocks, L, N); dA (batch·chunks, N, dim); dh0 (batch, N, dim)."""
     n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
     pid_d = tl.program_id(0) % n_dblk
@@ -250,8 +250,10 @@ def _scan_bwd_kernel(
     for kk in range(0, tile_hi - tile_lo):
         k = tile_hi - 1 - kk
         # ---- recompute the tile's states (scan order) into the scratch ----
-        h = tl.load(
-            ckpt_ptr + (pid_b * n_tiles + k) * dim * N + state_off, mask=mask_nd & (zero_d + k > 0)[None, :], other=0.0
+        h = tl.load(  # slot k - 1 holds the state before tile k; tile 0 starts from the initial state (or zeros)
+            ckpt_ptr + (pid_b * (n_tiles - 1) + tl.maximum(k - 1, 0)) * dim * N + state_off,
+            mask=mask_nd & (zero_d + k > 0)[None, :],
+            other=0.0,
         )
         if HAS_INIT:
             h += tl.load(
@@ -536,7 +538,8 @@ def scan_backward(
 ) -> tuple[Tensor | None, ...]:
     """Gradients (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dinitial_state) in the inputs' dtypes.
 
-    ``checkpoints``: the forward's (batch, n_tiles, N, dim) states before every CKPT_STEPS-th scanned step.
+    ``checkpoints``: the forward's (batch, n_tiles - 1, N, dim) states before scanned steps CKPT_STEPS,
+    2·CKPT_STEPS, ... (scan_triton_fwd.checkpoint_slots).
     """
     cfg = {**BWD_CONFIG, **(config or {})}
     u, delta, A = args.u, args.delta, args.A

@@ -9,8 +9,9 @@ inputs are 1-D ``[BLOCK_D]`` rows; B_t and C_t are ``[N]`` rows broadcast as ``b
 the same 16 values: one L1 line); softplus uses the hardware log2.
 
 Steps go four per iteration with the next four already loaded (prefetch). Decays use exp2 with A pre-scaled by
-log2(e). The state before every ``CKPT``-th scanned step (step 0's too: the initial state) is saved
-for the backward, which recomputes a tile of states from it instead of storing all (L, N) states.
+log2(e). The state before every ``CKPT``-th scanned step but step 0 (the backward takes the initial state
+itself) is saved for the backward, which recomputes a tile of states from it instead of storing all (L, N)
+states.
 
 Small batch·dim with long L would leave most of the GPU idle, so the launcher then splits the scanned steps
 into chunks run in parallel: pass 1 scans each chunk from a zero state and keeps its end state and ΣΔ (the
@@ -42,6 +43,14 @@ NO_ALIGN_HINTS = ("dim", "s_an")
 
 # Checkpoint interval = the backward's tile length (steps per tile).
 CKPT_STEPS = 16
+
+
+def checkpoint_slots(length: int) -> int:
+    """Checkpoints the forward saves for a backward over ``length`` steps: the states before steps CKPT_STEPS,
+    2·CKPT_STEPS, ... (not step 0's: that is the initial state, which the backward reads itself)."""
+    return max(-(-length // CKPT_STEPS) - 1, 0)
+
+
 # Forward tuning; None = chosen from the problem size (see _fwd_warps). The benchmark sweep overrides these.
 # maxnreg: a register cap per thread (more resident warps, at the risk of spills); None = the compiler's choice.
 FWD_CONFIG = {"num_warps": None, "min_programs": 2048, "min_chunk": 64, "maxnreg": None}
@@ -231,9 +240,8 @@ def _scan_fwd_kernel(
     SAVE_LAST: tl.constexpr,
 ):
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0: the channel blocks of one batch row
-    run side by side and share that row's B and C in L2. Checkpoint k (k >= 1) of the (batch, n_ckpt, N, dim)
-    buffer is the state before scanned step k·CKPT; slot 0 holds the initial state (zeros without one), which the
-    backward never reads (it takes the initial state itself)."""
+    run side by side and share that row's B and C in L2. Slot k - 1 of the (batch, n_ckpt, N, dim) checkpoint
+    buffer is the state before scanned step k·CKPT (k >= 1)."""
     n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
     pid_d = tl.program_id(0) % n_dblk
     pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
@@ -293,8 +301,8 @@ def _scan_fwd_kernel(
         p_u2, p_dl2, p_z2 = _load_step(u_row, d_row, z_row, _time(i + 6, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
         p_u3, p_dl3, p_z3 = _load_step(u_row, d_row, z_row, _time(i + 7, L, REVERSE), mask_d, s_ul, s_dl, s_zl, HAS_Z)
         if SAVE_CKPT:
-            if i % CKPT == 0:  # slot 0 too (the initial state), so that every element of the output is defined
-                tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT) * dim * N + state_off, h, mask=mask_nd)
+            if (i % CKPT == 0) & (i > 0):
+                tl.store(ckpt_ptr + (pid_b * n_ckpt + i // CKPT - 1) * dim * N + state_off, h, mask=mask_nd)
         b1, c1 = _load_bc(b_row, c_row, _time(i + 1, L, REVERSE), s_bl, s_cl, mask_bc)
         h, dtsum = _fwd_step(
             h,
@@ -484,9 +492,10 @@ def a_strides(a_t: Tensor) -> tuple[int, int]:
 def scan_forward(
     args: ScanArgs, save_checkpoints: bool = True, config: dict | None = None, save_last: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32, checkpoints (batch, n, dim, N).
+    """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32, checkpoints (batch, n, N, dim): the
+    states before scanned steps CKPT_STEPS, 2·CKPT_STEPS, ... (n = checkpoint_slots(L), none for L <= CKPT_STEPS).
 
-    Without ``save_checkpoints`` (inference) the checkpoints are not written: the returned tensor is empty.
+    Without ``save_checkpoints`` (inference) the checkpoints are not written: the returned tensor is 1-D and empty.
     Without ``save_last`` the last state is not written (its tensor is left uninitialised).
     """
     cfg = {**FWD_CONFIG, **(config or {})}
@@ -498,7 +507,7 @@ def scan_forward(
     num_warps = cfg["num_warps"] or _fwd_warps(batch * dim, cfg["min_programs"])
     block_d, one_group = _block_d(dim, dpg, 32 * num_warps)
     block_n = triton.next_power_of_2(n_state)
-    n_ckpt = triton.cdiv(length, CKPT_STEPS)
+    n_ckpt = checkpoint_slots(length)
     # output channel-last like u when u is: the store of each step is then one coalesced row
     if u.stride(1) == 1 and u.stride(2) != 1:
         out = torch.empty(batch, length, dim, device=u.device, dtype=u.dtype).transpose(1, 2)
@@ -506,7 +515,9 @@ def scan_forward(
         out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
     # written (N, dim) per batch row like the checkpoints (coalesced, no layout change); returned as a view
     last = torch.empty(batch, n_state, dim, device=u.device, dtype=torch.float32).transpose(1, 2)
-    ckpt = torch.empty(batch, n_ckpt if save_checkpoints else 0, n_state, dim, device=u.device, dtype=torch.float32)
+    ckpt = torch.empty(batch, n_ckpt, n_state, dim, device=u.device, dtype=torch.float32)
+    if not save_checkpoints:
+        ckpt = ckpt.new_empty(0)
     n_dblk = triton.cdiv(dim, block_d)
     programs = batch * n_dblk
     n_chunks = 1

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
 import torch
 from selective_scan_cases import TOLERANCES, assert_close, make_inputs
+from tsmamba.kernels.reference import selective_scan_loop
+from tsmamba.kernels.scan_triton_fwd import checkpoint_slots
 
 from tsmamba.models.registry import build_model, make_config
 
@@ -52,19 +55,36 @@ def test_fast_path_equals_reference_path():
     assert checked == len(ref_params)
 
 
-def test_scan_forward_op_defines_every_checkpoint():
-    # a functional op's outputs must not hold uninitialised memory (torch.compile compares and reuses them): the
-    # checkpoint slot before the first scanned step is the initial state, or zeros without one, in both directions
-    # (L=130 on 2 x 4 channels takes the launcher's chunked two-pass path)
-    for use_h0, reverse, length in ((True, True, 21), (False, False, 21), (True, False, 130)):
+def test_scan_forward_op_checkpoints_are_the_states_before_every_16th_step():
+    # the op's checkpoint output holds exactly the states before scanned steps 16, 32, ... (the backward's tile
+    # starts past tile 0; none for L <= 16) and no uninitialised memory (torch.compile compares and reuses
+    # outputs): in both directions, with and without an initial state, on the launcher's chunked two-pass path
+    # (L=130 on 2 x 4 channels) too; each slot equals the last state of the fp64 loop over the steps before it
+    fields = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
+    for use_h0, reverse, length in ((True, True, 37), (False, False, 37), (True, False, 130), (False, True, 16)):
         inputs = make_inputs(2, 4, length, 2, groups=2, use_h0=use_h0, device=DEVICE)
-        args = [inputs[k] for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")]
-        for fill in (float("nan"), 7.0):  # whatever the allocator hands out, slot 0 is overwritten
+        args = [inputs[k] for k in fields]
+        for fill in (float("nan"), 7.0):  # whatever the allocator hands out
             torch.empty(4096, device=DEVICE).fill_(fill)
             _, _, ckpt = torch.ops.tsmamba.selective_scan_fwd(*args, True, reverse, True)
-            expected = inputs["initial_state"] if use_h0 else torch.zeros_like(ckpt[:, 0].transpose(1, 2))
-            torch.testing.assert_close(ckpt[:, 0].transpose(1, 2), expected.float(), rtol=0, atol=0)
-            assert torch.isfinite(ckpt).all()
+            assert ckpt.shape == (2, checkpoint_slots(length), 2, 4)
+            assert ckpt.shape[1] == (length - 1) // 16 and torch.isfinite(ckpt).all()
+        for k in range(1, ckpt.shape[1] + 1):
+            steps = slice(length - 16 * k, None) if reverse else slice(0, 16 * k)
+            cut = {name: inputs[name] for name in fields}
+            cut.update({name: inputs[name][..., steps] for name in ("u", "delta", "z", "B", "C")})
+            _, state = selective_scan_loop(**cut, delta_softplus=True, reverse=reverse, return_last_state=True)
+            torch.testing.assert_close(ckpt[:, k - 1].transpose(1, 2), state.float(), rtol=1e-4, atol=1e-5)
+
+
+def test_scan_backward_through_an_op_run_without_checkpoints_names_the_fix():
+    inputs = make_inputs(1, 4, 20, 2, groups=2, device=DEVICE)  # the op takes canonical (grouped) B and C
+    u = inputs["u"].detach().requires_grad_()
+    args = (u, inputs["delta"], inputs["A"], inputs["B"], inputs["C"], None, None, None, None)
+    out, _, ckpt = torch.ops.tsmamba.selective_scan_fwd(*args, True, False, False)
+    assert ckpt.numel() == 0
+    with pytest.raises(RuntimeError, match="without gradients enabled"):
+        out.sum().backward()
 
 
 def test_scan_custom_ops_pass_opcheck():

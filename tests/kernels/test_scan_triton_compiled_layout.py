@@ -105,7 +105,7 @@ def _backward_calls(monkeypatch, dtype) -> list:
     """The backward's two launches as the launcher makes them: the walk, then the partial sums."""
     args = _scan_args(dtype)
     batch, dim, length = args.u.shape
-    ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
+    ckpt = torch.zeros(batch, scan_triton_fwd.checkpoint_slots(length), N_STATE, dim)
     grad = torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
     names = ("_scan_bwd_kernel", "_scan_sum_partials_kernel")
     calls = _captured(
@@ -245,7 +245,7 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
     batch, dim, length = 100_000, 32, 7
     args = _scan_args(torch.float32, batch=batch, dim=dim, length=length)
     scan_triton_fwd.scan_forward(args, save_checkpoints=True)
-    ckpt = torch.zeros(batch, triton.cdiv(length, scan_triton_fwd.CKPT_STEPS), N_STATE, dim)
+    ckpt = torch.zeros(batch, scan_triton_fwd.checkpoint_slots(length), N_STATE, dim)
     grad = torch.zeros(batch, length, dim).transpose(1, 2)
     scan_triton_bwd.scan_backward(args, ckpt, grad, None)
     for name in ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel"):
