@@ -308,9 +308,9 @@ def run_gpu(args) -> list[str]:
 
 
 def run_sweep(args) -> list[str]:
-    """Forward and forward+backward ms of our Triton kernels for several block configs (tuning); for the backward
-    configs also the worst gradient's relative difference from the first config's (a native correctness check of
-    each variant at the benchmark's block sizes)."""
+    """Forward (inference, and training: with the checkpoints saved) and forward+backward ms of our Triton kernels
+    for several block configs (tuning); for the backward configs also the worst gradient's relative difference
+    from the first config's (a native correctness check of each variant at the benchmark's block sizes)."""
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
     # {} = the shipped defaults (chosen from the problem size); the rest are alternatives, each applied on top of
@@ -339,6 +339,10 @@ def run_sweep(args) -> list[str]:
                 with torch.no_grad():
                     selective_scan(**c, delta_softplus=True, backend="triton")
 
+            def fwd_train(c):  # what a training step runs: the forward also saves the backward's checkpoints
+                leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
+                selective_scan(**leaves, delta_softplus=True, backend="triton")
+
             def fb(c):
                 leaves = {k: v.detach().requires_grad_(True) for k, v in c.items()}
                 out = selective_scan(**leaves, delta_softplus=True, backend="triton")
@@ -354,9 +358,10 @@ def run_sweep(args) -> list[str]:
             first_grads = None
             for kind, configs, table, fn in (
                 ("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
+                ("fwd (training)", [{}], scan_triton_fwd.FWD_CONFIG, fwd_train),
                 ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb),
             ):
-                for config in configs:
+                for config in configs[: 1 if args.defaults_only else None]:
                     scan_triton_fwd.FWD_CONFIG.update(base_fwd)
                     scan_triton_bwd.BWD_CONFIG.update(base_bwd)
                     table.update(config)
@@ -448,6 +453,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
+    parser.add_argument(
+        "--defaults-only", action="store_true", help="with --sweep: only the shipped configs (an A/B of two builds)"
+    )
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()
     if args.sweep:
