@@ -325,6 +325,7 @@ def run_sweep(args) -> list[str]:
         dict(min_tiles=2),
         dict(min_tiles=1),
     ]
+    bwd_configs += [ast.literal_eval(c) for c in args.extra_bwd]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
         "|---|---|---|---|---|---|",
@@ -455,6 +456,9 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
     parser.add_argument(
         "--defaults-only", action="store_true", help="with --sweep: only the shipped configs (an A/B of two builds)"
+    )
+    parser.add_argument(
+        "--extra-bwd", nargs="*", default=[], help="with --sweep: more backward configs, as dicts: \"{'min_tiles': 8}\""
     )
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()
