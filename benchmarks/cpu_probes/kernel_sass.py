@@ -6,7 +6,7 @@ back to an earlier label) with its instruction, barrier, shuffle and shared-memo
 helpers of tests/kernels/test_scan_triton_compiled_layout.py and the nvdisasm in Triton's wheel (no GPU needed).
 Run from the repo root at the revision to report, e.g. before and after a kernel change:
 
-    python benchmarks/cpu_probes/kernel_sass.py
+    python benchmarks/cpu_probes/kernel_sass.py [MAXNREG ...]   # e.g. 208 168: the scan backward under those caps
 """
 
 import re
@@ -21,7 +21,7 @@ import triton
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"))
 import test_scan_triton_compiled_layout as layout  # noqa: E402
-from tsmamba.kernels import conv1d_triton  # noqa: E402
+from tsmamba.kernels import conv1d_triton, scan_triton_bwd  # noqa: E402
 
 NVDISASM = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
 INSTRUCTION = re.compile(r"\s+/\*[0-9a-f]{4,}\*/")
@@ -32,7 +32,8 @@ def _counts(lines: list[str]) -> str:
         return sum(op in line for line in lines)
 
     shared = count("STS") + count("LDS")
-    return f"{len(lines)} instructions, BAR {count('BAR')}, SHFL {count('SHFL')}, STS/LDS {shared}"
+    local = count("STL") + count("LDL")  # spills
+    return f"{len(lines)} instructions, BAR {count('BAR')}, SHFL {count('SHFL')}, STS/LDS {shared}, STL/LDL {local}"
 
 
 def report(name: str, compiled) -> None:
@@ -62,9 +63,14 @@ def report(name: str, compiled) -> None:
 
 
 def main() -> None:
+    caps = [int(v) for v in sys.argv[1:]]  # register caps (BWD_CONFIG["maxnreg"]) to report the scan backward at
     monkeypatch = pytest.MonkeyPatch()
     for dtype in (torch.float32, torch.bfloat16):
         report(f"_scan_bwd_kernel ({dtype}, 4 x 256 x 64, N=16)", layout._compile_backward(monkeypatch, dtype))
+        monkeypatch.undo()
+    for cap in caps:
+        monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "maxnreg", cap)
+        report(f"_scan_bwd_kernel (fp32, maxnreg {cap})", layout._compile_backward(monkeypatch, torch.float32))
         monkeypatch.undo()
     names = ("_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
     x = torch.zeros(1344, 65, 256)[..., :128]  # the Weather token mixer's conv input: half of the in_proj output

@@ -55,7 +55,9 @@ def _captured(monkeypatch, module, names: tuple[str, ...], run) -> list:
 def _compile_sm90(kernel, args: tuple, kwargs: dict):
     """Compile one recorded launch for sm_90 with the JIT's specialisation (alignment and ==1 hints)."""
     kwargs = dict(kwargs)
-    num_warps = kwargs.pop("num_warps", 4)
+    options = {"num_warps": kwargs.pop("num_warps", 4)}
+    if "maxnreg" in kwargs:  # a launch option (BWD_CONFIG / FWD_CONFIG "maxnreg"), not a kernel argument
+        options["maxnreg"] = kwargs.pop("maxnreg")
     values = dict(zip(kernel.arg_names, args))
     values.update(kwargs)
     signature, constexprs, attrs = {}, {}, {}
@@ -74,7 +76,7 @@ def _compile_sm90(kernel, args: tuple, kwargs: dict):
             if key:
                 attrs[(i,)] = BaseBackend.parse_attr(key)
     source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs, attrs=attrs)
-    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
 
 
 def _scan_args(dtype: torch.dtype, batch: int = 4, dim: int = 256, length: int = 64) -> ScanArgs:
