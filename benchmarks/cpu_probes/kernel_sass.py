@@ -6,7 +6,10 @@ back to an earlier label) with its instruction, barrier, shuffle and shared-memo
 helpers of tests/kernels/test_scan_triton_compiled_layout.py and the nvdisasm in Triton's wheel (no GPU needed).
 Run from the repo root at the revision to report, e.g. before and after a kernel change:
 
-    python benchmarks/cpu_probes/kernel_sass.py [MAXNREG ...]   # e.g. 208 168: the scan backward under those caps
+    python benchmarks/cpu_probes/kernel_sass.py [KEY=INT ...] [MAXNREG ...]   # e.g. 208 168: the backward under caps
+
+A probe copy (``benchmarks/scan_stage_probe.py``) is compiled by putting it first as ``tsmamba.kernels``: write it
+to DIR/tsmamba/kernels, touch DIR/tsmamba/__init__.py, and run with PYTHONPATH=DIR and e.g. ``skip=32 168 128``.
 """
 
 import re
@@ -63,7 +66,14 @@ def report(name: str, compiled) -> None:
 
 
 def main() -> None:
-    caps = [int(v) for v in sys.argv[1:]]  # register caps (BWD_CONFIG["maxnreg"]) to report the scan backward at
+    # KEY=INT: a BWD_CONFIG entry for every compile (e.g. skip=32 with scan_stage_probe.py's copy as
+    # tsmamba.kernels); plain integers: register caps (BWD_CONFIG["maxnreg"]) to report the scan backward at
+    settings = [a.partition("=") for a in sys.argv[1:] if "=" in a]
+    caps = [int(a) for a in sys.argv[1:] if "=" not in a]
+    for key, _, value in settings:
+        if key not in scan_triton_bwd.BWD_CONFIG:
+            raise SystemExit(f"unknown BWD_CONFIG key {key!r}; one of {sorted(scan_triton_bwd.BWD_CONFIG)}")
+        scan_triton_bwd.BWD_CONFIG[key] = int(value)
     monkeypatch = pytest.MonkeyPatch()
     for dtype in (torch.float32, torch.bfloat16):
         report(f"_scan_bwd_kernel ({dtype}, 4 x 256 x 64, N=16)", layout._compile_backward(monkeypatch, dtype))
