@@ -325,6 +325,8 @@ def run_sweep(args) -> list[str]:
         dict(min_tiles=2),
         dict(min_tiles=1),
     ]
+    if args.defaults_only:
+        fwd_configs, bwd_configs = [{}], [{}]
     bwd_configs += [ast.literal_eval(c) for c in args.extra_bwd]
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
@@ -362,7 +364,7 @@ def run_sweep(args) -> list[str]:
                 ("fwd (training)", [{}], scan_triton_fwd.FWD_CONFIG, fwd_train),
                 ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb),
             ):
-                for config in configs[: 1 if args.defaults_only else None]:
+                for config in configs:
                     scan_triton_fwd.FWD_CONFIG.update(base_fwd)
                     scan_triton_bwd.BWD_CONFIG.update(base_bwd)
                     table.update(config)
@@ -455,7 +457,7 @@ def main() -> None:
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
     parser.add_argument(
-        "--defaults-only", action="store_true", help="with --sweep: only the shipped configs (an A/B of two builds)"
+        "--defaults-only", action="store_true", help="with --sweep: the shipped configs (and --extra-bwd) only"
     )
     parser.add_argument(
         "--extra-bwd", nargs="*", default=[], help="with --sweep: more backward configs, as dicts: \"{'min_tiles': 8}\""
