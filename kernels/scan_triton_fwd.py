@@ -515,9 +515,8 @@ def scan_forward(
         out = torch.empty(batch, dim, length, device=u.device, dtype=u.dtype)
     # written (N, dim) per batch row like the checkpoints (coalesced, no layout change); returned as a view
     last = torch.empty(batch, n_state, dim, device=u.device, dtype=torch.float32).transpose(1, 2)
-    ckpt = torch.empty(batch, n_ckpt, n_state, dim, device=u.device, dtype=torch.float32)
-    if not save_checkpoints:
-        ckpt = ckpt.new_empty(0)
+    ckpt_shape = (batch, n_ckpt, n_state, dim) if save_checkpoints else (0,)  # 1-D empty: "none saved"
+    ckpt = torch.empty(ckpt_shape, device=u.device, dtype=torch.float32)
     n_dblk = triton.cdiv(dim, block_d)
     programs = batch * n_dblk
     n_chunks = 1
