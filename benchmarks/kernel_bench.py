@@ -80,6 +80,20 @@ def load_mamba_ssm(peer_dir: Path | None = None):
     return None, None
 
 
+def apply_scan_bwd(items: list[str]) -> None:
+    """Set the scan backward's BWD_CONFIG entries from ``KEY=INT`` items (A/Bs of a kernel option: model_speed's
+    --scan-bwd, kernel_sass's settings)."""
+    if not items:
+        return
+    from tsmamba.kernels import scan_triton_bwd
+
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key not in scan_triton_bwd.BWD_CONFIG or not sep or not value.lstrip("-").isdigit():
+            raise ValueError(f"{item!r}: expected KEY=INT with KEY one of {sorted(scan_triton_bwd.BWD_CONFIG)}")
+        scan_triton_bwd.BWD_CONFIG[key] = int(value)
+
+
 def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str, channel_last: bool, seed: int):
     """Benchmark inputs like a Mamba block's: softplus(Δ + bias), D, z gate, N=16, A = -(1..N)."""
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -307,14 +321,10 @@ def run_gpu(args) -> list[str]:
     return head + rows
 
 
-def run_sweep(args) -> list[str]:
-    """Forward (inference, and training: with the checkpoints saved) and forward+backward ms of our Triton kernels
-    for several block configs (tuning); for the backward configs also the worst gradient's relative difference
-    from the first config's (a native correctness check of each variant at the benchmark's block sizes)."""
-    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
-
-    # {} = the shipped defaults (chosen from the problem size); the rest are alternatives, each applied on top of
-    # the defaults. Timed from CUDA graphs (kernel time, no launch overhead).
+def sweep_configs(defaults_only: bool, extra_bwd: list[str]) -> tuple[list[dict], list[dict]]:
+    """Forward and backward configs of the sweep: {} = the shipped defaults (chosen from the problem size), the
+    rest alternatives applied on top of them; ``defaults_only`` keeps {} alone, ``extra_bwd`` (dict literals) adds
+    backward configs either way."""
     fwd_configs = [{}, dict(num_warps=1), dict(num_warps=2), dict(min_programs=0), dict(min_programs=8192)]
     bwd_configs = [
         {},
@@ -325,9 +335,18 @@ def run_sweep(args) -> list[str]:
         dict(min_tiles=2),
         dict(min_tiles=1),
     ]
-    if args.defaults_only:
+    if defaults_only:
         fwd_configs, bwd_configs = [{}], [{}]
-    bwd_configs += [ast.literal_eval(c) for c in args.extra_bwd]
+    return fwd_configs, bwd_configs + [ast.literal_eval(c) for c in extra_bwd]
+
+
+def run_sweep(args) -> list[str]:
+    """Forward (inference, and training: with the checkpoints saved) and forward+backward ms of our Triton kernels
+    for several block configs (tuning); for the backward configs also the worst gradient's relative difference
+    from the first config's (a native correctness check of each variant at the benchmark's block sizes)."""
+    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
+
+    fwd_configs, bwd_configs = sweep_configs(args.defaults_only, args.extra_bwd)  # timed from CUDA graphs
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
         "|---|---|---|---|---|---|",

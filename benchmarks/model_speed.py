@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from kernel_bench import apply_scan_bwd
 
 from tsmamba.execution import EXECUTIONS, FastForward
 from tsmamba.models.registry import build_model, make_config
@@ -138,21 +139,6 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
     return {"train": train_ms, "infer": infer.median(), "peak": peak, "setup": setup, "reps": reps}
 
 
-def apply_scan_bwd(items: list[str]) -> None:
-    """Set the scan backward's BWD_CONFIG entries from ``KEY=INT`` items (an A/B of a kernel option in whole steps)."""
-    if not items:
-        return
-    from tsmamba.kernels import scan_triton_bwd
-
-    for item in items:
-        key, sep, value = item.partition("=")
-        if key not in scan_triton_bwd.BWD_CONFIG or not sep or not value.lstrip("-").isdigit():
-            raise ValueError(
-                f"--scan-bwd {item!r}: expected KEY=INT with KEY one of {sorted(scan_triton_bwd.BWD_CONFIG)}"
-            )
-        scan_triton_bwd.BWD_CONFIG[key] = int(value)
-
-
 def _cleanup(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
@@ -189,7 +175,7 @@ def main() -> None:
     try:
         apply_scan_bwd(args.scan_bwd)
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(f"--scan-bwd {err}")
     bad = sorted(set(args.modes) - set(EXECUTIONS) - {"auto"})
     if bad:
         parser.error(f"unknown modes {bad}; use some of {EXECUTIONS}")

@@ -23,7 +23,9 @@ import torch
 import triton
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import test_scan_triton_compiled_layout as layout  # noqa: E402
+from kernel_bench import apply_scan_bwd  # noqa: E402
 from tsmamba.kernels import conv1d_triton, scan_triton_bwd  # noqa: E402
 
 NVDISASM = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
@@ -68,12 +70,11 @@ def report(name: str, compiled) -> None:
 def main() -> None:
     # KEY=INT: a BWD_CONFIG entry for every compile (e.g. skip=32 with scan_stage_probe.py's copy as
     # tsmamba.kernels); plain integers: register caps (BWD_CONFIG["maxnreg"]) to report the scan backward at
-    settings = [a.partition("=") for a in sys.argv[1:] if "=" in a]
+    try:
+        apply_scan_bwd([a for a in sys.argv[1:] if "=" in a])
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     caps = [int(a) for a in sys.argv[1:] if "=" not in a]
-    for key, _, value in settings:
-        if key not in scan_triton_bwd.BWD_CONFIG:
-            raise SystemExit(f"unknown BWD_CONFIG key {key!r}; one of {sorted(scan_triton_bwd.BWD_CONFIG)}")
-        scan_triton_bwd.BWD_CONFIG[key] = int(value)
     monkeypatch = pytest.MonkeyPatch()
     for dtype in (torch.float32, torch.bfloat16):
         report(f"_scan_bwd_kernel ({dtype}, 4 x 256 x 64, N=16)", layout._compile_backward(monkeypatch, dtype))

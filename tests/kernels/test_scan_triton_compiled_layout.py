@@ -296,3 +296,15 @@ def test_partial_sums_kernel_compiles_for_sm90(monkeypatch):
     report = _ptxas_report(_compile_sm90(*_backward_calls(monkeypatch, torch.float32)[1]).asm["ptx"])
     if report is not None:
         assert "0 bytes spill stores" in report, report
+
+
+def test_register_cap_of_the_backward_config_reaches_the_compile(monkeypatch):
+    # BWD_CONFIG["maxnreg"] is a launch option, not a kernel argument: the compile helper must pass it on, or the
+    # SASS probe reports an uncapped kernel under a cap's name (it did)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "maxnreg", 168)
+    ptx = _compile_backward(monkeypatch, torch.float32).asm["ptx"]
+    assert ".maxnreg 168" in ptx
+    report = _ptxas_report(ptx)
+    if report is not None:
+        used = re.search(r"Used (\d+) registers", report)
+        assert used and int(used.group(1)) <= 168, report

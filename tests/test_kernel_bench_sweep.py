@@ -1,0 +1,27 @@
+"""benchmarks/kernel_bench.py's sweep: which configs it times, and the KEY=INT settings of the scan backward."""
+
+from __future__ import annotations
+
+import pytest
+from benchmark_scripts import load_benchmark
+
+pytest.importorskip("triton")
+
+
+def test_defaults_only_keeps_the_shipped_configs_and_the_extra_backward_ones():
+    kernel_bench = load_benchmark("kernel_bench")
+    fwd, bwd = kernel_bench.sweep_configs(True, ["{'maxnreg': 168}", "{'skip': 32, 'maxnreg': 152}"])
+    assert fwd == [{}] and bwd == [{}, {"maxnreg": 168}, {"skip": 32, "maxnreg": 152}]
+    fwd, bwd = kernel_bench.sweep_configs(False, ["{'min_tiles': 8}"])
+    assert fwd[0] == {} and len(fwd) > 1 and bwd[0] == {} and bwd[-1] == {"min_tiles": 8} and len(bwd) > 2
+
+
+def test_backward_settings_are_applied_or_named_as_wrong(monkeypatch):
+    kernel_bench = load_benchmark("kernel_bench")
+    from tsmamba.kernels import scan_triton_bwd
+
+    monkeypatch.setattr(scan_triton_bwd, "BWD_CONFIG", dict(scan_triton_bwd.BWD_CONFIG))
+    kernel_bench.apply_scan_bwd(["maxnreg=168"])
+    assert scan_triton_bwd.BWD_CONFIG["maxnreg"] == 168
+    with pytest.raises(ValueError, match="'maxnreg=x': expected KEY=INT"):
+        kernel_bench.apply_scan_bwd(["maxnreg=x"])
