@@ -23,7 +23,7 @@ KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 
 _B_NEXT = "            bv_n = tl.load(b_row + t_n * s_bl, mask=mask_n, other=0.0).to(tl.float32)\n"
 _C_NEXT = "            cv_n = tl.load(c_row + t_n * s_cl, mask=mask_n, other=0.0).to(tl.float32)\n"
-_H_NEXT = "            hj_n = tl.load(scratch + j_n * (BLOCK_N * BLOCK_D))\n"
+_H_NEXT = "            hj_n = tl.load(scratch + j_n * (BLOCK_N * s_sp))\n"
 _DZ = "                tl.store(dz_row + t * s_wl, go * y * sz * (1.0 + z * (1.0 - sz)), mask=mask_d & ok_d)"
 _DU_DDT = (
     "            tl.store(du_row + t * s_xl, du, mask=mask_d & ok_d)\n"
@@ -46,7 +46,7 @@ EDITS = [
         "            if (SKIP & 32) == 0:\n    " + _B_NEXT + "    " + _C_NEXT + "            else:\n"
         "                bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)\n"
         "                cv = tl.load(c_row + t * s_cl, mask=mask_n, other=0.0).to(tl.float32)\n"
-        "                hj = tl.load(scratch + j * (BLOCK_N * BLOCK_D))\n"
+        "                hj = tl.load(scratch + j * (BLOCK_N * s_sp))\n"
         "                bv_n, cv_n = bv, cv\n"
         "            if (SKIP & 40) == 0:\n    " + _H_NEXT + "            else:\n                hj_n = hj\n",
     ),

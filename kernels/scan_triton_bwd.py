@@ -107,7 +107,7 @@ def _reduce_scatter_store(row, x, ok, N: tl.constexpr, BLOCK_N: tl.constexpr, BL
     tl.store(row + n, v, mask=ok & (lane % SPREAD == 0) & (n < N))
 
 
-@triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_sl", "s_pn"))
+@triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_sp", "s_pn"))
 def _scan_bwd_kernel(
     u_ptr,
     delta_ptr,
@@ -131,7 +131,7 @@ def _scan_bwd_kernel(
     dbias_ptr,
     dh0_ptr,
     scratch_ptr,
-    s_sl,
+    s_sp,
     s_pn,
     L,
     dim,
@@ -216,15 +216,14 @@ def _scan_bwd_kernel(
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     group = (pid_d * BLOCK_D) // dim_per_group
     state_off = offs_n[:, None] * dim + offs_d[None, :]
-    # per-program scratch [T, BLOCK_N, BLOCK_D]: one 128-byte row per (step, n). The lane stride ``s_sl`` (= 1)
-    # is a runtime argument without specialisation, so the compiler does not vectorise the scratch along the
-    # channels (which would move the state off the one-channel-per-lane layout), while the row pitch is a
-    # constant: each lane's N rows of a step are one base register plus immediate offsets
+    # per-program scratch [T, BLOCK_N, BLOCK_D]: one 128-byte row per (step, n). Its row pitch ``s_sp`` (=
+    # BLOCK_D) is a runtime argument without divisibility hint, so the compiler does not vectorise the scratch
+    # along the channels (which would move the state off the one-channel-per-lane layout)
     scratch = (
         scratch_ptr
-        + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_N * BLOCK_D)
-        + offs_n[:, None] * BLOCK_D
-        + tl.arange(0, BLOCK_D)[None, :] * s_sl
+        + ((pid_b * n_dblk + pid_d) * n_chunks + pid_c) * (T * BLOCK_N * s_sp)
+        + offs_n[:, None] * s_sp
+        + tl.arange(0, BLOCK_D)[None, :]
     )
     du_row = du_ptr + pid_b * s_xb + offs_d * s_xd
     ddt_row = ddelta_ptr + pid_b * s_eb + offs_d * s_ed
@@ -278,7 +277,7 @@ def _scan_bwd_kernel(
                 dl = softplus(dl)
             dt = tl.where(zero_d + i < L, dl, 0.0)
             h = tl.exp2(dt[None, :] * A2) * h + (dt * u)[None, :] * bv[:, None]
-            tl.store(scratch + j * (BLOCK_N * BLOCK_D), h)
+            tl.store(scratch + j * (BLOCK_N * s_sp), h)
             u, dl, bv = u_n, dl_n, bv_n
         # ---- walk the tile backwards ----
         t = _time(k * T + steps - 1, L, REVERSE)
@@ -288,7 +287,7 @@ def _scan_bwd_kernel(
         z = tl.load(z_row + t * s_zl, mask=mask_d, other=0.0).to(tl.float32)
         bv = tl.load(b_row + t * s_bl, mask=mask_n, other=0.0).to(tl.float32)
         cv = tl.load(c_row + t * s_cl, mask=mask_n, other=0.0).to(tl.float32)
-        hj = tl.load(scratch + (steps - 1) * (BLOCK_N * BLOCK_D))
+        hj = tl.load(scratch + (steps - 1) * (BLOCK_N * s_sp))
         for jj in range(0, steps):
             j = steps - 1 - jj
             i = k * T + j
@@ -302,7 +301,7 @@ def _scan_bwd_kernel(
             z_n = tl.load(z_row + t_n * s_zl, mask=mask_d, other=0.0).to(tl.float32)
             bv_n = tl.load(b_row + t_n * s_bl, mask=mask_n, other=0.0).to(tl.float32)
             cv_n = tl.load(c_row + t_n * s_cl, mask=mask_n, other=0.0).to(tl.float32)
-            hj_n = tl.load(scratch + j_n * (BLOCK_N * BLOCK_D))
+            hj_n = tl.load(scratch + j_n * (BLOCK_N * s_sp))
             raw = dl + bias
             if SOFTPLUS:
                 dt = softplus(raw)
@@ -609,7 +608,7 @@ def scan_backward(
     scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_n * block_d, device=dev, dtype=f32)
     _scan_bwd_kernel[(n_dblk * batch, 1, n_chunks)](
         u, delta, a_t, B, C, D, z, bias, init if init is not None else u, checkpoints, grad_out, dlast,
-        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, 1, 1,
+        du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, block_d, 1,
         length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1],
         *u.stride(), *delta.stride(), *a_strides(a_t), *B.stride(), *C.stride(), *z.stride(), *grad_out.stride(),
         *init_strides, dlast_strides[0], *dlast_strides[2:],
