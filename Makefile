@@ -10,7 +10,7 @@ help:
 	@echo "make typecheck  mypy on tsmamba/ and kernels/"
 	@echo "make test       every test, slow ones included (as CI)"
 	@echo "make test-fast  pytest -m 'not slow' (under a minute on a 2-core CPU)"
-	@echo "make ci         .ci/run: fresh venv, README install, demo, lint, all tests"
+	@echo "make ci         .ci/run: fresh venv, README install, demo, lint, all tests, sm_90 layout tests under Triton 3.6"
 
 lint:
 	$(PYTHON) -m ruff check .
