@@ -321,10 +321,12 @@ def run_gpu(args) -> list[str]:
     return head + rows
 
 
-def sweep_configs(defaults_only: bool, extra_bwd: list[str]) -> tuple[list[dict], list[dict]]:
+def sweep_configs(
+    defaults_only: bool, extra_bwd: list[str], extra_fwd: tuple[str, ...] | list[str] = ()
+) -> tuple[list[dict], list[dict]]:
     """Forward and backward configs of the sweep: {} = the shipped defaults (chosen from the problem size), the
-    rest alternatives applied on top of them; ``defaults_only`` keeps {} alone, ``extra_bwd`` (dict literals) adds
-    backward configs either way."""
+    rest alternatives applied on top of them; ``defaults_only`` keeps {} alone, ``extra_fwd`` / ``extra_bwd``
+    (dict literals) add forward / backward configs either way."""
     fwd_configs = [{}, dict(num_warps=1), dict(num_warps=2), dict(min_programs=0), dict(min_programs=8192)]
     bwd_configs = [
         {},
@@ -337,7 +339,8 @@ def sweep_configs(defaults_only: bool, extra_bwd: list[str]) -> tuple[list[dict]
     ]
     if defaults_only:
         fwd_configs, bwd_configs = [{}], [{}]
-    return fwd_configs, bwd_configs + [ast.literal_eval(c) for c in extra_bwd]
+    extra = [ast.literal_eval(c) for c in extra_fwd]
+    return fwd_configs + extra, bwd_configs + [ast.literal_eval(c) for c in extra_bwd]
 
 
 def run_sweep(args) -> list[str]:
@@ -346,7 +349,9 @@ def run_sweep(args) -> list[str]:
     from the first config's (a native correctness check of each variant at the benchmark's block sizes)."""
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
-    fwd_configs, bwd_configs = sweep_configs(args.defaults_only, args.extra_bwd)  # timed from CUDA graphs
+    fwd_configs, bwd_configs = sweep_configs(
+        args.defaults_only, args.extra_bwd, args.extra_fwd
+    )  # timed from CUDA graphs
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
         "|---|---|---|---|---|---|",
@@ -476,7 +481,10 @@ def main() -> None:
     parser.add_argument("--peer", default=".peers", help="folder holding the unpacked mamba_ssm sdist (CPU)")
     parser.add_argument("--sweep", action="store_true", help="time our Triton kernels over block configs")
     parser.add_argument(
-        "--defaults-only", action="store_true", help="with --sweep: the shipped configs (and --extra-bwd) only"
+        "--defaults-only", action="store_true", help="with --sweep: the shipped configs (and --extra-*) only"
+    )
+    parser.add_argument(
+        "--extra-fwd", nargs="*", default=[], help="with --sweep: more forward configs, as dicts: \"{'maxnreg': 128}\""
     )
     parser.add_argument(
         "--extra-bwd", nargs="*", default=[], help="with --sweep: more backward configs, as dicts: \"{'min_tiles': 8}\""

@@ -14,6 +14,8 @@ def test_defaults_only_keeps_the_shipped_configs_and_the_extra_backward_ones():
     assert fwd == [{}] and bwd == [{}, {"maxnreg": 168}, {"skip": 32, "maxnreg": 152}]
     fwd, bwd = kernel_bench.sweep_configs(False, ["{'min_tiles': 8}"])
     assert fwd[0] == {} and len(fwd) > 1 and bwd[0] == {} and bwd[-1] == {"min_tiles": 8} and len(bwd) > 2
+    fwd, bwd = kernel_bench.sweep_configs(True, [], ["{'maxnreg': 128}"])
+    assert fwd == [{}, {"maxnreg": 128}] and bwd == [{}]
 
 
 def test_backward_settings_are_applied_or_named_as_wrong(monkeypatch):

@@ -7,6 +7,10 @@ helpers of tests/kernels/test_scan_triton_compiled_layout.py and the nvdisasm in
 Run from the repo root at the revision to report, e.g. before and after a kernel change:
 
     python benchmarks/cpu_probes/kernel_sass.py [KEY=INT ...] [MAXNREG ...]   # e.g. 208 168: the backward under caps
+    python benchmarks/cpu_probes/kernel_sass.py fwd   # the scan forward alone (inference and training), any build
+
+The GPU image runs Triton 3.6 (torch 2.11's); other releases can lay the same source out differently, so figures
+meant for the H200 come from a Triton 3.6 environment (``pip install triton==3.6.0``).
 
 A probe copy (``benchmarks/scan_stage_probe.py``) is compiled by putting it first as ``tsmamba.kernels``: write it
 to DIR/tsmamba/kernels, touch DIR/tsmamba/__init__.py, and run with PYTHONPATH=DIR and e.g. ``skip=32 168 128``.
@@ -26,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import test_scan_triton_compiled_layout as layout  # noqa: E402
 from kernel_bench import apply_scan_bwd  # noqa: E402
-from tsmamba.kernels import conv1d_triton, scan_triton_bwd  # noqa: E402
+from tsmamba.kernels import conv1d_triton, scan_triton_bwd, scan_triton_fwd  # noqa: E402
 
 NVDISASM = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
 INSTRUCTION = re.compile(r"\s+/\*[0-9a-f]{4,}\*/")
@@ -67,7 +71,24 @@ def report(name: str, compiled) -> None:
         print(f"  loop {label}: {_counts(instructions[labels[label] : end + 1])}")
 
 
+def report_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan forward at 256 x 256 x 64 fp32, inference (no checkpoints) and training; also for builds before
+    the kernel's rename (``_fwd_kernel``), so two commits' forwards can be compared."""
+    name = "_scan_fwd_kernel" if hasattr(scan_triton_fwd, "_scan_fwd_kernel") else "_fwd_kernel"
+    for save in (False, True):
+        args = layout._scan_args(torch.float32, 256, 256, 64)
+        run = lambda: scan_triton_fwd.scan_forward(args, save_checkpoints=save)  # noqa: E731
+        calls = layout._captured(monkeypatch, scan_triton_fwd, (name,), run)
+        monkeypatch.undo()
+        report(
+            f"{name} (fp32, 256 x 256 x 64, {'training' if save else 'inference'})", layout._compile_sm90(*calls[-1])
+        )
+
+
 def main() -> None:
+    if sys.argv[1:] == ["fwd"]:
+        report_forward(pytest.MonkeyPatch())
+        return
     # KEY=INT: a BWD_CONFIG entry for every compile (e.g. skip=32 with scan_stage_probe.py's copy as
     # tsmamba.kernels); plain integers: register caps (BWD_CONFIG["maxnreg"]) to report the scan backward at
     try:
