@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Run THERE (the lent GPU machine), from the repo root, after prepare.sh here: one part per `run` call, results
+# packed into $OUT/<part>.tar.gz (at most 8 files come back). Parts:
+#   kernels  native kernel tests, then kernel_bench --sweep --defaults-only for the working tree and each shim
+#            (BUILDS="cur <commit> ..."; SHAPES; EXTRA="--extra-bwd ..." for the working tree), two rounds
+#   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds
+#   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
+#   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder
+# Every part stops starting new work after LIMIT seconds (default 480), so a call ends inside its 600 s.
+# WORK (default /tmp) holds the detached grid's files; HOLD_INSTALL=0 skips the installs (tests).
+set -u
+shopt -s nullglob
+W=${WORK:-/tmp}
+T0=$(date +%s)
+el() { echo $(( $(date +%s) - T0 )); }
+late() { [ "$(el)" -gt "${LIMIT:-480}" ]; }
+export PYTHONUNBUFFERED=1
+wheels=(.whl/*.whl)
+if [ "${HOLD_INSTALL:-1}" = 1 ] && [ ${#wheels[@]} -gt 0 ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    >/dev/null 2>&1 || echo "wheel install failed"
+  export PYTHONPATH=/tmp/site
+fi
+if [ "${HOLD_INSTALL:-1}" = 1 ]; then
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 || tail -5 "$W/pip_e.log"
+fi
+python3 -c "import torch; print('torch', torch.__version__)"
+part=${1:?part: kernels, steps, grid or wait}
+R=$OUT/$part
+mkdir -p "$R"
+pack() { (cd "$OUT" && tar czf "$part.tar.gz" "$part" && rm -rf "$part"); echo "packed $part.tar.gz t=$(el)"; }
+case $part in
+kernels)
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv > "$R/env.txt"
+  timeout 150 python3 -m pytest -q -n 8 -p no:cacheprovider tests/kernels tests/test_execution.py > "$R/tests.log" 2>&1
+  echo "tests rc=$? t=$(el)"; tail -2 "$R/tests.log"
+  for round in 1 2; do
+    for build in ${BUILDS:-cur}; do
+      late && { echo "$build round $round skipped t=$(el)"; continue; }
+      pp=${PYTHONPATH:-}; extra=${EXTRA:-}
+      [ "$build" != cur ] && { pp=.stage/shims/$build${PYTHONPATH:+:$PYTHONPATH}; extra=""; }
+      # shellcheck disable=SC2086
+      PYTHONPATH=$pp timeout 120 python3 benchmarks/kernel_bench.py --device cuda --sweep --defaults-only \
+        --dtypes ${DTYPES:-fp32} --shapes ${SHAPES:-448,32,65 1344,128,65 4160,128,21 256,256,64} $extra \
+        > "$R/$build.$round.log" 2>&1
+      echo "$build round $round rc=$? t=$(el)"
+    done
+  done
+  pack ;;
+steps)
+  for round in $(seq 1 "${ROUNDS:-2}"); do
+    for spec in "tsm2 Weather-like compile-graphs" "patchtst Weather-like compile-graphs" \
+                "tsm2 ETTh1-like graphs" "patchtst ETTh1-like graphs"; do
+      set -- $spec
+      late && { echo "$1 $2 round $round skipped t=$(el)"; continue; }
+      timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 --reps 20 --models "$1" \
+        --widths "$2" --modes "$3" --row-seconds 1.5 ${SCAN_BWD:+--scan-bwd $SCAN_BWD} > "$R/$1.$2.$round.log" 2>&1
+      echo "$1 $2 round $round rc=$? t=$(el)"; grep -E "^\| $2 \| 512 \| $1" "$R/$1.$2.$round.log"
+    done
+  done
+  pack ;;
+grid)
+  rm -f "$W/grid.done"; rm -rf "$W/grid_out" "$W/grid_data"; mkdir -p "$W/grid_data"
+  for f in .data/*.gz; do gunzip -c "$f" > "$W/grid_data/$(basename "$f" .gz)"; done
+  set -- ${GRID:?GRID='<suite> --out <results folder> [options]'}
+  suite=$1; shift; out=$2; shift 2
+  cp -r "$out" "$W/grid_out"
+  setsid bash -c "python3 -m tsmamba.cli reproduce $suite --out $W/grid_out --data-dir $W/grid_data --no-live $* \
+    > $W/grid.log 2>&1; touch $W/grid.done" < /dev/null > /dev/null 2>&1 &
+  echo "grid started t=$(el)"
+  while [ "$(el)" -lt "${HOLD:-570}" ] && [ ! -f "$W/grid.done" ]; do sleep 5; done
+  tail -3 "$W/grid.log"
+  rmdir "$R" ;;
+wait)
+  while [ "$(el)" -lt "${WAIT:-560}" ] && [ ! -f "$W/grid.done" ]; do sleep 5; done
+  [ -f "$W/grid.done" ] || echo "grid not done after $(el) s: packing what is there"
+  tail -8 "$W/grid.log"; cp "$W/grid.log" "$W/grid_out/"
+  rmdir "$R"; (cd "$W" && tar czf "$OUT/grid.tar.gz" grid_out) ;;
+*) echo "unknown part $part"; exit 2 ;;
+esac

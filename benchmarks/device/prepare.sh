@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run HERE before a GPU hold: what the lent machine lacks, in ignored folders that `carry` sends along.
+#   bash benchmarks/device/prepare.sh [COMMIT ...]
+# - .whl/   polars wheels (the GPU image has no polars; ~55 MB of the 64 MiB a call may carry)
+# - .data/  the benchmark CSVs the grid needs, gzipped (DATASETS, default weather.csv), from TSMAMBA_DATA_DIR
+# - .stage/shims/<commit>/tsmamba/kernels: a commit's kernels/ as `tsmamba.kernels`, to time builds side by side
+#   (PYTHONPATH=.stage/shims/<commit> before the installed project)
+# Then run hold.sh there, e.g. carry [".stage", ".whl", ".data"] and command `bash benchmarks/device/hold.sh kernels`.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+for d in /.whl/ /.data/ /.stage/; do grep -qxF "$d" .git/info/exclude || echo "$d" >> .git/info/exclude; done
+mkdir -p .whl .data .stage/shims
+if ! ls .whl/polars-*.whl >/dev/null 2>&1; then
+  version=$(python3 -c "import polars; print(polars.__version__)")
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d .whl "polars==$version" "polars-runtime-32==$version"
+fi
+for f in ${DATASETS:-weather.csv}; do
+  [ -f ".data/$f.gz" ] || gzip -9 -c "${TSMAMBA_DATA_DIR:?set TSMAMBA_DATA_DIR to the CSV folder}/$f" > ".data/$f.gz"
+done
+for commit in "$@"; do
+  dir=.stage/shims/$commit/tsmamba
+  rm -rf "$dir" && mkdir -p "$dir" && touch "$dir/__init__.py"
+  git archive "$commit" kernels | tar -x -C "$dir"
+done
+du -sh .whl .data .stage

@@ -1,0 +1,48 @@
+"""benchmarks/device/hold.sh, the script a GPU hold runs: its grid and wait parts, on the CPU with a dry run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOLD = ROOT / "benchmarks" / "device" / "hold.sh"
+
+
+def _run(part: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    full = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "HOLD_INSTALL": "0", **env}
+    full["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full['PATH']}"  # python3 = this interpreter
+    return subprocess.run(["bash", str(HOLD), part], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow  # two CLI processes
+def test_grid_runs_detached_and_wait_packs_its_results(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    results = tmp_path / "paper"
+    shutil.copytree(ROOT / "benchmarks" / "results" / "paper", results, ignore=shutil.ignore_patterns("logs", "*.png"))
+    grid = (
+        f"benchmarks/suites/paper_l512.toml --out {results} --models dlinear --datasets Weather --seeds 2021 "
+        "--horizons 96 --dry-run"
+    )
+    started = _run("grid", tmp_path, GRID=grid, HOLD="60")
+    assert "grid started" in started.stdout, started.stdout + started.stderr
+    packed = _run("wait", tmp_path, WAIT="60")
+    assert "not done" not in packed.stdout, packed.stdout + packed.stderr
+    with tarfile.open(tmp_path / "out" / "grid.tar.gz") as tar:
+        names = tar.getnames()
+        log = tar.extractfile("grid_out/grid.log").read().decode()
+    assert "grid_out/results.jsonl" in names
+    assert "Weather-dlinear-L512-H96-s2021" in log  # the dry run listed the slice's cell
+
+
+def test_an_unknown_part_is_refused(tmp_path):
+    (tmp_path / "out").mkdir()
+    result = _run("nonsense", tmp_path)
+    assert result.returncode == 2 and "unknown part nonsense" in result.stdout
