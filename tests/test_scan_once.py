@@ -31,3 +31,19 @@ def test_scan_once_runs_forward_and_backward_at_the_shape_asked():
     out = selective_scan(**leaves, delta_softplus=True, backend="torch")
     out.backward(torch.ones_like(out))
     assert float(found.group(1)) == pytest.approx(leaves["u"].grad.abs().sum().item(), rel=1e-4)
+
+
+@pytest.mark.slow  # a subprocess under Triton's interpreter
+def test_scan_once_inference_runs_the_forward_alone():
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    cmd = [sys.executable, "scan_once.py", "--shape", "2,32,20", "--device", "cpu", "--calls", "1", "--inference"]
+    result = subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = re.search(r"1 inference forward calls at \(2, 32, 20\) fp32, \|out\| = (\S+)", result.stdout)
+    assert found, result.stdout
+    kernel_bench = load_benchmark("kernel_bench")
+    from tsmamba.kernels import selective_scan
+
+    case = kernel_bench.make_case(2, 32, 20, torch.float32, "cpu", True, 0)
+    out = selective_scan(**case, delta_softplus=True, backend="torch")
+    assert float(found.group(1)) == pytest.approx(out.abs().sum().item(), rel=1e-4)

@@ -2,7 +2,9 @@
 # Run THERE (the lent GPU machine), from the repo root, after prepare.sh here: one part per `run` call, results
 # packed into $OUT/<part>.tar.gz (at most 8 files come back). Parts:
 #   kernels  native kernel tests, then kernel_bench --sweep --defaults-only for the working tree and each shim
-#            (BUILDS="cur <commit> ..."; SHAPES; EXTRA="--extra-bwd ..." for the working tree), two rounds
+#            (BUILDS="cur <commit> probe ..."; SHAPES; EXTRA="--extra-bwd ..." for every build), two rounds
+#   ncu      Nsight Compute sections of one kernel launch per build (NCU_KERNEL regex, default the scan forward;
+#            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
 #   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
 #   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder
@@ -38,13 +40,27 @@ kernels)
     for build in ${BUILDS:-cur}; do
       late && { echo "$build round $round skipped t=$(el)"; continue; }
       pp=${PYTHONPATH:-}; extra=${EXTRA:-}
-      [ "$build" != cur ] && { pp=.stage/shims/$build${PYTHONPATH:+:$PYTHONPATH}; extra=""; }
+      [ "$build" != cur ] && pp=.stage/shims/$build${PYTHONPATH:+:$PYTHONPATH}
       # shellcheck disable=SC2086
       PYTHONPATH=$pp timeout 120 python3 benchmarks/kernel_bench.py --device cuda --sweep --defaults-only \
         --dtypes ${DTYPES:-fp32} --shapes ${SHAPES:-448,32,65 1344,128,65 4160,128,21 256,256,64} $extra \
         > "$R/$build.$round.log" 2>&1
       echo "$build round $round rc=$? t=$(el)"
     done
+  done
+  pack ;;
+ncu)
+  for build in ${BUILDS:-cur}; do
+    late && { echo "ncu $build skipped t=$(el)"; continue; }
+    pp=${PYTHONPATH:-}
+    [ "$build" != cur ] && pp=.stage/shims/$build${PYTHONPATH:+:$PYTHONPATH}
+    # shellcheck disable=SC2086
+    PYTHONPATH=$pp timeout 200 ncu --clock-control none -k "regex:${NCU_KERNEL:-fwd_kernel}" -c 1 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section SchedulerStats --section MemoryWorkloadAnalysis \
+      python3 benchmarks/scan_once.py --shape "${NCU_SHAPE:-256,256,64}" --calls 2 ${NCU_ARGS:---inference} \
+      > "$R/$build.log" 2>&1
+    echo "ncu $build rc=$? t=$(el)"; grep -E "Duration|Achieved Occupancy|Registers Per" "$R/$build.log" | head -4
   done
   pack ;;
 steps)

@@ -4,7 +4,8 @@
 # - .whl/   polars wheels (the GPU image has no polars; ~55 MB of the 64 MiB a call may carry)
 # - .data/  the benchmark CSVs the grid needs, gzipped (DATASETS, default weather.csv), from TSMAMBA_DATA_DIR
 # - .stage/shims/<commit>/tsmamba/kernels: a commit's kernels/ as `tsmamba.kernels`, to time builds side by side
-#   (PYTHONPATH=.stage/shims/<commit> before the installed project)
+#   (PYTHONPATH=.stage/shims/<commit> before the installed project); PROBE=1 adds .stage/shims/probe, the working
+#   tree's kernels with benchmarks/scan_stage_probe.py's switchable backward stages
 # Then run hold.sh there, e.g. carry [".stage", ".whl", ".data"] and command `bash benchmarks/device/hold.sh kernels`.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
@@ -24,4 +25,8 @@ for commit in "$@"; do
   rm -rf "$dir" && mkdir -p "$dir" && touch "$dir/__init__.py"
   git archive "$commit" kernels | tar -x -C "$dir"
 done
+if [ "${PROBE:-0}" = 1 ]; then
+  rm -rf .stage/shims/probe && mkdir -p .stage/shims/probe/tsmamba && touch .stage/shims/probe/tsmamba/__init__.py
+  python3 benchmarks/scan_stage_probe.py --out .stage/shims/probe/tsmamba/kernels
+fi
 du -sh .whl .data .stage
