@@ -27,7 +27,7 @@ if [ "${HOLD_INSTALL:-1}" = 1 ]; then
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 || tail -5 "$W/pip_e.log"
 fi
 python3 -c "import torch; print('torch', torch.__version__)"
-part=${1:?part: kernels, steps, grid or wait}
+part=${1:?part: kernels, ncu, steps, grid or wait}
 R=$OUT/$part
 mkdir -p "$R"
 pack() { (cd "$OUT" && tar czf "$part.tar.gz" "$part" && rm -rf "$part"); echo "packed $part.tar.gz t=$(el)"; }
