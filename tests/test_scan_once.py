@@ -14,14 +14,20 @@ from benchmark_scripts import BENCHMARKS, load_benchmark
 pytest.importorskip("triton")
 
 
-@pytest.mark.slow  # a subprocess under Triton's interpreter: ~10 s on 2 cores
-def test_scan_once_runs_forward_and_backward_at_the_shape_asked():
+def _scan_once(*extra: str) -> str:
+    """stdout of scan_once.py at (2, 32, 20) on the CPU under Triton's interpreter (one call)."""
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    cmd = [sys.executable, "scan_once.py", "--shape", "2,32,20", "--device", "cpu", "--calls", "1"]
+    cmd = [sys.executable, "scan_once.py", "--shape", "2,32,20", "--device", "cpu", "--calls", "1", *extra]
     result = subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    found = re.search(r"at \(2, 32, 20\) fp32, \|du\| = (\S+)", result.stdout)
-    assert found, result.stdout
+    return result.stdout
+
+
+@pytest.mark.slow  # a subprocess under Triton's interpreter: ~10 s on 2 cores
+def test_scan_once_runs_forward_and_backward_at_the_shape_asked():
+    stdout = _scan_once()
+    found = re.search(r"at \(2, 32, 20\) fp32, \|du\| = (\S+)", stdout)
+    assert found, stdout
     # the same inputs through the torch path give the same input gradient
     kernel_bench = load_benchmark("kernel_bench")
     from tsmamba.kernels import selective_scan
@@ -35,12 +41,9 @@ def test_scan_once_runs_forward_and_backward_at_the_shape_asked():
 
 @pytest.mark.slow  # a subprocess under Triton's interpreter
 def test_scan_once_inference_runs_the_forward_alone():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    cmd = [sys.executable, "scan_once.py", "--shape", "2,32,20", "--device", "cpu", "--calls", "1", "--inference"]
-    result = subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = re.search(r"1 inference forward calls at \(2, 32, 20\) fp32, \|out\| = (\S+)", result.stdout)
-    assert found, result.stdout
+    stdout = _scan_once("--inference")
+    found = re.search(r"1 inference forward calls at \(2, 32, 20\) fp32, \|out\| = (\S+)", stdout)
+    assert found, stdout
     kernel_bench = load_benchmark("kernel_bench")
     from tsmamba.kernels import selective_scan
 
