@@ -308,3 +308,31 @@ def test_register_cap_of_the_backward_config_reaches_the_compile(monkeypatch):
     if report is not None:
         used = re.search(r"Used (\d+) registers", report)
         assert used and int(used.group(1)) <= 168, report
+
+
+def test_register_cap_of_the_forward_config_reaches_the_compile(monkeypatch):
+    # FWD_CONFIG["maxnreg"] was documented but never passed to the forward's launch (a sweep "capped" an uncapped
+    # kernel); the launch now carries it
+    monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "maxnreg", 96)
+    ptx = _compile_forward(monkeypatch, torch.float32).asm["ptx"]
+    assert ".maxnreg 96" in ptx
+    report = _ptxas_report(ptx)
+    if report is not None:
+        used = re.search(r"Used (\d+) registers", report)
+        assert used and int(used.group(1)) <= 96, report
+
+
+def test_forward_grid_follows_fold_batch(monkeypatch):
+    # the A/B switch: batch folded into axis 0, or on axis 1 (the 2026-11-30 build's grid) while it fits there
+    def grid(fold: bool, batch: int) -> tuple:
+        grids: list = []
+        with monkeypatch.context() as patch:
+            patch.setitem(scan_triton_fwd.FWD_CONFIG, "fold_batch", fold)
+            patch.setattr(scan_triton_fwd, "_scan_fwd_kernel", _GridRecorder(grids))
+            scan_triton_fwd.scan_forward(_scan_args(torch.float32, batch=batch, dim=256, length=7), False)
+        assert len(grids) == 1
+        return grids[0]
+
+    folded, unfolded = grid(True, 4), grid(False, 4)
+    assert unfolded[1:] == (4, 1) and unfolded[0] > 1 and folded == (4 * unfolded[0], 1, 1)
+    assert grid(False, 70_000)[1:] == (1, 1)  # beyond axis 1's 65535 the batch is folded whatever the switch
