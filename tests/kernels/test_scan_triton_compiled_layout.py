@@ -298,28 +298,21 @@ def test_partial_sums_kernel_compiles_for_sm90(monkeypatch):
         assert "0 bytes spill stores" in report, report
 
 
-def test_register_cap_of_the_backward_config_reaches_the_compile(monkeypatch):
-    # BWD_CONFIG["maxnreg"] is a launch option, not a kernel argument: the compile helper must pass it on, or the
-    # SASS probe reports an uncapped kernel under a cap's name (it did)
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "maxnreg", 168)
-    ptx = _compile_backward(monkeypatch, torch.float32).asm["ptx"]
-    assert ".maxnreg 168" in ptx
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_register_cap_of_the_config_reaches_the_compile(monkeypatch, direction):
+    # FWD_CONFIG / BWD_CONFIG["maxnreg"] is a launch option, not a kernel argument: the launcher must pass it on
+    # (the forward's dropped it) and so must the compile helper (it dropped it too), or a "capped" row times or
+    # reports the uncapped kernel
+    forward = direction == "forward"
+    config = scan_triton_fwd.FWD_CONFIG if forward else scan_triton_bwd.BWD_CONFIG
+    cap = 96 if forward else 168
+    monkeypatch.setitem(config, "maxnreg", cap)
+    ptx = (_compile_forward if forward else _compile_backward)(monkeypatch, torch.float32).asm["ptx"]
+    assert f".maxnreg {cap}" in ptx
     report = _ptxas_report(ptx)
     if report is not None:
         used = re.search(r"Used (\d+) registers", report)
-        assert used and int(used.group(1)) <= 168, report
-
-
-def test_register_cap_of_the_forward_config_reaches_the_compile(monkeypatch):
-    # FWD_CONFIG["maxnreg"] was documented but never passed to the forward's launch (a sweep "capped" an uncapped
-    # kernel); the launch now carries it
-    monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "maxnreg", 96)
-    ptx = _compile_forward(monkeypatch, torch.float32).asm["ptx"]
-    assert ".maxnreg 96" in ptx
-    report = _ptxas_report(ptx)
-    if report is not None:
-        used = re.search(r"Used (\d+) registers", report)
-        assert used and int(used.group(1)) <= 96, report
+        assert used and int(used.group(1)) <= cap, report
 
 
 def test_forward_grid_follows_fold_batch(monkeypatch):
