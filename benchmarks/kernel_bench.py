@@ -339,8 +339,8 @@ def sweep_configs(
     ]
     if defaults_only:
         fwd_configs, bwd_configs = [{}], [{}]
-    extra = [ast.literal_eval(c) for c in extra_fwd]
-    return fwd_configs + extra, bwd_configs + [ast.literal_eval(c) for c in extra_bwd]
+    fwd_configs += [ast.literal_eval(c) for c in extra_fwd]
+    return fwd_configs, bwd_configs + [ast.literal_eval(c) for c in extra_bwd]
 
 
 def run_sweep(args) -> list[str]:
@@ -349,9 +349,8 @@ def run_sweep(args) -> list[str]:
     from the first config's (a native correctness check of each variant at the benchmark's block sizes)."""
     from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
-    fwd_configs, bwd_configs = sweep_configs(
-        args.defaults_only, args.extra_bwd, args.extra_fwd
-    )  # timed from CUDA graphs
+    # timed from CUDA graphs
+    fwd_configs, bwd_configs = sweep_configs(args.defaults_only, args.extra_bwd, args.extra_fwd)
     lines = [
         "| shape | dtype | kind | config | ms | worst grad rel. diff vs the first fwd+bwd row |",
         "|---|---|---|---|---|---|",
