@@ -42,6 +42,18 @@ def test_grid_runs_detached_and_wait_packs_its_results(tmp_path):
     assert "Weather-dlinear-L512-H96-s2021" in log  # the dry run listed the slice's cell
 
 
+@pytest.mark.slow  # one CLI process
+def test_suite_runs_in_the_foreground_and_packs_its_results(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    suite = "benchmarks/suites/tsm2_sweep_ettm.toml --variants default,layers3 --datasets ETTm2 --horizons 96 --dry-run"
+    result = _run("suite", tmp_path, SUITE=suite, LIMIT="60")
+    assert "suite rc=0" in result.stdout, result.stdout + result.stderr
+    with tarfile.open(tmp_path / "out" / "suite.tar.gz") as tar:
+        log = tar.extractfile("suite/suite.log").read().decode()
+    assert "ETTm2-tsm2-L512-H96-s2021-layers3" in log  # the dry run listed the variant's cell
+
+
 def test_an_unknown_part_is_refused(tmp_path):
     (tmp_path / "out").mkdir()
     result = _run("nonsense", tmp_path)

@@ -5,7 +5,11 @@
 #            (BUILDS="cur <commit> probe ..."; SHAPES; EXTRA="--extra-bwd ..." for every build), two rounds
 #   ncu      Nsight Compute sections of one kernel launch per build (NCU_KERNEL regex, default the scan forward;
 #            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
-#   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds
+#   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds;
+#            SPECS="model:width:mode ..." narrows them; BUILDS="cur probe probe+skip=32,KEY=INT ..." times builds
+#            side by side (after "+": the build's BWD_CONFIG overrides, model_speed's --scan-bwd)
+#   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
+#            $OUT/suite, killed at LIMIT + 60 s
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
 #   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder
 # Every part stops starting new work after LIMIT seconds (default 480), so a call ends inside its 600 s.
@@ -27,9 +31,11 @@ if [ "${HOLD_INSTALL:-1}" = 1 ]; then
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 || tail -5 "$W/pip_e.log"
 fi
 python3 -c "import torch; print('torch', torch.__version__)"
-part=${1:?part: kernels, ncu, steps, grid or wait}
+part=${1:?part: kernels, ncu, steps, suite, grid or wait}
 R=$OUT/$part
 mkdir -p "$R"
+shim() { [ "$1" = cur ] && echo "${PYTHONPATH:-}" || echo ".stage/shims/$1${PYTHONPATH:+:$PYTHONPATH}"; }
+unpack_data() { mkdir -p "$1"; for f in .data/*.gz; do gunzip -c "$f" > "$1/$(basename "$f" .gz)"; done; }
 pack() { (cd "$OUT" && tar czf "$part.tar.gz" "$part" && rm -rf "$part"); echo "packed $part.tar.gz t=$(el)"; }
 case $part in
 kernels)
@@ -39,10 +45,9 @@ kernels)
   for round in 1 2; do
     for build in ${BUILDS:-cur}; do
       late && { echo "$build round $round skipped t=$(el)"; continue; }
-      pp=${PYTHONPATH:-}; extra=${EXTRA:-}
-      [ "$build" != cur ] && pp=.stage/shims/$build${PYTHONPATH:+:$PYTHONPATH}
+      extra=${EXTRA:-}
       # shellcheck disable=SC2086
-      PYTHONPATH=$pp timeout 120 python3 benchmarks/kernel_bench.py --device cuda --sweep --defaults-only \
+      PYTHONPATH=$(shim "$build") timeout 120 python3 benchmarks/kernel_bench.py --device cuda --sweep --defaults-only \
         --dtypes ${DTYPES:-fp32} --shapes ${SHAPES:-448,32,65 1344,128,65 4160,128,21 256,256,64} $extra \
         > "$R/$build.$round.log" 2>&1
       echo "$build round $round rc=$? t=$(el)"
@@ -52,10 +57,8 @@ kernels)
 ncu)
   for build in ${BUILDS:-cur}; do
     late && { echo "ncu $build skipped t=$(el)"; continue; }
-    pp=${PYTHONPATH:-}
-    [ "$build" != cur ] && pp=.stage/shims/$build${PYTHONPATH:+:$PYTHONPATH}
     # shellcheck disable=SC2086
-    PYTHONPATH=$pp timeout 200 ncu --clock-control none -k "regex:${NCU_KERNEL:-fwd_kernel}" -c 1 \
+    PYTHONPATH=$(shim "$build") timeout 200 ncu --clock-control none -k "regex:${NCU_KERNEL:-fwd_kernel}" -c 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
       --section SchedulerStats --section MemoryWorkloadAnalysis \
       python3 benchmarks/scan_once.py --shape "${NCU_SHAPE:-256,256,64}" --calls 2 ${NCU_ARGS:---inference} \
@@ -65,19 +68,34 @@ ncu)
   pack ;;
 steps)
   for round in $(seq 1 "${ROUNDS:-2}"); do
-    for spec in "tsm2 Weather-like compile-graphs" "patchtst Weather-like compile-graphs" \
-                "tsm2 ETTh1-like graphs" "patchtst ETTh1-like graphs"; do
-      set -- $spec
-      late && { echo "$1 $2 round $round skipped t=$(el)"; continue; }
-      timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 --reps 20 --models "$1" \
-        --widths "$2" --modes "$3" --row-seconds 1.5 ${SCAN_BWD:+--scan-bwd $SCAN_BWD} > "$R/$1.$2.$round.log" 2>&1
-      echo "$1 $2 round $round rc=$? t=$(el)"; grep -E "^\| $2 \| 512 \| $1" "$R/$1.$2.$round.log"
+    for spec in ${SPECS:-tsm2:Weather-like:compile-graphs patchtst:Weather-like:compile-graphs tsm2:ETTh1-like:graphs \
+                 patchtst:ETTh1-like:graphs}; do
+      IFS=: read -r model width mode <<< "$spec"
+      for build in ${BUILDS:-cur}; do
+        late && { echo "$build $model $width round $round skipped t=$(el)"; continue; }
+        over=${SCAN_BWD:-}
+        [[ $build == *+* ]] && over=${build#*+} && over=${over//,/ }
+        log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width.$round.log
+        # shellcheck disable=SC2086
+        PYTHONPATH=$(shim "${build%%+*}") timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 \
+          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-bwd $over} \
+          > "$log" 2>&1
+        echo "$build $model $width round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
+      done
     done
   done
   pack ;;
+suite)
+  unpack_data "$W/suite_data"
+  set -- ${SUITE:?SUITE='<suite> [options]'}
+  suite=$1; shift
+  # shellcheck disable=SC2086
+  timeout $(( ${LIMIT:-480} + 60 )) python3 -m tsmamba.cli reproduce "$suite" --out "$R" --data-dir "$W/suite_data" \
+    --no-live "$@" > "$R/suite.log" 2>&1
+  echo "suite rc=$? t=$(el)"; tail -3 "$R/suite.log"
+  pack ;;
 grid)
-  rm -f "$W/grid.done"; rm -rf "$W/grid_out" "$W/grid_data"; mkdir -p "$W/grid_data"
-  for f in .data/*.gz; do gunzip -c "$f" > "$W/grid_data/$(basename "$f" .gz)"; done
+  rm -f "$W/grid.done"; rm -rf "$W/grid_out" "$W/grid_data"; unpack_data "$W/grid_data"
   set -- ${GRID:?GRID='<suite> --out <results folder> [options]'}
   suite=$1; shift; out=$2; shift 2
   cp -r "$out" "$W/grid_out"
