@@ -384,7 +384,7 @@ def run_sweep(args) -> list[str]:
             first_grads = None
             for kind, configs, table, fn in (
                 ("fwd", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd),
-                ("fwd (training)", [{}], scan_triton_fwd.FWD_CONFIG, fwd_train),
+                ("fwd (training)", fwd_configs, scan_triton_fwd.FWD_CONFIG, fwd_train),
                 ("fwd+bwd", bwd_configs, scan_triton_bwd.BWD_CONFIG, fb),
             ):
                 for config in configs:

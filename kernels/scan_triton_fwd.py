@@ -52,12 +52,13 @@ def checkpoint_slots(length: int) -> int:
 
 
 # Forward tuning; None = chosen from the problem size (see _fwd_warps). The benchmark sweep overrides these.
-# maxnreg: a register cap per thread (more resident warps, at the risk of spills); None = the compiler's choice.
-# fold_batch: the batch folded into grid axis 0 (True) or on axis 1 (False, only where batch <= 65535, the axis's
-# limit). An A/B switch: the 2026-11-30 build (axis 1) ran the inference forward 20-45 % faster at L <= 65 with
-# the same loop code (kernels/NOTES.md); it goes once the H200 has timed both.
-FWD_CONFIG = {"num_warps": None, "min_programs": 2048, "min_chunk": 64, "maxnreg": None, "fold_batch": True}
-MAX_GRID_Y = 65535
+# maxnreg: a register cap per thread for the training forward (it writes checkpoints); None = the compiler's
+# choice. maxnreg_inference: the same for the inference forward (no checkpoints). Under Triton 3.6 (the GPU
+# image's) that kernel compiles to 130 registers at fp32 (3.9: 167), over 128, the most that lets 16 warps (4
+# programs of 4 warps) share an SM; capped at 128 it uses 127 without spills and ran 6-30 % faster on the H200 at
+# five shapes (benchmarks/results/scan_hold_h200_2026-12-01c.md). The training forward (168 registers) spills
+# under that cap.
+FWD_CONFIG = {"num_warps": None, "min_programs": 2048, "min_chunk": 64, "maxnreg": None, "maxnreg_inference": 128}
 
 
 def launch_options(num_warps: int, maxnreg: int | None) -> dict:
@@ -242,18 +243,13 @@ def _scan_fwd_kernel(
     STATES_ONLY: tl.constexpr,
     SAVE_CKPT: tl.constexpr,
     SAVE_LAST: tl.constexpr,
-    FOLD: tl.constexpr,
 ):
-    """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0 (FOLD), else (channel blocks, batch,
-    chunks): the channel blocks of one batch row run side by side and share that row's B and C in L2. Slot k - 1
-    of the (batch, n_ckpt, N, dim) checkpoint buffer is the state before scanned step k·CKPT (k >= 1)."""
-    if FOLD:
-        n_dblk = tl.cdiv(dim, BLOCK_D)  # axes 1 and 2 allow only 65535 programs
-        pid_d = tl.program_id(0) % n_dblk
-        pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
-    else:
-        pid_d = tl.program_id(0)
-        pid_b = tl.program_id(1).to(tl.int64)
+    """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0: the channel blocks of one batch row
+    run side by side and share that row's B and C in L2. Slot k - 1 of the (batch, n_ckpt, N, dim) checkpoint
+    buffer is the state before scanned step k·CKPT (k >= 1)."""
+    n_dblk = tl.cdiv(dim, BLOCK_D)  # batch is folded into axis 0: axes 1 and 2 allow only 65535 programs
+    pid_d = tl.program_id(0) % n_dblk
+    pid_b = (tl.program_id(0) // n_dblk).to(tl.int64)
     pid_c = tl.program_id(2)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     mask_d = offs_d < dim
@@ -533,8 +529,7 @@ def scan_forward(
         n_chunks = min(triton.cdiv(cfg["min_programs"], programs), length // cfg["min_chunk"])
     chunk_len = triton.cdiv(triton.cdiv(length, n_chunks), CKPT_STEPS) * CKPT_STEPS
     n_chunks = triton.cdiv(length, chunk_len)
-    fold = bool(cfg["fold_batch"]) or batch > MAX_GRID_Y
-    grid = (n_dblk * batch, 1, n_chunks) if fold else (n_dblk, batch, n_chunks)
+    grid = (n_dblk * batch, 1, n_chunks)
     z = args.z if args.z is not None else u
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
@@ -549,8 +544,6 @@ def scan_forward(
         HAS_BIAS=args.delta_bias is not None,
         SOFTPLUS=args.delta_softplus,
         REVERSE=args.reverse,
-        FOLD=fold,
-        **launch_options(num_warps, cfg["maxnreg"]),
     )
     a_t = A.t().contiguous()  # (N, dim): A^T rows load coalesced in the state's layout
     strides = (*u.stride(), *delta.stride(), *a_strides(a_t), *B.stride(), *C.stride(), *z.stride())
@@ -562,6 +555,7 @@ def scan_forward(
             u, delta, a_t, B, C, D, z, bias, u, out, last, last, ends, dtsum, length, dim, dpg, chunk_len, n_ckpt,
             *strides, 0, 0, 0, 0, *out.stride(),
             HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, SAVE_LAST=False, **common,
+            **launch_options(num_warps, cfg["maxnreg"]),
         )  # fmt: skip
         chunk_init = torch.empty_like(ends)
         _chain_chunks_kernel[(triton.cdiv(dim, 32) * batch,)](
@@ -579,5 +573,6 @@ def scan_forward(
         u, delta, a_t, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last, length, dim, dpg, chunk_len,
         n_ckpt, *strides, *init_args[1:], *out.stride(),
         HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, SAVE_LAST=save_last, **common,
+        **launch_options(num_warps, cfg["maxnreg" if save_checkpoints else "maxnreg_inference"]),
     )  # fmt: skip
     return out, last, ckpt

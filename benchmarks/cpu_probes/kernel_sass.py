@@ -7,7 +7,8 @@ helpers of tests/kernels/test_scan_triton_compiled_layout.py and the nvdisasm in
 Run from the repo root at the revision to report, e.g. before and after a kernel change:
 
     python benchmarks/cpu_probes/kernel_sass.py [KEY=INT ...] [MAXNREG ...]   # e.g. 208 168: the backward under caps
-    python benchmarks/cpu_probes/kernel_sass.py fwd   # the scan forward alone (inference and training), any build
+    python benchmarks/cpu_probes/kernel_sass.py fwd [KEY=INT ...]   # the scan forward alone (inference and
+                                                                    # training), any build; KEY=INT sets FWD_CONFIG
 
 The GPU image runs Triton 3.6 (torch 2.11's); other releases can lay the same source out differently, so figures
 meant for the H200 come from a Triton 3.6 environment (``pip install triton==3.6.0``).
@@ -85,8 +86,18 @@ def report_forward(monkeypatch: pytest.MonkeyPatch) -> None:
         )
 
 
+def apply_scan_fwd(items: list[str]) -> None:
+    """Set the scan forward's FWD_CONFIG entries from ``KEY=INT`` items (e.g. maxnreg=128 maxnreg_inference=160)."""
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key not in scan_triton_fwd.FWD_CONFIG or not sep or not value.isdigit():
+            raise SystemExit(f"{item!r}: expected KEY=INT with KEY one of {sorted(scan_triton_fwd.FWD_CONFIG)}")
+        scan_triton_fwd.FWD_CONFIG[key] = int(value)
+
+
 def main() -> None:
-    if sys.argv[1:] == ["fwd"]:
+    if sys.argv[1:2] == ["fwd"]:
+        apply_scan_fwd(sys.argv[2:])
         report_forward(pytest.MonkeyPatch())
         return
     # KEY=INT: a BWD_CONFIG entry for every compile (e.g. skip=32 with scan_stage_probe.py's copy as

@@ -71,17 +71,6 @@ def test_chunk_parallel_variants_match_reference(monkeypatch, reverse):
     check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
 
 
-@pytest.mark.parametrize("chunked", [False, True])
-def test_forward_with_batch_on_grid_axis_1_matches_reference(monkeypatch, chunked):
-    # FWD_CONFIG["fold_batch"] = False: the A/B variant's grid (channel blocks, batch, chunks)
-    monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "fold_batch", False)
-    if chunked:
-        monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_programs", 10**6)
-        monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "min_chunk", 32)
-    inputs = _inputs(3, 6, 70 if chunked else 23, 4, groups=2, use_h0=True, seed=5)
-    check_against_reference(inputs, torch.float32, softplus=True, reverse=chunked, backend="triton")
-
-
 def test_non_contiguous_and_odd_dims():
     # dim 6 (masked channel block, groups of 3 channels), B with stride 2 along L, u in (batch, dim, L) layout,
     # delta and z channel-last views, C a slice of a wider tensor
