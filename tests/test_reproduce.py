@@ -344,6 +344,21 @@ def test_budget_skips_cells_that_cannot_finish_and_stops_the_rest_at_the_deadlin
     assert clock.now <= 301.0
 
 
+def test_duration_estimate_prefers_the_closest_match() -> None:
+    def row(horizon: int, seconds: float, variant: str = "") -> dict:
+        return {"dataset": "Weather", "model": "patchtst", "lookback": 512, "horizon": horizon, "variant": variant,
+                "fit_seconds": seconds, "predict_seconds": 0}  # fmt: skip
+
+    estimate = DurationEstimate([row(96, 700), row(720, 400), row(720, 500), row(96, 100, "fast")], startup_seconds=0)
+    cell = lambda h, variant="": Cell("Weather", "patchtst", 512, h, 2022, variant=variant)  # noqa: E731
+    assert estimate(cell(720)) == 450  # the horizon's own rows, not the model's mean over horizons (533)
+    assert estimate(cell(336)) == 1600 / 3  # no row at this horizon: every plain row of the model
+    assert estimate(cell(720, "fast")) == 100  # a variant's rows, not the plain grid's
+    assert estimate(Cell("ETTh1", "patchtst", 512, 96, 2022)) is None
+    estimate.observe(cell(192), 300)  # measured in this run: first at its level, and for the cells it matches
+    assert estimate(cell(336)) == 300 and estimate(cell(720)) == 450
+
+
 def test_cells_asking_for_more_gpus_than_exist_are_reported() -> None:
     ddp = Cell("ETTh1", "tsm2", 96, 24, 0, options={"devices": 4})
     outcomes = Scheduler(lambda c, g: None, lambda c, code: True, ["0", "1"]).run([ddp])

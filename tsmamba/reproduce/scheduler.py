@@ -49,10 +49,14 @@ class Reporter(Protocol):
 
 
 class DurationEstimate:
-    """Expected wall seconds of a cell: the mean of finished cells with the same (dataset, model, lookback).
+    """Expected wall seconds of a cell: the mean over finished cells that match it most closely.
 
-    Seeded from earlier runs' rows (fit + predict seconds + a fixed start-up cost) and replaced by the walls
-    measured in this run as cells finish (those include the slowdown of sharing a GPU).
+    Matches are tried from the most specific, (dataset, model, lookback, variant, horizon), to (dataset, model,
+    lookback, variant) and then (dataset, model, lookback): a horizon's epochs and a sweep variant's schedule
+    change a cell's time (PatchTST on Weather: 712 s at H=96, 439 s at H=720), so a mean over all of a model's
+    cells kept cells out of budgets they fitted in. At each level the walls measured in this run (which include
+    the slowdown of sharing a GPU) come first, then earlier runs' rows (fit + predict seconds + a fixed start-up
+    cost).
     """
 
     def __init__(self, history: Sequence[dict[str, Any]] = (), startup_seconds: float = 30.0) -> None:
@@ -61,21 +65,38 @@ class DurationEstimate:
         for row in history:
             try:
                 seconds = float(row["fit_seconds"]) + float(row["predict_seconds"]) + startup_seconds
-                key = (row["dataset"], str(row["model"]).lower(), int(row["lookback"]))
+                keys = self._keys(
+                    str(row["dataset"]),
+                    str(row["model"]).lower(),
+                    int(row["lookback"]),
+                    str(row.get("variant") or ""),
+                    int(row["horizon"]) if "horizon" in row else None,
+                )
             except (KeyError, TypeError, ValueError):
                 continue
-            self._history[key].append(seconds)
+            for key in keys:
+                self._history[key].append(seconds)
 
     @staticmethod
-    def _key(cell: Cell) -> tuple:
-        return (cell.dataset, cell.model, cell.lookback)
+    def _keys(dataset: str, model: str, lookback: int, variant: str, horizon: int | None) -> list[tuple]:
+        """Match keys from the most specific to the most general (a row without a horizon skips the first)."""
+        general = (dataset, model, lookback)
+        keys = [(*general, variant, horizon)] if horizon is not None else []
+        return [*keys, (*general, variant), general]
+
+    def _cell_keys(self, cell: Cell) -> list[tuple]:
+        return self._keys(cell.dataset, cell.model, cell.lookback, cell.variant, cell.horizon)
 
     def observe(self, cell: Cell, seconds: float) -> None:
-        self._measured[self._key(cell)].append(seconds)
+        for key in self._cell_keys(cell):
+            self._measured[key].append(seconds)
 
     def __call__(self, cell: Cell) -> float | None:
-        values = self._measured.get(self._key(cell)) or self._history.get(self._key(cell))
-        return sum(values) / len(values) if values else None
+        for key in self._cell_keys(cell):
+            values = self._measured.get(key) or self._history.get(key)
+            if values:
+                return sum(values) / len(values)
+        return None
 
 
 class Scheduler:
