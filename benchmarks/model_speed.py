@@ -7,7 +7,9 @@ batch 64 and horizon 96, median ms of one inference forward (eval mode, inferenc
 memory of the training steps, and the setup time of the mode (CUDA-graph capture or compilation, measured as the
 first step's extra time). Timings are CUDA events (GPU) or wall clock (CPU), after warm-up. Out-of-memory rows
 say "OOM"; a row stops repeating after ``--row-seconds``. Compile modes run only at ``--compile-lookbacks``
-(compilation costs tens of seconds per row). Example:
+(compilation costs tens of seconds per row). ``--precision bf16-mixed`` runs each step's forward and loss, and the
+inference forward, under bf16 autocast, as Lightning's ``bf16-mixed`` training does (TrainConfig.precision); the
+default is fp32 ("32-true"). Example:
 
     python benchmarks/model_speed.py --device cuda --out benchmarks/results/model_speed_h200.md
     python benchmarks/model_speed.py --device cpu --modes eager --lookbacks 96 336 512 --out .../model_speed_cpu.md
@@ -37,6 +39,13 @@ MODELS = ("tsm2", "patchtst", "dlinear")
 # mixers (the validation sweep's choice), so "tsm2+cm" times the paper's full model at those widths too.
 VARIANTS = {"tsm2+cm": ("tsm2", {"channel_mixer": True})}
 LOOKBACKS = (96, 336, 512, 720, 1440, 2880, 5760, 11520)
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # Lightning precision -> autocast dtype
+
+
+def autocast(precision: str, device: torch.device | str) -> torch.autocast:
+    """The autocast context of a Lightning precision (disabled for the "-true" ones)."""
+    dtype = AUTOCAST.get(precision)
+    return torch.autocast(torch.device(device).type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 class _Timer:
@@ -75,10 +84,19 @@ def _sync(device: torch.device) -> None:
 
 
 def build_step(
-    model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, batch: int, horizon: int, device
+    model_name: str,
+    dataset: str,
+    n_vars: int,
+    lookback: int,
+    mode: str,
+    batch: int,
+    horizon: int,
+    device,
+    precision: str = "32-true",
 ) -> tuple[torch.nn.Module, FastForward, Callable[[], None], torch.Tensor]:
-    """The model (per-dataset defaults), its execution wrapper, one training step (forward, MSE, backward, Adam)
-    on fixed random windows, and the input batch; shared with ``profile_step.py``."""
+    """The model (per-dataset defaults), its execution wrapper, one training step (forward and MSE under the
+    precision's autocast, backward, Adam) on fixed random windows, and the input batch; shared with
+    ``profile_step.py``."""
     torch.manual_seed(0)
     name, overrides = VARIANTS.get(model_name, (model_name, {}))
     config = make_config(name, dataset, overrides=overrides)
@@ -90,7 +108,9 @@ def build_step(
 
     def train_step() -> None:
         opt.zero_grad(set_to_none=True)
-        F.mse_loss(fast(x), y).backward()
+        with autocast(precision, device):
+            loss = F.mse_loss(fast(x).float(), y)
+        loss.backward()
         opt.step()
 
     return model, fast, train_step, x
@@ -99,7 +119,7 @@ def build_step(
 def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
     """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
     model, fast, train_step, x = build_step(
-        model_name, dataset, n_vars, lookback, mode, args.batch, args.horizon, device
+        model_name, dataset, n_vars, lookback, mode, args.batch, args.horizon, device, args.precision
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -126,7 +146,7 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
     setup = max(0.0, first - step_s)
     model.eval()
     infer = _Timer(device)
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(args.precision, device):
         t0 = time.perf_counter()
         fast(x)
         _sync(device)
@@ -162,6 +182,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["eager", "graphs", "compile", "compile-graphs"])
     parser.add_argument("--compile-lookbacks", nargs="*", type=int, default=[512], help="L for compile modes")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--precision", default="32-true", choices=["32-true", *AUTOCAST], help="Lightning precision of the steps"
+    )
     parser.add_argument("--horizon", type=int, default=96)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=20, help="timed repetitions per row at most (median)")
@@ -220,10 +243,12 @@ def _markdown(rows, args, device) -> str:
         f"Command: `python {' '.join(sys.argv)}`  ",
         f"Device: {name}{threads}; torch {torch.__version__}, Triton {triton.__version__}, Python "
         f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
-        f"Batch {args.batch}, horizon {args.horizon}, each model with its per-dataset defaults (make_config); "
+        f"Batch {args.batch}, horizon {args.horizon}, precision {args.precision}, each model with its per-dataset "
+        "defaults (make_config); "
         "train = forward + MSE + backward + Adam step; infer = eval-mode forward under inference_mode; peak = max "
         "GPU memory allocated during the training steps; setup = the first calls' extra time: CUDA-graph capture "
-        "or compilation, and in the first rows of a run Triton's one-off kernel compilation too.",
+        "or compilation, and in the first rows of a run Triton's one-off kernel compilation too."
+        + (" Under autocast the graphs mode runs eagerly (tsmamba.execution)." if args.precision in AUTOCAST else ""),
         "",
         "| width | L | model | mode | train ms | infer ms | peak GB | setup s |",
         "|---|---|---|---|---|---|---|---|",

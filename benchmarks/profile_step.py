@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 
 import torch
-from model_speed import WIDTHS, build_step
+from model_speed import AUTOCAST, WIDTHS, build_step
 from torch.profiler import ProfilerActivity, profile
 
 # kind of a kernel or operator, by the first matching substring of its lower-cased name
@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--mode", default="auto", help="execution mode (tsmamba.execution)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=96)
+    parser.add_argument("--precision", default="32-true", choices=["32-true", *AUTOCAST])
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5, help="profiled training steps")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
@@ -83,7 +84,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     dataset, n_vars = WIDTHS[args.width]
     model, fast, train_step, _ = build_step(
-        args.model, dataset, n_vars, args.lookback, args.mode, args.batch, args.horizon, device
+        args.model, dataset, n_vars, args.lookback, args.mode, args.batch, args.horizon, device, args.precision
     )
     model.train()
     for _ in range(args.warmup):

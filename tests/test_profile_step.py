@@ -62,3 +62,22 @@ def test_model_speed_scan_bwd_option_sets_the_backward_config_or_names_the_keys(
     for bad in ("no_such_key=1", "min_tiles", "min_tiles=yes"):
         with pytest.raises(ValueError, match="KEY=INT with KEY one of"):
             model_speed.apply_scan_bwd([bad])
+
+
+@pytest.mark.parametrize("model_name", ["tsm2", "patchtst"])
+def test_model_speed_bf16_mixed_runs_the_forward_under_autocast(profile_step, model_name) -> None:
+    import model_speed
+    import torch
+
+    from tsmamba.training import PRECISIONS
+
+    assert set(model_speed.AUTOCAST) <= set(PRECISIONS)  # the benchmark's precisions are the trainer's
+    cpu = torch.device("cpu")
+    model, _, train_step, _ = model_speed.build_step(model_name, "ETTh1", 7, 96, "eager", 2, 24, cpu, "bf16-mixed")
+    seen: list[torch.dtype] = []
+    linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    train_step()
+    assert seen == [torch.bfloat16]
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
