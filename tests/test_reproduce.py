@@ -445,14 +445,17 @@ def test_summary_tables_counts_and_plots(tmp_path: Path) -> None:
     variants = (("default", 16), ("d32", 32))
     sweep = [Cell("ETTh1", "tsm2", 512, 96, 2021, tag, "val", {"d_model": d}, "w") for tag, d in variants]
     rows += [fake_row(sweep[0], 0.66), fake_row(sweep[1], 0.60)]
+    for row in rows:  # validation loss the other way round from the test MSE: lower for TSM2 at H=192 only
+        row["best_val_loss"] = 0.5 if (row["model"], row["horizon"]) == ("tsm2", 192) else 0.6
     store.append(rows)
     groups = aggregate(store.rows())
-    assert comparison_counts(groups) == {"claim": (1, 2), "patchtst": (1, 2)}
+    assert comparison_counts(groups) == {"claim": (1, 2), "patchtst": (1, 2), "patchtst_val": (1, 2)}
     files = write_summary(tmp_path, title="t")
     text = (tmp_path / "table.md").read_text()
     std96 = torch.tensor(tsm2[96]).std().item()
     assert f"| ETTh1 | 96 | 0.372 ± {std96:.3f} (3) | 0.378 ± 0.002 (3) | 0.375 | 0.370 |" in text
     assert "**1 of 2**" in text and "| ETTh1 | 192 |" in text and "+0.002 |" in text
+    assert "recipe sweeps select on) TSM2 < PatchTST in **1 of 2** cells." in text
     assert "| ETTh | tsm2 | 512 | d32 | 0.9091 | 0.6000 | 1/1 |" in text  # 0.60 / 0.66, best first
     assert text.index("| d32 |") < text.index("| default |")
     assert "(every test window and every val window scored;" in text  # says which splits the rows scored
