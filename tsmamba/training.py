@@ -5,9 +5,11 @@ the MSE loss (or ``TrainConfig.loss``: MAE and the quantile losses of :mod:`tsma
 an optional learning-rate schedule (the benchmark scripts'
 ``type1``/``type3`` per-epoch decays or PatchTST's one-cycle 'TST' schedule),
 early stopping on the validation loss with the best weights restored, optional
-bf16 mixed precision and gradient clipping. Batches are gathered by index from
-a :class:`~tsmamba.data.windows.WindowDataset`; with ``data_on_device`` the
-whole split lives on the GPU, so the DataLoader only shuffles integers.
+bf16 mixed precision, gradient clipping and an exponential moving average of the
+weights (``ema_decay``: validation, early stopping and the result use the average).
+Batches are gathered by index from a :class:`~tsmamba.data.windows.WindowDataset`;
+with ``data_on_device`` the whole split lives on the GPU, so the DataLoader only
+shuffles integers.
 
 Several GPUs: ``TrainConfig(accelerator="gpu", devices=4, strategy="ddp")``
 (CLI: ``--set devices=4 --set strategy=ddp``). Lightning's ``ddp`` strategy
@@ -39,6 +41,7 @@ from tsmamba.cpu_allocator import tune_cpu_allocator
 from tsmamba.data.windows import WindowDataset
 from tsmamba.execution import EXECUTIONS, FastForward
 from tsmamba.losses import Loss, make_loss
+from tsmamba.weight_averaging import WeightAverage
 
 LR_SCHEDULES = ("constant", "type1", "type3", "onecycle")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true")
@@ -60,6 +63,9 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam L2 penalty; the reference scripts use none
     precision: str = "32-true"  # Lightning precision: '32-true', 'bf16-mixed' (GPU), '16-mixed', '64-true'
     gradient_clip: float | None = None  # clip the gradient norm to this value; None: no clipping
+    # exponential moving average of the weights over optimiser steps (tsmamba.weight_averaging): validation, early
+    # stopping, the best-weight restore and the returned model use the average; None: off (0.99 averages ~100 steps)
+    ema_decay: float | None = None
     seed: int = 2021  # seeds shuffling, dropout and (in the benchmark) initialisation
     accelerator: str = "auto"  # 'auto', 'cpu', 'gpu'
     devices: int | str | list[int] = 1  # number (or list) of devices; >1 with strategy='ddp'
@@ -97,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"val_check_steps must be a positive integer or None, got {self.val_check_steps}.")
         if self.patience is not None and self.patience <= 0:
             raise ValueError(f"patience must be positive or None (no early stopping), got {self.patience}.")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in (0, 1) or be None (no averaging), got {self.ema_decay}.")
 
     @property
     def loss_function(self) -> Loss:
@@ -201,6 +209,7 @@ class ForecastModule(L.LightningModule):
         self._epoch_started = 0.0
         self.fast = FastForward(model, config.execution)  # a plain attribute: not a submodule, no extra state
         self.loss_function = config.loss_function
+        self.averager = WeightAverage(model, config.ema_decay) if config.ema_decay is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -261,6 +270,37 @@ class ForecastModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_mean("val")
+
+    # Weight averaging: the average is in the live parameters from the start of each validation until its end,
+    # after the callbacks' on_validation_end (Lightning calls the module's hook after theirs), so _BestWeights
+    # records the averaged weights it was validated with.
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.averager is not None:
+            self.averager.update()
+
+    def on_validation_start(self) -> None:
+        if self.averager is not None and not self.trainer.sanity_checking:
+            self.averager.swap_in()
+
+    def on_validation_end(self) -> None:
+        if self.averager is not None:
+            self.averager.swap_out()
+
+    def on_train_end(self) -> None:
+        if self.averager is not None and self.val_windows is None:
+            self.averager.apply()  # no validation to choose weights by: the result is the final average
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """The averaged weights in the live parameters for the block (nothing to do without averaging)."""
+        if self.averager is None:
+            yield
+            return
+        self.averager.swap_in()
+        try:
+            yield
+        finally:
+            self.averager.swap_out()
 
     @torch.no_grad()
     def final_validation(self, trainer: L.Trainer) -> float:
@@ -326,12 +366,13 @@ class _BestWeights(Callback):
         assert isinstance(module, ForecastModule)
         if module.val_windows is None or trainer.global_step in (0, self.validated_step):
             return
-        loss = module.final_validation(trainer)
-        if module.history:
-            module.history[-1]["val_loss"] = loss
-        epoch = int(module.history[-1]["epoch"]) if module.history else trainer.current_epoch
-        self.validated_step = trainer.global_step
-        self._consider(loss, epoch, module)
+        with module.averaged_weights():
+            loss = module.final_validation(trainer)
+            if module.history:
+                module.history[-1]["val_loss"] = loss
+            epoch = int(module.history[-1]["epoch"]) if module.history else trainer.current_epoch
+            self.validated_step = trainer.global_step
+            self._consider(loss, epoch, module)
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.state is not None:
