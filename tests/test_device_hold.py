@@ -54,6 +54,35 @@ def test_suite_runs_in_the_foreground_and_packs_its_results(tmp_path):
     assert "ETTm2-tsm2-L512-H96-s2021-layers3" in log  # the dry run listed the variant's cell
 
 
+def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
+    # a stand-in python3 records how each step measurement would be launched (no GPU here)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/usr/bin/env bash\necho "PYTHONPATH=$PYTHONPATH ARGS=$*" >> {calls}\n')
+    fake.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path), "HOLD_INSTALL": "0", "ROUNDS": "1",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "BUILDS": "cur probe+skip=32,maxnreg=168",
+           "SPECS": "tsm2:Weather-like:compile-graphs", "PRECISION": "bf16-mixed"}  # fmt: skip
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(["bash", str(HOLD), "steps"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = [line for line in calls.read_text().splitlines() if "model_speed.py" in line]
+    assert len(runs) == 2
+    cur, probe = runs
+    assert cur.startswith("PYTHONPATH= ") and "--scan-bwd" not in cur
+    assert probe.startswith("PYTHONPATH=.stage/shims/probe ") and "--scan-bwd skip=32 maxnreg=168" in probe
+    assert all("--models tsm2 --widths Weather-like --modes compile-graphs" in r for r in runs)
+    assert all("--precision bf16-mixed" in r for r in runs)
+    with tarfile.open(tmp_path / "out" / "steps.tar.gz") as tar:  # one log per build, named after it
+        assert {n.rsplit("/", 1)[-1] for n in tar.getnames() if n.endswith(".log")} == {
+            "cur.tsm2.Weather-like.1.log",
+            "probe_skip=32_maxnreg=168.tsm2.Weather-like.1.log",
+        }
+
+
 def test_an_unknown_part_is_refused(tmp_path):
     (tmp_path / "out").mkdir()
     result = _run("nonsense", tmp_path)
