@@ -6,6 +6,8 @@
 # - .stage/shims/<commit>/tsmamba/kernels: a commit's kernels/ as `tsmamba.kernels`, to time builds side by side
 #   (PYTHONPATH=.stage/shims/<commit> before the installed project); PROBE=1 adds .stage/shims/probe, the working
 #   tree's kernels with benchmarks/scan_stage_probe.py's switchable backward stages
+# - .peers/ (PEERS=1): the mamba_ssm sdist unpacked from TSMAMBA_PEERS_DIR (default ../shared/peers), which
+#   benchmarks/run_kernel_bench.sh builds there (~1.5 MB; carry it without .whl: both together pass 64 MiB)
 # Then run hold.sh there, e.g. carry [".stage", ".whl", ".data"] and command `bash benchmarks/device/hold.sh kernels`.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
@@ -25,8 +27,11 @@ for commit in "$@"; do
   rm -rf "$dir" && mkdir -p "$dir" && touch "$dir/__init__.py"
   git archive "$commit" kernels | tar -x -C "$dir"
 done
+if [ "${PEERS:-0}" = 1 ] && [ ! -d .peers/mamba_ssm-2.3.2.post1 ]; then
+  mkdir -p .peers && tar xzf "${TSMAMBA_PEERS_DIR:-../shared/peers}/mamba_ssm-2.3.2.post1.tar.gz" -C .peers
+fi
 if [ "${PROBE:-0}" = 1 ]; then
   rm -rf .stage/shims/probe && mkdir -p .stage/shims/probe/tsmamba && touch .stage/shims/probe/tsmamba/__init__.py
   python3 benchmarks/scan_stage_probe.py --out .stage/shims/probe/tsmamba/kernels
 fi
-du -sh .whl .data .stage
+du -sh .whl .data .stage .peers 2>/dev/null
