@@ -80,6 +80,15 @@ def load_mamba_ssm(peer_dir: Path | None = None):
     return None, None
 
 
+def apply_overrides(table: dict, items: list[str]) -> None:
+    """Set entries of a kernel config (FWD_CONFIG, BWD_CONFIG) from ``KEY=INT`` items; a bad item names the keys."""
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key not in table or not sep or not value.lstrip("-").isdigit():
+            raise ValueError(f"{item!r}: expected KEY=INT with KEY one of {sorted(table)}")
+        table[key] = int(value)
+
+
 def apply_scan_bwd(items: list[str]) -> None:
     """Set the scan backward's BWD_CONFIG entries from ``KEY=INT`` items (A/Bs of a kernel option: model_speed's
     --scan-bwd, kernel_sass's settings)."""
@@ -87,11 +96,7 @@ def apply_scan_bwd(items: list[str]) -> None:
         return
     from tsmamba.kernels import scan_triton_bwd
 
-    for item in items:
-        key, sep, value = item.partition("=")
-        if key not in scan_triton_bwd.BWD_CONFIG or not sep or not value.lstrip("-").isdigit():
-            raise ValueError(f"{item!r}: expected KEY=INT with KEY one of {sorted(scan_triton_bwd.BWD_CONFIG)}")
-        scan_triton_bwd.BWD_CONFIG[key] = int(value)
+    apply_overrides(scan_triton_bwd.BWD_CONFIG, items)
 
 
 def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str, channel_last: bool, seed: int):

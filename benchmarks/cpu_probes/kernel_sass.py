@@ -30,7 +30,7 @@ import triton
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import test_scan_triton_compiled_layout as layout  # noqa: E402
-from kernel_bench import apply_scan_bwd  # noqa: E402
+from kernel_bench import apply_overrides, apply_scan_bwd  # noqa: E402
 from tsmamba.kernels import conv1d_triton, scan_triton_bwd, scan_triton_fwd  # noqa: E402
 
 NVDISASM = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
@@ -86,18 +86,12 @@ def report_forward(monkeypatch: pytest.MonkeyPatch) -> None:
         )
 
 
-def apply_scan_fwd(items: list[str]) -> None:
-    """Set the scan forward's FWD_CONFIG entries from ``KEY=INT`` items (e.g. maxnreg=128 maxnreg_inference=160)."""
-    for item in items:
-        key, sep, value = item.partition("=")
-        if key not in scan_triton_fwd.FWD_CONFIG or not sep or not value.isdigit():
-            raise SystemExit(f"{item!r}: expected KEY=INT with KEY one of {sorted(scan_triton_fwd.FWD_CONFIG)}")
-        scan_triton_fwd.FWD_CONFIG[key] = int(value)
-
-
 def main() -> None:
-    if sys.argv[1:2] == ["fwd"]:
-        apply_scan_fwd(sys.argv[2:])
+    if sys.argv[1:2] == ["fwd"]:  # KEY=INT: FWD_CONFIG entries, e.g. maxnreg=128 maxnreg_inference=160
+        try:
+            apply_overrides(scan_triton_fwd.FWD_CONFIG, sys.argv[2:])
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
         report_forward(pytest.MonkeyPatch())
         return
     # KEY=INT: a BWD_CONFIG entry for every compile (e.g. skip=32 with scan_stage_probe.py's copy as

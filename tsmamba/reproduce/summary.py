@@ -68,6 +68,10 @@ class Group:
     def mae_mean(self) -> float:
         return self._mean(self.mae)
 
+    @property
+    def val_loss_mean(self) -> float:
+        return self._mean(self.val_losses)
+
     def text(self) -> str:
         """``0.370 ± 0.003 (3)``: mean ± sample std over seeds (n seeds)."""
         std = self.mse_std
@@ -137,7 +141,7 @@ def comparison_counts(groups: dict[tuple, Group], lookback: int = 512) -> dict[s
             versus[0] += group.mse_mean < other.mse_mean
             if len(group.val_losses) == group.n and len(other.val_losses) == other.n:
                 versus_val[1] += 1
-                versus_val[0] += Group._mean(group.val_losses) < Group._mean(other.val_losses)
+                versus_val[0] += group.val_loss_mean < other.val_loss_mean
     return {
         "claim": (claim[0], claim[1]),
         "patchtst": (versus[0], versus[1]),
