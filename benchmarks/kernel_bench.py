@@ -89,14 +89,15 @@ def apply_overrides(table: dict, items: list[str]) -> None:
         table[key] = int(value)
 
 
-def apply_scan_bwd(items: list[str]) -> None:
-    """Set the scan backward's BWD_CONFIG entries from ``KEY=INT`` items (A/Bs of a kernel option: model_speed's
-    --scan-bwd, kernel_sass's settings)."""
+def apply_scan_config(items: list[str]) -> None:
+    """Set scan kernel config entries from ``KEY=INT`` items (BWD_CONFIG) and ``fwd.KEY=INT`` items (FWD_CONFIG):
+    A/Bs of a kernel option (model_speed's --scan-config, kernel_sass's settings)."""
     if not items:
         return
-    from tsmamba.kernels import scan_triton_bwd
+    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
-    apply_overrides(scan_triton_bwd.BWD_CONFIG, items)
+    apply_overrides(scan_triton_fwd.FWD_CONFIG, [i.removeprefix("fwd.") for i in items if i.startswith("fwd.")])
+    apply_overrides(scan_triton_bwd.BWD_CONFIG, [i for i in items if not i.startswith("fwd.")])
 
 
 def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str, channel_last: bool, seed: int):

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from kernel_bench import apply_scan_bwd
+from kernel_bench import apply_scan_config
 
 from tsmamba.execution import EXECUTIONS, FastForward
 from tsmamba.models.registry import build_model, make_config
@@ -192,13 +192,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown table here")
     parser.add_argument(
-        "--scan-bwd", nargs="*", default=[], metavar="KEY=INT", help="override BWD_CONFIG entries (A/B of a kernel)"
+        "--scan-config",
+        nargs="*",
+        default=[],
+        metavar="[fwd.]KEY=INT",
+        help="override BWD_CONFIG (KEY=INT) or FWD_CONFIG (fwd.KEY=INT) entries: A/B of a kernel option",
     )
     args = parser.parse_args()
     try:
-        apply_scan_bwd(args.scan_bwd)
+        apply_scan_config(args.scan_config)
     except ValueError as err:
-        parser.error(f"--scan-bwd {err}")
+        parser.error(f"--scan-config {err}")
     bad = sorted(set(args.modes) - set(EXECUTIONS) - {"auto"})
     if bad:
         parser.error(f"unknown modes {bad}; use some of {EXECUTIONS}")

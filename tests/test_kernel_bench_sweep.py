@@ -23,7 +23,7 @@ def test_backward_settings_are_applied_or_named_as_wrong(monkeypatch):
     from tsmamba.kernels import scan_triton_bwd
 
     monkeypatch.setattr(scan_triton_bwd, "BWD_CONFIG", dict(scan_triton_bwd.BWD_CONFIG))
-    kernel_bench.apply_scan_bwd(["maxnreg=168"])
+    kernel_bench.apply_scan_config(["maxnreg=168"])
     assert scan_triton_bwd.BWD_CONFIG["maxnreg"] == 168
     with pytest.raises(ValueError, match="'maxnreg=x': expected KEY=INT"):
-        kernel_bench.apply_scan_bwd(["maxnreg=x"])
+        kernel_bench.apply_scan_config(["maxnreg=x"])

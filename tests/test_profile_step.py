@@ -51,17 +51,23 @@ def test_model_speed_times_tsm2_with_its_dataset_defaults_and_the_full_model_bes
     assert full.config.channel_mixer is True and full.config.d_model == default.config.d_model
 
 
-def test_model_speed_scan_bwd_option_sets_the_backward_config_or_names_the_keys(profile_step, monkeypatch) -> None:
+def test_model_speed_scan_config_option_sets_either_kernel_config_or_names_the_keys(profile_step, monkeypatch) -> None:
     pytest.importorskip("triton")
     import model_speed
-    from tsmamba.kernels import scan_triton_bwd
+    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
 
     monkeypatch.setattr(scan_triton_bwd, "BWD_CONFIG", dict(scan_triton_bwd.BWD_CONFIG))
-    model_speed.apply_scan_bwd(["min_programs=0", "min_tiles=2"])
+    monkeypatch.setattr(scan_triton_fwd, "FWD_CONFIG", dict(scan_triton_fwd.FWD_CONFIG))
+    fwd_before = dict(scan_triton_fwd.FWD_CONFIG)
+    model_speed.apply_scan_config(["min_programs=0", "min_tiles=2"])
     assert scan_triton_bwd.BWD_CONFIG["min_programs"] == 0 and scan_triton_bwd.BWD_CONFIG["min_tiles"] == 2
-    for bad in ("no_such_key=1", "min_tiles", "min_tiles=yes"):
+    assert scan_triton_fwd.FWD_CONFIG == fwd_before  # a plain KEY is the backward's, even where both tables have it
+    model_speed.apply_scan_config(["fwd.maxnreg=128", "maxnreg=168", "fwd.min_programs=4"])
+    assert scan_triton_fwd.FWD_CONFIG["maxnreg"] == 128 and scan_triton_fwd.FWD_CONFIG["min_programs"] == 4
+    assert scan_triton_bwd.BWD_CONFIG["maxnreg"] == 168 and scan_triton_bwd.BWD_CONFIG["min_programs"] == 0
+    for bad in ("no_such_key=1", "min_tiles", "min_tiles=yes", "fwd.min_tiles=2"):
         with pytest.raises(ValueError, match="KEY=INT with KEY one of"):
-            model_speed.apply_scan_bwd([bad])
+            model_speed.apply_scan_config([bad])
 
 
 @pytest.mark.parametrize("model_name", ["tsm2", "patchtst"])

@@ -30,7 +30,7 @@ import triton
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "kernels"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import test_scan_triton_compiled_layout as layout  # noqa: E402
-from kernel_bench import apply_overrides, apply_scan_bwd  # noqa: E402
+from kernel_bench import apply_overrides, apply_scan_config  # noqa: E402
 from tsmamba.kernels import conv1d_triton, scan_triton_bwd, scan_triton_fwd  # noqa: E402
 
 NVDISASM = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "nvdisasm"
@@ -97,7 +97,7 @@ def main() -> None:
     # KEY=INT: a BWD_CONFIG entry for every compile (e.g. skip=32 with scan_stage_probe.py's copy as
     # tsmamba.kernels); plain integers: register caps (BWD_CONFIG["maxnreg"]) to report the scan backward at
     try:
-        apply_scan_bwd([a for a in sys.argv[1:] if "=" in a])
+        apply_scan_config([a for a in sys.argv[1:] if "=" in a])
     except ValueError as err:
         raise SystemExit(str(err)) from None
     caps = [int(a) for a in sys.argv[1:] if "=" not in a]

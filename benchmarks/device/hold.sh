@@ -7,7 +7,7 @@
 #            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
 #   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds;
 #            SPECS="model:width:mode ..." narrows them; BUILDS="cur probe probe+skip=32,KEY=INT ..." times builds
-#            side by side (after "+": the build's BWD_CONFIG overrides, model_speed's --scan-bwd); PRECISION
+#            side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG: model_speed's --scan-config); PRECISION
 #            (e.g. bf16-mixed) for model_speed's --precision
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
 #            $OUT/suite, killed at LIMIT + 60 s
@@ -79,7 +79,7 @@ steps)
         log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width.$round.log
         # shellcheck disable=SC2086
         PYTHONPATH=$(shim "${build%%+*}") timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 \
-          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-bwd $over} ${PRECISION:+--precision $PRECISION} \
+          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} ${PRECISION:+--precision $PRECISION} \
           > "$log" 2>&1
         echo "$build $model $width round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
       done
