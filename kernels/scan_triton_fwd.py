@@ -52,18 +52,37 @@ def checkpoint_slots(length: int) -> int:
 
 
 # Forward tuning; None = chosen from the problem size (see _fwd_warps). The benchmark sweep overrides these.
-# maxnreg: a register cap per thread for the training forward (it writes checkpoints); None = the compiler's
-# choice. maxnreg_inference: the same for the inference forward (no checkpoints). Under Triton 3.6 (the GPU
-# image's) that kernel compiles to 130 registers at fp32 (3.9: 167), over 128, the most that lets 16 warps (4
-# programs of 4 warps) share an SM; capped at 128 it uses 127 without spills and ran 6-30 % faster on the H200 at
-# five shapes (benchmarks/results/scan_hold_h200_2026-12-01c.md). The training forward (168 registers) spills
-# under that cap.
-FWD_CONFIG = {"num_warps": None, "min_programs": 2048, "min_chunk": 64, "maxnreg": None, "maxnreg_inference": 128}
+# maxnreg: a register cap per thread for the training forward (it writes checkpoints) and the chunked path's
+# states-only pass, applied where their grid has at least maxnreg_min_warps warps; None = the compiler's choice.
+# maxnreg_inference: the cap of the inference forward (no checkpoints), always applied. Under Triton 3.6 (the GPU
+# image's) the inference forward compiles to 130 registers at fp32 (3.9: 167), over 128, the most that lets 16
+# warps (4 programs of 4 warps) share an SM; capped at 128 it uses 127 without spills and ran 6-30 % faster on the
+# H200 at five shapes (benchmarks/results/scan_hold_h200_2026-12-01c.md). The training forward uses 168 registers,
+# so 12 warps share an SM (1584 on the H200's 132 SMs); capped at 128 it spills 3 accesses a step but fits 16: it
+# ran 2-27 % faster where its grid had 2048 warps or more, and 20 % slower at 448 warps, where every program is
+# resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md).
+FWD_CONFIG = {
+    "num_warps": None,
+    "min_programs": 2048,
+    "min_chunk": 64,
+    "maxnreg": 128,
+    "maxnreg_min_warps": 1600,
+    "maxnreg_inference": 128,
+}
 
 
 def launch_options(num_warps: int, maxnreg: int | None) -> dict:
     """Triton launch options; ``maxnreg`` only when set (the interpreter takes no such option)."""
     return {"num_warps": num_warps} if maxnreg is None else {"num_warps": num_warps, "maxnreg": maxnreg}
+
+
+def forward_maxnreg(cfg: dict, inference: bool, grid_warps: int) -> int | None:
+    """Register cap of a forward launch: ``maxnreg_inference`` for the inference forward; ``maxnreg`` for the
+    others only when their grid has ``maxnreg_min_warps`` warps or more (a cap buys occupancy with spills, which
+    pays only when the grid does not fit on the GPU at the compiler's own register count)."""
+    if inference:
+        return cfg["maxnreg_inference"]
+    return cfg["maxnreg"] if grid_warps >= cfg["maxnreg_min_warps"] else None
 
 
 def _fwd_warps(channels: int, min_programs: int) -> int:
@@ -530,6 +549,7 @@ def scan_forward(
     chunk_len = triton.cdiv(triton.cdiv(length, n_chunks), CKPT_STEPS) * CKPT_STEPS
     n_chunks = triton.cdiv(length, chunk_len)
     grid = (n_dblk * batch, 1, n_chunks)
+    grid_warps = n_dblk * batch * n_chunks * num_warps
     z = args.z if args.z is not None else u
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
@@ -555,7 +575,7 @@ def scan_forward(
             u, delta, a_t, B, C, D, z, bias, u, out, last, last, ends, dtsum, length, dim, dpg, chunk_len, n_ckpt,
             *strides, 0, 0, 0, 0, *out.stride(),
             HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, SAVE_LAST=False, **common,
-            **launch_options(num_warps, cfg["maxnreg"]),
+            **launch_options(num_warps, forward_maxnreg(cfg, False, grid_warps)),
         )  # fmt: skip
         chunk_init = torch.empty_like(ends)
         _chain_chunks_kernel[(triton.cdiv(dim, 32) * batch,)](
@@ -573,6 +593,6 @@ def scan_forward(
         u, delta, a_t, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last, length, dim, dpg, chunk_len,
         n_ckpt, *strides, *init_args[1:], *out.stride(),
         HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, SAVE_LAST=save_last, **common,
-        **launch_options(num_warps, cfg["maxnreg" if save_checkpoints else "maxnreg_inference"]),
+        **launch_options(num_warps, forward_maxnreg(cfg, not save_checkpoints, grid_warps)),
     )  # fmt: skip
     return out, last, ckpt
