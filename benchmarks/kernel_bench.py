@@ -100,9 +100,25 @@ def apply_scan_config(items: list[str]) -> None:
     apply_overrides(scan_triton_bwd.BWD_CONFIG, [i for i in items if not i.startswith("fwd.")])
 
 
-def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str, channel_last: bool, seed: int):
-    """Benchmark inputs like a Mamba block's: softplus(Δ + bias), D, z gate, N=16, A = -(1..N)."""
+def make_case(
+    batch: int,
+    dim: int,
+    length: int,
+    dtype: torch.dtype,
+    device: str,
+    channel_last: bool,
+    seed: int,
+    bc_time_major: bool = False,
+):
+    """Benchmark inputs like a Mamba block's: softplus(Δ + bias), D, z gate, N=16, A = -(1..N). B and C are
+    (batch, N, L) contiguous as mamba_ssm takes them, or with ``bc_time_major`` (batch, N, L) views of (batch, L, N)
+    tensors, as TSM2's blocks pass them (split from x_proj's output)."""
     gen = torch.Generator(device=device).manual_seed(seed)
+
+    def bc() -> torch.Tensor:
+        if bc_time_major:
+            return torch.randn(batch, length, N_STATE, device=device, generator=gen).to(dtype).transpose(1, 2)
+        return torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype)
 
     def seq(scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
         if channel_last:
@@ -115,8 +131,8 @@ def make_case(batch: int, dim: int, length: int, dtype: torch.dtype, device: str
         u=seq(),
         delta=seq(0.5, -2.0),
         A=A,
-        B=torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype),
-        C=torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype),
+        B=bc(),
+        C=bc(),
         D=torch.randn(dim, device=device, generator=gen),
         z=seq(),
         delta_bias=torch.rand(dim, device=device, generator=gen) * 0.5,
@@ -262,7 +278,7 @@ def run_gpu(args) -> list[str]:
             dtype = DTYPES[dname]
             nbytes = forward_bytes(batch, dim, length, dtype)
             n_sets = max(1, min(4, math.ceil(400e6 / nbytes)))
-            ours = [make_case(batch, dim, length, dtype, "cuda", True, s) for s in range(n_sets)]
+            ours = [make_case(batch, dim, length, dtype, "cuda", True, s, args.bc_time_major) for s in range(n_sets)]
             theirs = [contiguous_copy(c) for c in ours]
             kw = dict(delta_softplus=True)
 
@@ -365,7 +381,7 @@ def run_sweep(args) -> list[str]:
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
     for batch, dim, length in shapes:
         for dname in args.dtypes:
-            sets = [make_case(batch, dim, length, DTYPES[dname], "cuda", True, s) for s in range(2)]
+            sets = [make_case(batch, dim, length, DTYPES[dname], "cuda", True, s, args.bc_time_major) for s in range(2)]
 
             def fwd(c):
                 with torch.no_grad():
@@ -440,7 +456,7 @@ def run_cpu(args) -> list[str]:
 
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else CPU_SHAPES
     for batch, dim, length in shapes:
-        case = make_case(batch, dim, length, torch.float32, "cpu", True, 0)
+        case = make_case(batch, dim, length, torch.float32, "cpu", True, 0, args.bc_time_major)
         ref_case = contiguous_copy(case)
         ours = lambda c: selective_scan(**c, delta_softplus=True, backend="torch")  # noqa: E731
         ref = lambda c: fn_ref(
@@ -493,6 +509,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--extra-bwd", nargs="*", default=[], help="with --sweep: more backward configs, as dicts: \"{'min_tiles': 8}\""
+    )
+    parser.add_argument(
+        "--bc-time-major",
+        action="store_true",
+        help="B and C as views of (batch, L, N) tensors, as TSM2 passes them (default: mamba_ssm's (batch, N, L))",
     )
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()

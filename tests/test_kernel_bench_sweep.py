@@ -27,3 +27,15 @@ def test_backward_settings_are_applied_or_named_as_wrong(monkeypatch):
     assert scan_triton_bwd.BWD_CONFIG["maxnreg"] == 168
     with pytest.raises(ValueError, match="'maxnreg=x': expected KEY=INT"):
         kernel_bench.apply_scan_config(["maxnreg=x"])
+
+
+def test_bc_time_major_cases_pass_b_and_c_as_tsm2_does_with_the_same_values_layout_aside():
+    import torch
+
+    kernel_bench = load_benchmark("kernel_bench")
+    default = kernel_bench.make_case(2, 8, 5, torch.float32, "cpu", True, 0)
+    tsm2 = kernel_bench.make_case(2, 8, 5, torch.float32, "cpu", True, 0, bc_time_major=True)
+    for name in ("B", "C"):
+        assert default[name].shape == tsm2[name].shape == (2, kernel_bench.N_STATE, 5)
+        assert default[name].stride(2) == 1 and tsm2[name].stride(1) == 1  # L-contiguous vs N-contiguous rows
+    assert torch.equal(default["u"], tsm2["u"]) and torch.equal(default["A"], tsm2["A"])
