@@ -9,6 +9,12 @@ Run from the repo root at the revision to report, e.g. before and after a kernel
     python benchmarks/cpu_probes/kernel_sass.py [KEY=INT ...] [MAXNREG ...]   # e.g. 208 168: the backward under caps
     python benchmarks/cpu_probes/kernel_sass.py fwd [KEY=INT ...]   # the scan forward alone (inference and
                                                                     # training), any build; KEY=INT sets FWD_CONFIG
+    python benchmarks/cpu_probes/kernel_sass.py tsm2-bc ...   # B and C laid out as TSM2 passes them: N-contiguous
+                                                              # views of x_proj's output, a step 36 values apart
+
+Triton specialises a kernel on whether each integer argument is a multiple of 16: B/C copied time-major (what
+the launchers do with mamba_ssm's layout) have a step stride of N = 16, TSM2's views one of dt_rank + 2N (36 at
+the Weather width), so the two layouts run different compiles of the same kernel.
 
 The GPU image runs Triton 3.6 (torch 2.11's); other releases can lay the same source out differently, so figures
 meant for the H200 come from a Triton 3.6 environment (``pip install triton==3.6.0``).
@@ -86,7 +92,16 @@ def report_forward(monkeypatch: pytest.MonkeyPatch) -> None:
         )
 
 
+def tsm2_bc_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every compile below gets B and C as TSM2 passes them (the layout tests' ``bc_layout="tsm2"``)."""
+    make = layout._scan_args
+    monkeypatch.setattr(layout, "_scan_args", lambda *a, **k: make(*a, **{**k, "bc_layout": "tsm2"}))
+
+
 def main() -> None:
+    if "tsm2-bc" in sys.argv:
+        sys.argv.remove("tsm2-bc")
+        tsm2_bc_layout(pytest.MonkeyPatch())
     if sys.argv[1:2] == ["fwd"]:  # KEY=INT: FWD_CONFIG entries, e.g. maxnreg=128 maxnreg_inference=160
         try:
             apply_overrides(scan_triton_fwd.FWD_CONFIG, sys.argv[2:])

@@ -79,20 +79,30 @@ def _compile_sm90(kernel, args: tuple, kwargs: dict):
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
 
 
-def _scan_args(dtype: torch.dtype, batch: int = 4, dim: int = 256, length: int = 64) -> ScanArgs:
-    """CPU tensors laid out as a TSM2 block passes them (u, delta, z channel-last views); values unused."""
+def _scan_args(
+    dtype: torch.dtype, batch: int = 4, dim: int = 256, length: int = 64, bc_layout: str = "mamba"
+) -> ScanArgs:
+    """CPU tensors laid out as a TSM2 block passes them (u, delta, z channel-last views); values unused. B and C
+    as mamba_ssm takes them ((batch, 1, N, L), which the launchers copy time-major: a step stride of N = 16) or,
+    with ``bc_layout="tsm2"``, as TSM2 passes them: N-contiguous views of x_proj's (batch, L, dt_rank + 2N) output
+    (dt_rank 4 as at the Weather width), a step stride of 36. Triton specialises on strides that are multiples
+    of 16, so the two layouts are two compiles of each kernel."""
 
     def seq():
         return torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
 
-    bc = torch.zeros(batch, 1, N_STATE, length, dtype=dtype)
+    if bc_layout == "tsm2":
+        x_dbl = torch.zeros(batch, length, 1, 4 + 2 * N_STATE, dtype=dtype)
+        B, C = (x_dbl[..., 4 + i * N_STATE : 4 + (i + 1) * N_STATE].permute(0, 2, 3, 1) for i in range(2))
+    else:
+        B, C = (torch.zeros(batch, 1, N_STATE, length, dtype=dtype) for _ in range(2))
     vec = torch.zeros(dim)
     A = torch.zeros(dim, N_STATE)
-    return ScanArgs(seq(), seq(), A, bc, bc.clone(), vec, seq(), vec.clone(), True, False, None)
+    return ScanArgs(seq(), seq(), A, B, C, vec, seq(), vec.clone(), True, False, None)
 
 
-def _compile_forward(monkeypatch, dtype, **cfg):
-    args = _scan_args(dtype)
+def _compile_forward(monkeypatch, dtype, bc_layout="mamba", **cfg):
+    args = _scan_args(dtype, bc_layout=bc_layout)
     calls = _captured(
         monkeypatch,
         scan_triton_fwd,
@@ -103,9 +113,9 @@ def _compile_forward(monkeypatch, dtype, **cfg):
     return _compile_sm90(*calls[0])
 
 
-def _backward_calls(monkeypatch, dtype) -> list:
+def _backward_calls(monkeypatch, dtype, bc_layout="mamba") -> list:
     """The backward's two launches as the launcher makes them: the walk, then the partial sums."""
-    args = _scan_args(dtype)
+    args = _scan_args(dtype, bc_layout=bc_layout)
     batch, dim, length = args.u.shape
     ckpt = torch.zeros(batch, scan_triton_fwd.checkpoint_slots(length), N_STATE, dim)
     grad = torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
@@ -117,8 +127,8 @@ def _backward_calls(monkeypatch, dtype) -> list:
     return calls
 
 
-def _compile_backward(monkeypatch, dtype):
-    return _compile_sm90(*_backward_calls(monkeypatch, dtype)[0])
+def _compile_backward(monkeypatch, dtype, bc_layout="mamba"):
+    return _compile_sm90(*_backward_calls(monkeypatch, dtype, bc_layout)[0])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -193,8 +203,9 @@ def _assert_one_channel_per_lane(ttgir: str) -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("num_warps", [1, 2])
-def test_forward_step_has_no_cross_lane_work(monkeypatch, dtype, num_warps):
-    kernel = _compile_forward(monkeypatch, dtype, num_warps=num_warps)
+@pytest.mark.parametrize("bc_layout", ["mamba", "tsm2"])
+def test_forward_step_has_no_cross_lane_work(monkeypatch, dtype, num_warps, bc_layout):
+    kernel = _compile_forward(monkeypatch, dtype, bc_layout, num_warps=num_warps)
     ttgir, ptx = kernel.asm["ttgir"], kernel.asm["ptx"]
     _assert_one_channel_per_lane(ttgir)
     # no cross-lane communication anywhere in the kernel: the sum over N is in-thread, and the 1-D per-channel
@@ -207,8 +218,9 @@ def test_forward_step_has_no_cross_lane_work(monkeypatch, dtype, num_warps):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_backward_walk_stays_in_one_warp(monkeypatch, dtype):
-    kernel = _compile_backward(monkeypatch, dtype)
+@pytest.mark.parametrize("bc_layout", ["mamba", "tsm2"])
+def test_backward_walk_stays_in_one_warp(monkeypatch, dtype, bc_layout):
+    kernel = _compile_backward(monkeypatch, dtype, bc_layout)
     ttgir, ptx = kernel.asm["ttgir"], kernel.asm["ptx"]
     _assert_one_channel_per_lane(ttgir)
     # one warp per program: no barrier, no shared memory; the only shuffles are the per-step dB_t and dC_t sums
