@@ -6,7 +6,7 @@
 #   ncu      Nsight Compute sections of one kernel launch per build (NCU_KERNEL regex, default the scan forward;
 #            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
 #   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds;
-#            SPECS="model:width:mode ..." narrows them; BUILDS="cur probe probe+skip=32,KEY=INT ..." times builds
+#            SPECS="model:width:mode[:precision] ..." narrows them (precision: PRECISION's default for the spec); BUILDS="cur probe probe+skip=32,KEY=INT ..." times builds
 #            side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG: model_speed's --scan-config); PRECISION
 #            (e.g. bf16-mixed) for model_speed's --precision
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
@@ -71,17 +71,18 @@ steps)
   for round in $(seq 1 "${ROUNDS:-2}"); do
     for spec in ${SPECS:-tsm2:Weather-like:compile-graphs patchtst:Weather-like:compile-graphs tsm2:ETTh1-like:graphs \
                  patchtst:ETTh1-like:graphs}; do
-      IFS=: read -r model width mode <<< "$spec"
+      IFS=: read -r model width mode precision <<< "$spec"
+      precision=${precision:-${PRECISION:-}}
       for build in ${BUILDS:-cur}; do
-        late && { echo "$build $model $width round $round skipped t=$(el)"; continue; }
-        over=${SCAN_BWD:-}
+        late && { echo "$build $model $width $precision round $round skipped t=$(el)"; continue; }
+        over=${SCAN_CONFIG:-}
         [[ $build == *+* ]] && over=${build#*+} && over=${over//,/ }
-        log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width.$round.log
+        log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width${precision:+.$precision}.$round.log
         # shellcheck disable=SC2086
         PYTHONPATH=$(shim "${build%%+*}") timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 \
-          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} ${PRECISION:+--precision $PRECISION} \
+          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} ${precision:+--precision $precision} \
           > "$log" 2>&1
-        echo "$build $model $width round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
+        echo "$build $model $width $precision round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
       done
     done
   done
