@@ -60,12 +60,15 @@ def checkpoint_slots(length: int) -> int:
 # H200 at five shapes (benchmarks/results/scan_hold_h200_2026-12-01c.md). The training forward uses 168 registers,
 # so 12 warps share an SM (1584 on the H200's 132 SMs); capped at 128 it spills 3 accesses a step but fits 16: it
 # ran 2-27 % faster where its grid had 2048 warps or more, and 20 % slower at 448 warps, where every program is
-# resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md).
+# resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md). That was fp32; with 16-bit inputs the
+# capped compile spills 78 bytes in TSM2's B/C layout (Triton 3.6, none in fp32) and is untimed, so
+# maxnreg_16bit (the cap for fp16/bf16 inputs) stays None until an H200 A/B says otherwise.
 FWD_CONFIG = {
     "num_warps": None,
     "min_programs": 2048,
     "min_chunk": 64,
     "maxnreg": 128,
+    "maxnreg_16bit": None,
     "maxnreg_min_warps": 1600,
     "maxnreg_inference": 128,
 }
@@ -76,13 +79,14 @@ def launch_options(num_warps: int, maxnreg: int | None) -> dict:
     return {"num_warps": num_warps} if maxnreg is None else {"num_warps": num_warps, "maxnreg": maxnreg}
 
 
-def forward_maxnreg(cfg: dict, inference: bool, grid_warps: int) -> int | None:
-    """Register cap of a forward launch: ``maxnreg_inference`` for the inference forward; ``maxnreg`` for the
-    others only when their grid has ``maxnreg_min_warps`` warps or more (a cap buys occupancy with spills, which
-    pays only when the grid does not fit on the GPU at the compiler's own register count)."""
+def forward_maxnreg(cfg: dict, inference: bool, grid_warps: int, half: bool) -> int | None:
+    """Register cap of a forward launch: ``maxnreg_inference`` for the inference forward; ``maxnreg`` (with fp16/bf16
+    inputs ``maxnreg_16bit``) for the others only when their grid has ``maxnreg_min_warps`` warps or more (a cap
+    buys occupancy with spills, which pays only when the grid does not fit on the GPU at the compiler's own
+    register count)."""
     if inference:
         return cfg["maxnreg_inference"]
-    return cfg["maxnreg"] if grid_warps >= cfg["maxnreg_min_warps"] else None
+    return cfg["maxnreg_16bit" if half else "maxnreg"] if grid_warps >= cfg["maxnreg_min_warps"] else None
 
 
 def _fwd_warps(channels: int, min_programs: int) -> int:
@@ -550,6 +554,7 @@ def scan_forward(
     n_chunks = triton.cdiv(length, chunk_len)
     grid = (n_dblk * batch, 1, n_chunks)
     grid_warps = n_dblk * batch * n_chunks * num_warps
+    half = u.dtype in (torch.float16, torch.bfloat16)
     z = args.z if args.z is not None else u
     D = args.D if args.D is not None else A
     bias = args.delta_bias if args.delta_bias is not None else A
@@ -575,7 +580,7 @@ def scan_forward(
             u, delta, a_t, B, C, D, z, bias, u, out, last, last, ends, dtsum, length, dim, dpg, chunk_len, n_ckpt,
             *strides, 0, 0, 0, 0, *out.stride(),
             HAS_INIT=False, STATES_ONLY=True, SAVE_CKPT=False, SAVE_LAST=False, **common,
-            **launch_options(num_warps, forward_maxnreg(cfg, False, grid_warps)),
+            **launch_options(num_warps, forward_maxnreg(cfg, False, grid_warps, half)),
         )  # fmt: skip
         chunk_init = torch.empty_like(ends)
         _chain_chunks_kernel[(triton.cdiv(dim, 32) * batch,)](
@@ -593,6 +598,6 @@ def scan_forward(
         u, delta, a_t, B, C, D, z, bias, init_args[0], out, last, ckpt_arg, last, last, length, dim, dpg, chunk_len,
         n_ckpt, *strides, *init_args[1:], *out.stride(),
         HAS_INIT=has_init, STATES_ONLY=False, SAVE_CKPT=save_checkpoints, SAVE_LAST=save_last, **common,
-        **launch_options(num_warps, forward_maxnreg(cfg, not save_checkpoints, grid_warps)),
+        **launch_options(num_warps, forward_maxnreg(cfg, not save_checkpoints, grid_warps, half)),
     )  # fmt: skip
     return out, last, ckpt

@@ -339,21 +339,37 @@ def test_register_cap_of_the_config_reaches_the_compile(monkeypatch, direction):
 
 
 @pytest.mark.parametrize(
-    ("shape", "capped"),
-    [((448, 32, 65), False), ((4160, 128, 21), True), ((64, 256, 512), True), ((32, 64, 512), False)],
+    ("shape", "dtype", "capped"),
+    [
+        ((448, 32, 65), torch.float32, False),
+        ((4160, 128, 21), torch.float32, True),
+        ((64, 256, 512), torch.float32, True),
+        ((32, 64, 512), torch.float32, False),
+        ((4160, 128, 21), torch.bfloat16, False),  # maxnreg_16bit: None until timed (78 B of spill capped)
+    ],
 )
-def test_training_forward_is_capped_only_where_its_grid_outgrows_the_gpu(monkeypatch, shape, capped):
+def test_training_forward_is_capped_only_where_its_grid_outgrows_the_gpu(monkeypatch, shape, dtype, capped):
     # capped at 128 registers the training forward spills but fits 16 warps per SM instead of 12: 2-27 % faster
     # on the H200 with 2048+ warps in the grid, 20 % slower at (448, 32, 65)'s 448 warps, all resident anyway
     # (scan_hold_h200_2026-12-01d.md); at L = 512 both launches of the chunked path follow the rule
     cfg, names = scan_triton_fwd.FWD_CONFIG, ("_scan_fwd_kernel", "_chain_chunks_kernel")
-    args = _scan_args(torch.float32, *shape)
+    args = _scan_args(dtype, *shape)
     calls = _captured(monkeypatch, scan_triton_fwd, names, lambda: scan_triton_fwd.scan_forward(args, True))
     scans = [kwargs for _, _, kwargs in calls if "STATES_ONLY" in kwargs]
     assert [kwargs.get("maxnreg") for kwargs in scans] == [cfg["maxnreg"] if capped else None] * len(scans)
     assert len(scans) == (2 if shape[2] == 512 else 1)  # L = 512: chunked (a states-only pass first)
     inference = _captured(monkeypatch, scan_triton_fwd, names, lambda: scan_triton_fwd.scan_forward(args, False))
     assert inference[-1][2]["maxnreg"] == cfg["maxnreg_inference"]  # the inference forward: always capped
+
+
+def test_16bit_training_forward_takes_its_own_cap(monkeypatch):
+    # maxnreg_16bit is the A/B switch for bf16/fp16 inputs (kernel_bench --extra-fwd "{'maxnreg_16bit': 128}")
+    monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "maxnreg_16bit", 120)
+    args = _scan_args(torch.bfloat16, 4160, 128, 21)
+    calls = _captured(
+        monkeypatch, scan_triton_fwd, ("_scan_fwd_kernel",), lambda: scan_triton_fwd.scan_forward(args, True)
+    )
+    assert [kwargs.get("maxnreg") for _, _, kwargs in calls] == [120]
 
 
 def test_capped_training_forward_stays_within_its_registers(monkeypatch):
