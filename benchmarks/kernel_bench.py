@@ -43,6 +43,7 @@ GPU_SHAPES = [
 ]
 CPU_SHAPES = [(64, 32, 42), (32, 64, 96), (16, 128, 336), (8, 64, 720)]
 N_STATE = 16
+TSM2_DT_RANK = 4  # ceil(d_model / 16) at the Weather width (d_model 64): x_proj's output is dt_rank + 2N wide
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -108,17 +109,17 @@ def make_case(
     device: str,
     channel_last: bool,
     seed: int,
-    bc_time_major: bool = False,
+    tsm2_layout: bool = False,
 ):
     """Benchmark inputs like a Mamba block's: softplus(Δ + bias), D, z gate, N=16, A = -(1..N). B and C are
-    (batch, N, L) contiguous as mamba_ssm takes them, or with ``bc_time_major`` (batch, N, L) views of (batch, L, N)
-    tensors, as TSM2's blocks pass them (split from x_proj's output)."""
+    (batch, N, L) contiguous as mamba_ssm takes them; with ``tsm2_layout`` B, C and z are the views TSM2's blocks
+    pass: B and C split from x_proj's (batch, L, dt_rank + 2N) output (dt_rank 4, the Weather width's: a step
+    stride of 36, which Triton compiles differently from the multiple of 16 of a contiguous copy), z the second
+    half of in_proj's (batch, L, 2·dim) output (a step stride of 2·dim)."""
     gen = torch.Generator(device=device).manual_seed(seed)
 
-    def bc() -> torch.Tensor:
-        if bc_time_major:
-            return torch.randn(batch, length, N_STATE, device=device, generator=gen).to(dtype).transpose(1, 2)
-        return torch.randn(batch, N_STATE, length, device=device, generator=gen).to(dtype)
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, device=device, generator=gen).to(dtype)
 
     def seq(scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
         if channel_last:
@@ -126,17 +127,18 @@ def make_case(
             return x.to(dtype).transpose(1, 2)
         return (torch.randn(batch, dim, length, device=device, generator=gen) * scale + shift).to(dtype)
 
+    u, delta = seq(), seq(0.5, -2.0)
+    if tsm2_layout:
+        x_dbl = randn(batch, length, TSM2_DT_RANK + 2 * N_STATE)
+        B = x_dbl[..., TSM2_DT_RANK : TSM2_DT_RANK + N_STATE].transpose(1, 2)
+        C = x_dbl[..., TSM2_DT_RANK + N_STATE :].transpose(1, 2)
+    else:
+        B, C = randn(batch, N_STATE, length), randn(batch, N_STATE, length)
+    D = torch.randn(dim, device=device, generator=gen)
+    z = randn(batch, length, 2 * dim)[..., dim:].transpose(1, 2) if tsm2_layout else seq()
     A = -torch.arange(1, N_STATE + 1, device=device, dtype=torch.float32).repeat(dim, 1)
-    return dict(
-        u=seq(),
-        delta=seq(0.5, -2.0),
-        A=A,
-        B=bc(),
-        C=bc(),
-        D=torch.randn(dim, device=device, generator=gen),
-        z=seq(),
-        delta_bias=torch.rand(dim, device=device, generator=gen) * 0.5,
-    )
+    delta_bias = torch.rand(dim, device=device, generator=gen) * 0.5
+    return dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
 
 
 def contiguous_copy(case: dict) -> dict:
@@ -278,7 +280,7 @@ def run_gpu(args) -> list[str]:
             dtype = DTYPES[dname]
             nbytes = forward_bytes(batch, dim, length, dtype)
             n_sets = max(1, min(4, math.ceil(400e6 / nbytes)))
-            ours = [make_case(batch, dim, length, dtype, "cuda", True, s, args.bc_time_major) for s in range(n_sets)]
+            ours = [make_case(batch, dim, length, dtype, "cuda", True, s, args.tsm2_layout) for s in range(n_sets)]
             theirs = [contiguous_copy(c) for c in ours]
             kw = dict(delta_softplus=True)
 
@@ -381,7 +383,7 @@ def run_sweep(args) -> list[str]:
     base_fwd, base_bwd = dict(scan_triton_fwd.FWD_CONFIG), dict(scan_triton_bwd.BWD_CONFIG)
     for batch, dim, length in shapes:
         for dname in args.dtypes:
-            sets = [make_case(batch, dim, length, DTYPES[dname], "cuda", True, s, args.bc_time_major) for s in range(2)]
+            sets = [make_case(batch, dim, length, DTYPES[dname], "cuda", True, s, args.tsm2_layout) for s in range(2)]
 
             def fwd(c):
                 with torch.no_grad():
@@ -456,7 +458,7 @@ def run_cpu(args) -> list[str]:
 
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else CPU_SHAPES
     for batch, dim, length in shapes:
-        case = make_case(batch, dim, length, torch.float32, "cpu", True, 0, args.bc_time_major)
+        case = make_case(batch, dim, length, torch.float32, "cpu", True, 0, args.tsm2_layout)
         ref_case = contiguous_copy(case)
         ours = lambda c: selective_scan(**c, delta_softplus=True, backend="torch")  # noqa: E731
         ref = lambda c: fn_ref(
@@ -511,9 +513,9 @@ def main() -> None:
         "--extra-bwd", nargs="*", default=[], help="with --sweep: more backward configs, as dicts: \"{'min_tiles': 8}\""
     )
     parser.add_argument(
-        "--bc-time-major",
+        "--tsm2-layout",
         action="store_true",
-        help="B and C as views of (batch, L, N) tensors, as TSM2 passes them (default: mamba_ssm's (batch, N, L))",
+        help="B, C and z as the views TSM2's blocks pass (default: mamba_ssm's contiguous B and C)",
     )
     parser.add_argument("--out", help="write the table (markdown) here")
     args = parser.parse_args()

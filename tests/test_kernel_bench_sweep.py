@@ -29,13 +29,16 @@ def test_backward_settings_are_applied_or_named_as_wrong(monkeypatch):
         kernel_bench.apply_scan_config(["maxnreg=x"])
 
 
-def test_bc_time_major_cases_pass_b_and_c_as_tsm2_does_with_the_same_values_layout_aside():
+def test_tsm2_layout_cases_pass_b_c_and_z_as_tsm2_blocks_do():
     import torch
 
     kernel_bench = load_benchmark("kernel_bench")
     default = kernel_bench.make_case(2, 8, 5, torch.float32, "cpu", True, 0)
-    tsm2 = kernel_bench.make_case(2, 8, 5, torch.float32, "cpu", True, 0, bc_time_major=True)
+    tsm2 = kernel_bench.make_case(2, 8, 5, torch.float32, "cpu", True, 0, tsm2_layout=True)
+    n = kernel_bench.N_STATE
     for name in ("B", "C"):
-        assert default[name].shape == tsm2[name].shape == (2, kernel_bench.N_STATE, 5)
-        assert default[name].stride(2) == 1 and tsm2[name].stride(1) == 1  # L-contiguous vs N-contiguous rows
-    assert torch.equal(default["u"], tsm2["u"]) and torch.equal(default["A"], tsm2["A"])
+        assert default[name].shape == tsm2[name].shape == (2, n, 5)
+        assert default[name].is_contiguous()  # mamba_ssm's layout
+        assert tsm2[name].stride() == (5 * (kernel_bench.TSM2_DT_RANK + 2 * n), 1, kernel_bench.TSM2_DT_RANK + 2 * n)
+    assert tsm2["z"].shape == (2, 8, 5) and tsm2["z"].stride() == (5 * 16, 1, 16)  # half of a (2, 5, 2 * 8) output
+    assert torch.equal(default["u"], tsm2["u"]) and torch.equal(default["delta"], tsm2["delta"])
