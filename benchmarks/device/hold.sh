@@ -6,9 +6,10 @@
 #   ncu      Nsight Compute sections of one kernel launch per build (NCU_KERNEL regex, default the scan forward;
 #            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
 #   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds;
-#            SPECS="model:width:mode[:precision] ..." narrows them (precision: PRECISION's default for the spec); BUILDS="cur probe probe+skip=32,KEY=INT ..." times builds
-#            side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG: model_speed's --scan-config); PRECISION
-#            (e.g. bf16-mixed) for model_speed's --precision
+#            SPECS="model:width:mode[:precision] ..." narrows them (PRECISION, e.g. bf16-mixed: the precision of
+#            specs without one; model_speed's --precision); BUILDS="cur probe probe+skip=32,KEY=INT ..." times
+#            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG:
+#            model_speed's --scan-config)
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
 #            $OUT/suite, killed at LIMIT + 60 s
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds

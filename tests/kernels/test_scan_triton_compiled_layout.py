@@ -92,8 +92,9 @@ def _scan_args(
         return torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
 
     if bc_layout == "tsm2":
-        x_dbl = torch.zeros(batch, length, 1, 4 + 2 * N_STATE, dtype=dtype)
-        B, C = (x_dbl[..., 4 + i * N_STATE : 4 + (i + 1) * N_STATE].permute(0, 2, 3, 1) for i in range(2))
+        rank = 4  # dt_rank at the Weather width (d_model 64), as benchmarks/kernel_bench.py's TSM2_DT_RANK
+        x_dbl = torch.zeros(batch, length, 1, rank + 2 * N_STATE, dtype=dtype)
+        B, C = (x_dbl[..., rank + i * N_STATE : rank + (i + 1) * N_STATE].permute(0, 2, 3, 1) for i in range(2))
     else:
         B, C = (torch.zeros(batch, 1, N_STATE, length, dtype=dtype) for _ in range(2))
     vec = torch.zeros(dim)
