@@ -9,7 +9,7 @@
 #            SPECS="model:width:mode[:precision] ..." narrows them (PRECISION, e.g. bf16-mixed: the precision of
 #            specs without one; model_speed's --precision); BUILDS="cur probe probe+skip=32,KEY=INT ..." times
 #            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG:
-#            model_speed's --scan-config)
+#            model_speed's --scan-config); models without the scan (patchtst, dlinear) run under the first build only
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
 #            $OUT/suite, killed at LIMIT + 60 s
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
@@ -74,7 +74,9 @@ steps)
                  patchtst:ETTh1-like:graphs}; do
       IFS=: read -r model width mode precision <<< "$spec"
       precision=${precision:-${PRECISION:-}}
-      for build in ${BUILDS:-cur}; do
+      builds=(${BUILDS:-cur})
+      [ "$model" = tsm2 ] || builds=("${builds[0]}")  # the builds differ in the scan only: time the others once
+      for build in "${builds[@]}"; do
         late && { echo "$build $model $width $precision round $round skipped t=$(el)"; continue; }
         over=${SCAN_CONFIG:-}
         [[ $build == *+* ]] && over=${build#*+} && over=${over//,/ }
