@@ -36,7 +36,8 @@ from .scan_triton_fwd import (
     _load_a_t,
     _time,
     a_strides,
-    bc_time_major,
+    bc_operands,
+    bc_strides,
     launch_options,
     softplus,
 )
@@ -188,6 +189,7 @@ def _scan_bwd_kernel(
     HAS_INIT: tl.constexpr,
     HAS_DLAST: tl.constexpr,
     SCATTER: tl.constexpr,
+    BC_UNIT: tl.constexpr = 1,
 ):
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0. Program axis 2 is a chunk of
     ``tiles_per_chunk`` tiles; its adjoint at the chunk's end comes from ``dlast_ptr`` (chunk stride ``s_qc``),
@@ -243,6 +245,9 @@ def _scan_bwd_kernel(
     d_row = delta_ptr + pid_b * s_db + offs_d * s_dd
     z_row = z_ptr + pid_b * s_zb + offs_d * s_zd
     g_row = dout_ptr + pid_b * s_gb + offs_d * s_gd
+    # B/C strides come divided by BC_UNIT (bc_unit): multiplied back here, their alignment is known
+    s_bb, s_bg, s_bl = s_bb * BC_UNIT, s_bg * BC_UNIT, s_bl * BC_UNIT
+    s_cb, s_cg, s_cl = s_cb * BC_UNIT, s_cg * BC_UNIT, s_cl * BC_UNIT
     b_row = B_ptr + pid_b * s_bb + group * s_bg + offs_n * s_bn
     c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
     part_row = ((pid_b * n_dblk + pid_d) * L) * N
@@ -387,6 +392,7 @@ def _bwd_chunk_adjoint_kernel(
     HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr,
     REVERSE: tl.constexpr,
+    BC_UNIT: tl.constexpr = 1,
 ):
     """Chunk-parallel pass 1: the adjoint leaving each chunk's first step when the adjoint at its end is
     zero, q <- a_t (q + C_t dy_t) walked backwards (no states needed), and the chunk's ΣΔ (its decay).
@@ -408,6 +414,7 @@ def _bwd_chunk_adjoint_kernel(
     d_row = delta_ptr + pid_b * s_db + offs_d * s_dd
     z_row = z_ptr + pid_b * s_zb + offs_d * s_zd
     g_row = dout_ptr + pid_b * s_gb + offs_d * s_gd
+    s_cb, s_cg, s_cl = s_cb * BC_UNIT, s_cg * BC_UNIT, s_cl * BC_UNIT  # divided by BC_UNIT in the launcher
     c_row = C_ptr + pid_b * s_cb + group * s_cg + offs_n * s_cn
     lo = pid_c * chunk_steps
     hi = tl.minimum(lo + chunk_steps, L)
@@ -543,7 +550,7 @@ def scan_backward(
     """
     cfg = {**BWD_CONFIG, **(config or {})}
     u, delta, A = args.u, args.delta, args.A
-    B, C = bc_time_major(args.B), bc_time_major(args.C)
+    B, C, unit = bc_operands(args.B, args.C)
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
     dpg = dim // groups
@@ -581,6 +588,7 @@ def scan_backward(
         HAS_BIAS=args.delta_bias is not None,
         SOFTPLUS=args.delta_softplus,
         REVERSE=args.reverse,
+        BC_UNIT=unit,
     )
     dlast = grad_last if grad_last is not None else dh0
     # (batch, chunk, dim, N) strides of the adjoint entering each chunk's end
@@ -593,7 +601,7 @@ def scan_backward(
         dtsum = torch.empty(batch, n_chunks, dim, device=dev, dtype=f32)
         _bwd_chunk_adjoint_kernel[(n_dblk * batch, 1, n_chunks)](
             delta, a_t, C, z, bias, grad_out, qloc, dtsum, length, dim, dpg, tiles_per_chunk * CKPT_STEPS,
-            *delta.stride(), *a_strides(a_t), *C.stride(), *z.stride(), *grad_out.stride(),
+            *delta.stride(), *a_strides(a_t), *bc_strides(C, unit), *z.stride(), *grad_out.stride(),
             **flags, num_warps=1,
         )  # fmt: skip
         carry = torch.empty_like(qloc)
@@ -610,7 +618,8 @@ def scan_backward(
         u, delta, a_t, B, C, D, z, bias, init if init is not None else u, checkpoints, grad_out, dlast,
         du, ddelta, dz, dB_part, dC_part, dA_part, dD_part, dbias_part, dh0, scratch, block_d, 1,
         length, dim, dpg, n_tiles, tiles_per_chunk, dlast_strides[1],
-        *u.stride(), *delta.stride(), *a_strides(a_t), *B.stride(), *C.stride(), *z.stride(), *grad_out.stride(),
+        *u.stride(), *delta.stride(), *a_strides(a_t), *bc_strides(B, unit), *bc_strides(C, unit), *z.stride(),
+        *grad_out.stride(),
         *init_strides, dlast_strides[0], *dlast_strides[2:],
         *du.stride(), *ddelta.stride(), *dz.stride(),
         T=CKPT_STEPS, HAS_D=args.D is not None, HAS_INIT=init is not None, HAS_DLAST=has_dlast,

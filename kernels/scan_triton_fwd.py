@@ -60,15 +60,15 @@ def checkpoint_slots(length: int) -> int:
 # H200 at five shapes (benchmarks/results/scan_hold_h200_2026-12-01c.md). The training forward uses 168 registers,
 # so 12 warps share an SM (1584 on the H200's 132 SMs); capped at 128 it spills 3 accesses a step but fits 16: it
 # ran 2-27 % faster where its grid had 2048 warps or more, and 20 % slower at 448 warps, where every program is
-# resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md). That was fp32; with 16-bit inputs the
-# capped compile spills 78 bytes in TSM2's B/C layout (Triton 3.6, none in fp32) and is untimed, so
-# maxnreg_16bit (the cap for fp16/bf16 inputs) stays None until an H200 A/B says otherwise.
+# resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md). maxnreg_16bit, the same cap for
+# fp16/bf16 inputs (B/C copied contiguous by bc_operands), compiles to 128 registers without spills (Triton 3.6)
+# and ran 1-3 % faster at TSM2's two capped shapes (scan_hold_h200_2026-12-01e.md).
 FWD_CONFIG = {
     "num_warps": None,
     "min_programs": 2048,
     "min_chunk": 64,
     "maxnreg": 128,
-    "maxnreg_16bit": None,
+    "maxnreg_16bit": 128,
     "maxnreg_min_warps": 1600,
     "maxnreg_inference": 128,
 }
@@ -266,6 +266,7 @@ def _scan_fwd_kernel(
     STATES_ONLY: tl.constexpr,
     SAVE_CKPT: tl.constexpr,
     SAVE_LAST: tl.constexpr,
+    BC_UNIT: tl.constexpr = 1,
 ):
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0: the channel blocks of one batch row
     run side by side and share that row's B and C in L2. Slot k - 1 of the (batch, n_ckpt, N, dim) checkpoint
@@ -289,6 +290,9 @@ def _scan_fwd_kernel(
     u_row = u_ptr + pid_b * s_ub + offs_d * s_ud
     d_row = delta_ptr + pid_b * s_db + offs_d * s_dd
     z_row = z_ptr + pid_b * s_zb + offs_d * s_zd
+    # B/C strides come divided by BC_UNIT (bc_unit): multiplied back here, their alignment is known
+    s_bb, s_bg, s_bl = s_bb * BC_UNIT, s_bg * BC_UNIT, s_bl * BC_UNIT
+    s_cb, s_cg, s_cl = s_cb * BC_UNIT, s_cg * BC_UNIT, s_cl * BC_UNIT
     if ONE_GROUP:
         group = (pid_d * BLOCK_D) // dim_per_group
         b_row = B_ptr + pid_b * s_bb + group * s_bg + offs_n * s_bn
@@ -503,13 +507,38 @@ def _init_strides(x: Tensor | None, chunk_stride: int = 0) -> tuple[int, int, in
     return x.stride(0), chunk_stride, x.stride(1), x.stride(2)
 
 
-def bc_time_major(x: Tensor) -> Tensor:
-    """B or C (batch, G, N, L) with the N values of a step adjacent (a copy only when they are not): each lane
-    then reads a step's N values as a few vector loads from one address instead of N strided scalar loads
-    whose N 64-bit addresses stay live in registers."""
-    if x.stride(2) == 1:
-        return x
-    return x.transpose(2, 3).contiguous().transpose(2, 3)
+def bc_unit(B: Tensor, C: Tensor) -> int | None:
+    """The unit, in elements, in which the launchers pass B's and C's batch, group and step strides (the kernels
+    multiply them back by the constexpr ``BC_UNIT``) so that the compiler can prove each step's N values 16-byte
+    aligned and load them as vectors: 1 when the strides are all multiples of 16 (Triton's own specialisation
+    then sees it), 16 bytes' worth of elements when the strides and both base addresses are multiples of 16 bytes
+    (TSM2's fp32 x_proj slices, step stride dt_rank + 2N = 36 at the Weather width: 4), None when they are not
+    (its bf16 slices sit 8 bytes off): no vector loads possible."""
+    strides = [s for x in (B, C) for s in (x.stride(0), x.stride(1), x.stride(3))]
+    if all(s % 16 == 0 for s in strides):
+        return 1
+    unit = 16 // B.element_size()
+    if any(s % unit for s in strides) or any(x.data_ptr() % 16 for x in (B, C)):
+        return None
+    return unit
+
+
+def bc_operands(B: Tensor, C: Tensor) -> tuple[Tensor, Tensor, int]:
+    """B and C (batch, G, N, L) as the kernels read them, and their stride unit (``bc_unit``): N-adjacent views
+    whose steps load as 16-byte vectors are kept (TSM2's fp32 slices: no copy), anything else is copied to a
+    contiguous (batch, G, L, N) tensor (mamba_ssm's (batch, G, N, L) layout; TSM2's 16-bit slices, for which the
+    two small copies cost less than 32 scalar loads a step: H200, scan_hold_h200_2026-12-01e.md)."""
+    if B.stride(2) == 1 and C.stride(2) == 1:
+        unit = bc_unit(B, C)
+        if unit is not None:
+            return B, C, unit
+    B, C = (x.transpose(2, 3).contiguous().transpose(2, 3) for x in (B, C))
+    return B, C, bc_unit(B, C) or 1
+
+
+def bc_strides(x: Tensor, unit: int) -> tuple[int, int, int, int]:
+    """B's or C's (batch, group, N, step) strides with the batch, group and step ones divided by ``unit``."""
+    return x.stride(0) // unit, x.stride(1) // unit, x.stride(2), x.stride(3) // unit
 
 
 def a_strides(a_t: Tensor) -> tuple[int, int]:
@@ -528,7 +557,7 @@ def scan_forward(
     """
     cfg = {**FWD_CONFIG, **(config or {})}
     u, delta, A = args.u, args.delta, args.A
-    B, C = bc_time_major(args.B), bc_time_major(args.C)
+    B, C, unit = bc_operands(args.B, args.C)
     batch, dim, length = u.shape
     groups, n_state = B.shape[1], B.shape[2]
     dpg = dim // groups
@@ -569,9 +598,10 @@ def scan_forward(
         HAS_BIAS=args.delta_bias is not None,
         SOFTPLUS=args.delta_softplus,
         REVERSE=args.reverse,
+        BC_UNIT=unit,
     )
     a_t = A.t().contiguous()  # (N, dim): A^T rows load coalesced in the state's layout
-    strides = (*u.stride(), *delta.stride(), *a_strides(a_t), *B.stride(), *C.stride(), *z.stride())
+    strides = (*u.stride(), *delta.stride(), *a_strides(a_t), *bc_strides(B, unit), *bc_strides(C, unit), *z.stride())
     init = args.initial_state
     if n_chunks > 1:
         ends = torch.empty(batch, n_chunks, n_state, dim, device=u.device, dtype=torch.float32)

@@ -236,6 +236,44 @@ def test_backward_walk_stays_in_one_warp(monkeypatch, dtype, bc_layout):
         assert "0 bytes spill stores" in report, report
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_b_and_c_from_tsm2s_x_proj_slices_load_as_vectors(monkeypatch, direction, dtype):
+    # TSM2's B/C are N-contiguous views with a step stride of 36 (not a multiple of 16). In fp32 they are passed in
+    # units of 4 elements (bc_unit) and load as the launchers' contiguous copies load: 16-byte vectors; in bf16
+    # they sit 8 bytes off 16-byte alignment and are copied. Either way not 32 scalar loads a step
+    compile_ = _compile_forward if direction == "forward" else _compile_backward
+
+    def loads(bc_layout: str) -> tuple[int, int]:
+        with pytest.MonkeyPatch.context() as mp:
+            ptx = compile_(mp, dtype, bc_layout).asm["ptx"]
+        return len(re.findall(r"ld\.global", ptx)), len(re.findall(r"ld\.global[.\w]*\.v[24]", ptx))
+
+    copied, tsm2 = loads("mamba"), loads("tsm2")
+    assert tsm2 == copied and tsm2[1] > 0, f"TSM2 layout {tsm2} vs copied {copied} (all, vector) loads"
+
+
+def test_bc_operands_keep_vector_loadable_views_and_copy_the_rest():
+    def slices(dtype, rank):  # B and C as views of x_proj's (batch, L, rank + 2N) output, as TSM2 passes them
+        x_dbl = torch.randn(2, 8, 1, rank + 2 * N_STATE).to(dtype)
+        return tuple(x_dbl[..., rank + i * N_STATE : rank + (i + 1) * N_STATE].permute(0, 2, 3, 1) for i in range(2))
+
+    def check(B, C, copied, unit):
+        B2, C2, got = scan_triton_fwd.bc_operands(B, C)
+        assert got == unit
+        assert torch.equal(B2, B) and torch.equal(C2, C) and B2.shape == B.shape
+        assert (B2.data_ptr() != B.data_ptr()) == copied and (C2.data_ptr() != C.data_ptr()) == copied
+        if copied:  # contiguous (batch, G, L, N): a step's N values adjacent, steps N apart
+            assert B2.transpose(2, 3).is_contiguous() and C2.transpose(2, 3).is_contiguous()
+
+    check(*slices(torch.float32, 4), copied=False, unit=4)  # 16-byte rows, step stride 36: passed in units of 4
+    check(*slices(torch.float32, 0), copied=False, unit=1)  # step stride 32: Triton sees the alignment itself
+    check(*slices(torch.bfloat16, 4), copied=True, unit=1)  # rows 8 bytes off 16-byte alignment
+    check(*slices(torch.float16, 4), copied=True, unit=1)
+    mamba = tuple(torch.randn(2, 1, N_STATE, 8) for _ in range(2))  # (batch, G, N, L): L contiguous
+    check(*mamba, copied=True, unit=1)
+
+
 class _GridRecorder:
     """Stands in for a @triton.jit kernel and records only the grid of each ``kernel[grid](...)`` launch."""
 
@@ -346,7 +384,8 @@ def test_register_cap_of_the_config_reaches_the_compile(monkeypatch, direction):
         ((4160, 128, 21), torch.float32, True),
         ((64, 256, 512), torch.float32, True),
         ((32, 64, 512), torch.float32, False),
-        ((4160, 128, 21), torch.bfloat16, False),  # maxnreg_16bit: None until timed (78 B of spill capped)
+        ((4160, 128, 21), torch.bfloat16, True),  # maxnreg_16bit
+        ((448, 32, 65), torch.bfloat16, False),
     ],
 )
 def test_training_forward_is_capped_only_where_its_grid_outgrows_the_gpu(monkeypatch, shape, dtype, capped):
@@ -357,7 +396,9 @@ def test_training_forward_is_capped_only_where_its_grid_outgrows_the_gpu(monkeyp
     args = _scan_args(dtype, *shape)
     calls = _captured(monkeypatch, scan_triton_fwd, names, lambda: scan_triton_fwd.scan_forward(args, True))
     scans = [kwargs for _, _, kwargs in calls if "STATES_ONLY" in kwargs]
-    assert [kwargs.get("maxnreg") for kwargs in scans] == [cfg["maxnreg"] if capped else None] * len(scans)
+    cap = cfg["maxnreg_16bit" if dtype == torch.bfloat16 else "maxnreg"]
+    assert cap is not None
+    assert [kwargs.get("maxnreg") for kwargs in scans] == [cap if capped else None] * len(scans)
     assert len(scans) == (2 if shape[2] == 512 else 1)  # L = 512: chunked (a states-only pass first)
     inference = _captured(monkeypatch, scan_triton_fwd, names, lambda: scan_triton_fwd.scan_forward(args, False))
     assert inference[-1][2]["maxnreg"] == cfg["maxnreg_inference"]  # the inference forward: always capped
@@ -373,11 +414,16 @@ def test_16bit_training_forward_takes_its_own_cap(monkeypatch):
     assert [kwargs.get("maxnreg") for _, _, kwargs in calls] == [120]
 
 
-def test_capped_training_forward_stays_within_its_registers(monkeypatch):
+@pytest.mark.parametrize(("dtype", "bc_layout", "spill_bytes"), [
+    (torch.float32, "mamba", 64), (torch.float32, "tsm2", 64), (torch.bfloat16, "tsm2", 16),
+])  # fmt: skip
+def test_capped_training_forward_stays_within_its_registers(monkeypatch, dtype, bc_layout, spill_bytes):
     # the cap must hold without moving the state off the one-channel-per-lane layout (checked by the layout tests
-    # at the compiler's own count) and with few spills: 3 accesses in the step loop under Triton 3.6
+    # at the compiler's own count) and with few spills, Triton 3.6: fp32 3 accesses in the step loop (12 bytes,
+    # 20 in TSM2's layout), bf16 none (B/C copied contiguous)
     monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "maxnreg_min_warps", 0)
-    _assert_capped(_compile_forward(monkeypatch, torch.float32).asm["ptx"], 128, spill_bytes=64)
+    ptx = _compile_forward(monkeypatch, dtype, bc_layout).asm["ptx"]
+    _assert_capped(ptx, 128, spill_bytes=spill_bytes)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
