@@ -36,7 +36,10 @@ EDITS = [
         'BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None}',
         'BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None, "skip": 0}  # probe copy',
     ),
-    ("    SCATTER: tl.constexpr,\n):", "    SCATTER: tl.constexpr,\n    SKIP: tl.constexpr = 0,\n):"),
+    (
+        "    SCATTER: tl.constexpr,\n    BC_UNIT: tl.constexpr = 1,\n):",
+        "    SCATTER: tl.constexpr,\n    BC_UNIT: tl.constexpr = 1,\n    SKIP: tl.constexpr = 0,\n):",
+    ),
     (
         "        for j in range(0, steps):\n",
         "        for j in range(0, steps if (SKIP & 1) == 0 else 0):\n",
