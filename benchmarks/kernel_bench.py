@@ -91,14 +91,17 @@ def apply_overrides(table: dict, items: list[str]) -> None:
 
 
 def apply_scan_config(items: list[str]) -> None:
-    """Set scan kernel config entries from ``KEY=INT`` items (BWD_CONFIG) and ``fwd.KEY=INT`` items (FWD_CONFIG):
-    A/Bs of a kernel option (model_speed's --scan-config, kernel_sass's settings)."""
+    """Set kernel config entries from ``KEY=INT`` items (the scan's BWD_CONFIG), ``fwd.KEY=INT`` items (its
+    FWD_CONFIG) and ``conv.KEY=INT`` items (the fused conv's DPRE_CONFIG): A/Bs of a kernel option (model_speed's
+    --scan-config, kernel_sass's settings)."""
     if not items:
         return
-    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
+    from tsmamba.kernels import conv1d_triton, scan_triton_bwd, scan_triton_fwd
 
-    apply_overrides(scan_triton_fwd.FWD_CONFIG, [i.removeprefix("fwd.") for i in items if i.startswith("fwd.")])
-    apply_overrides(scan_triton_bwd.BWD_CONFIG, [i for i in items if not i.startswith("fwd.")])
+    prefixed = {"fwd.": scan_triton_fwd.FWD_CONFIG, "conv.": conv1d_triton.DPRE_CONFIG}
+    for prefix, table in prefixed.items():
+        apply_overrides(table, [i.removeprefix(prefix) for i in items if i.startswith(prefix)])
+    apply_overrides(scan_triton_bwd.BWD_CONFIG, [i for i in items if not i.startswith(tuple(prefixed))])
 
 
 def make_case(

@@ -195,8 +195,9 @@ def main() -> None:
         "--scan-config",
         nargs="*",
         default=[],
-        metavar="[fwd.]KEY=INT",
-        help="override BWD_CONFIG (KEY=INT) or FWD_CONFIG (fwd.KEY=INT) entries: A/B of a kernel option",
+        metavar="[fwd.|conv.]KEY=INT",
+        help="override the scan's BWD_CONFIG (KEY=INT) or FWD_CONFIG (fwd.KEY=INT) or the conv's DPRE_CONFIG "
+        "(conv.KEY=INT) entries: A/B of a kernel option",
     )
     args = parser.parse_args()
     try:

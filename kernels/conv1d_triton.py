@@ -20,12 +20,16 @@ from torch import Tensor
 
 _FWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, bool reverse) -> Tensor"
 _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool reverse) -> (Tensor, Tensor, Tensor)"
-# programs aimed at by the backward's first pass (each loops over a run of row tiles, one partial-sum row each)
-_BWD_PROGRAMS = 1024
-# 8 warps per (64 x 64) tile: 16 elements per thread. The backward's first pass holds five per-element sums
-# (dbias, 4 taps of dweight) across its tiles: 246 registers at 8 warps (ptxas for sm_90, TSM2's Weather shape);
-# 4 warps would need twice the elements per thread
+# 8 warps per (64 x 64) tile: 16 elements per thread (the forward and the backward's second pass)
 _NUM_WARPS = 8
+# The backward's first pass: its (block_r rows x up to 64 channels) tile and warps, and the programs it aims at
+# (each loops over a run of row tiles, one partial-sum row each). It holds five per-element sums (dbias, 4 taps
+# of dweight) across its tiles, so its registers follow the elements per thread: at the (64, 8) default 254
+# (Triton 3.6, sm_90, TSM2's Weather shape), one program (8 warps) per SM; (32, 16) 64 registers and (16, 8) 74
+# (reversed: 64 and 8 bytes of spill), 32 and 24 warps per SM. In the bf16-mixed Weather step the pass took 102 us
+# a call against a 21 us byte floor (benchmarks/results/profile_step_weather_bf16_h200.md): the smaller tiles are
+# the next hold's A/B (benchmarks/conv_bench.py --dpre-configs).
+DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 1024}
 
 
 @triton.jit
@@ -274,9 +278,12 @@ def conv1d_silu_backward(
     k = weight.shape[-1]
     w = weight.reshape(channels, k).contiguous()
     block_r, block_c = _blocks(channels)
+    dpre_r = DPRE_CONFIG["block_r"]
+    if dpre_r < 1 or dpre_r & (dpre_r - 1):
+        raise ValueError(f"DPRE_CONFIG['block_r'] is {dpre_r}; use a power of two (a Triton tile size)")
     n_rows = batch * length
-    n_tiles, n_c = triton.cdiv(n_rows, block_r), triton.cdiv(channels, block_c)
-    tiles_per_prog = triton.cdiv(n_tiles, max(1, _BWD_PROGRAMS // n_c))
+    n_tiles, n_c = triton.cdiv(n_rows, dpre_r), triton.cdiv(channels, block_c)
+    tiles_per_prog = triton.cdiv(n_tiles, max(1, DPRE_CONFIG["programs"] // n_c))
     n_progs = triton.cdiv(n_tiles, tiles_per_prog)
     acc = torch.float64 if _acc_f64(x, weight, bias) else torch.float32
     shift = 0 if reverse else k - 1
@@ -302,12 +309,12 @@ def conv1d_silu_backward(
         SHIFT=shift,
         HAS_BIAS=bias is not None,
         ACC_F64=acc == torch.float64,
-        BLOCK_R=block_r,
+        BLOCK_R=dpre_r,
         BLOCK_C=block_c,
-        num_warps=_NUM_WARPS,
+        num_warps=DPRE_CONFIG["num_warps"],
     )
     dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
-    _conv1d_bwd_dx_kernel[(n_tiles, n_c)](
+    _conv1d_bwd_dx_kernel[(triton.cdiv(n_rows, block_r), n_c)](
         dpre,
         w,
         dx,

@@ -89,6 +89,27 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
         }
 
 
+def test_conv_passes_its_arguments_and_packs_the_table(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"  # stands in for the GPU run: records its arguments, writes the --out file
+    # (hold.sh's first python3 call, the torch version line, passes no --out: it must not write a file)
+    script = '#!/usr/bin/env bash\necho "ARGS=$*"\n[ "${@: -2:1}" = --out ] && echo "| table |" > "${@: -1}"\nexit 0\n'
+    fake.write_text(script)
+    fake.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path), "HOLD_INSTALL": "0",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "CONV_ARGS": "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16"}  # fmt: skip
+    result = subprocess.run(["bash", str(HOLD), "conv"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "conv rc=0" in result.stdout, result.stdout + result.stderr
+    with tarfile.open(tmp_path / "out" / "conv.tar.gz") as tar:
+        log = tar.extractfile("conv/conv.log").read().decode()
+        table = tar.extractfile("conv/conv.md").read().decode()
+    assert "benchmarks/conv_bench.py --dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16 --out" in log
+    assert table.strip() == "| table |"
+
+
 def test_an_unknown_part_is_refused(tmp_path):
     (tmp_path / "out").mkdir()
     result = _run("nonsense", tmp_path)

@@ -54,10 +54,11 @@ def test_model_speed_times_tsm2_with_its_dataset_defaults_and_the_full_model_bes
 def test_model_speed_scan_config_option_sets_either_kernel_config_or_names_the_keys(profile_step, monkeypatch) -> None:
     pytest.importorskip("triton")
     import model_speed
-    from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd
+    from tsmamba.kernels import conv1d_triton, scan_triton_bwd, scan_triton_fwd
 
     monkeypatch.setattr(scan_triton_bwd, "BWD_CONFIG", dict(scan_triton_bwd.BWD_CONFIG))
     monkeypatch.setattr(scan_triton_fwd, "FWD_CONFIG", dict(scan_triton_fwd.FWD_CONFIG))
+    monkeypatch.setattr(conv1d_triton, "DPRE_CONFIG", dict(conv1d_triton.DPRE_CONFIG))
     fwd_before = dict(scan_triton_fwd.FWD_CONFIG)
     model_speed.apply_scan_config(["min_programs=0", "min_tiles=2"])
     assert scan_triton_bwd.BWD_CONFIG["min_programs"] == 0 and scan_triton_bwd.BWD_CONFIG["min_tiles"] == 2
@@ -65,7 +66,10 @@ def test_model_speed_scan_config_option_sets_either_kernel_config_or_names_the_k
     model_speed.apply_scan_config(["fwd.maxnreg=128", "maxnreg=168", "fwd.min_programs=4"])
     assert scan_triton_fwd.FWD_CONFIG["maxnreg"] == 128 and scan_triton_fwd.FWD_CONFIG["min_programs"] == 4
     assert scan_triton_bwd.BWD_CONFIG["maxnreg"] == 168 and scan_triton_bwd.BWD_CONFIG["min_programs"] == 0
-    for bad in ("no_such_key=1", "min_tiles", "min_tiles=yes", "fwd.min_tiles=2"):
+    model_speed.apply_scan_config(["conv.block_r=32", "conv.num_warps=16"])
+    assert conv1d_triton.DPRE_CONFIG["block_r"] == 32 and conv1d_triton.DPRE_CONFIG["num_warps"] == 16
+    assert scan_triton_fwd.FWD_CONFIG["maxnreg"] == 128  # untouched by conv. items
+    for bad in ("no_such_key=1", "min_tiles", "min_tiles=yes", "fwd.min_tiles=2", "conv.maxnreg=1"):
         with pytest.raises(ValueError, match="KEY=INT with KEY one of"):
             model_speed.apply_scan_config([bad])
 

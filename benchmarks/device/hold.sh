@@ -10,6 +10,8 @@
 #            specs without one; model_speed's --precision); BUILDS="cur probe probe+skip=32,KEY=INT ..." times
 #            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG:
 #            model_speed's --scan-config); models without the scan (patchtst, dlinear) run under the first build only
+#   conv     benchmarks/conv_bench.py with CONV_ARGS (e.g. "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16")
+#            into $OUT/conv
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
 #            $OUT/suite, killed at LIMIT + 60 s
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
@@ -33,7 +35,7 @@ if [ "${HOLD_INSTALL:-1}" = 1 ]; then
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 || tail -5 "$W/pip_e.log"
 fi
 python3 -c "import torch; print('torch', torch.__version__)"
-part=${1:?part: kernels, ncu, steps, suite, grid or wait}
+part=${1:?part: kernels, ncu, steps, conv, suite, grid or wait}
 R=$OUT/$part
 mkdir -p "$R"
 shim() { [ "$1" = cur ] && echo "${PYTHONPATH:-}" || echo ".stage/shims/$1${PYTHONPATH:+:$PYTHONPATH}"; }
@@ -89,6 +91,11 @@ steps)
       done
     done
   done
+  pack ;;
+conv)
+  # shellcheck disable=SC2086
+  timeout $(( ${LIMIT:-480} + 60 )) python3 benchmarks/conv_bench.py ${CONV_ARGS:-} --out "$R/conv.md" > "$R/conv.log" 2>&1
+  echo "conv rc=$? t=$(el)"; tail -12 "$R/conv.log"
   pack ;;
 suite)
   unpack_data "$W/suite_data"

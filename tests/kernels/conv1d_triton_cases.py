@@ -69,8 +69,25 @@ def test_wide_channels_many_rows_split_across_programs(monkeypatch, programs):
     # more channels than one block (64), row tiles of 64 that cross sequence boundaries (150 rows of L=30), and the
     # backward's first pass looping over several tiles per program: 3 tiles each (2 programs over 2 channel
     # blocks), or 2 each with a last program whose second tile is past the end (4 programs)
-    monkeypatch.setattr(conv1d_triton, "_BWD_PROGRAMS", programs)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", programs)
     _check(5, 30, 70, 4, reverse=programs == 4, dtype=torch.float32, seed=7)
+
+
+@pytest.mark.parametrize(("block_r", "num_warps"), [(16, 4), (32, 16)])
+def test_first_backward_pass_in_other_tiles(monkeypatch, block_r, num_warps):
+    # the A/B candidates of DPRE_CONFIG: smaller row tiles (fewer registers, more warps per SM), several per
+    # program, tiles that cross sequence boundaries (L=30) and a last partial one
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", block_r)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", num_warps)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", 3)
+    _check(3, 30, 70, 4, reverse=block_r == 32, dtype=torch.float32, seed=11)
+
+
+def test_first_backward_pass_tile_must_be_a_power_of_two(monkeypatch):
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", 24)
+    x, w, b = (t.detach() for t in _inputs(2, 5, 3, 4, torch.float32))
+    with pytest.raises(ValueError, match="power of two"):
+        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(2, 5, 3, device=DEVICE), False)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

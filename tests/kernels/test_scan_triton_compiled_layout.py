@@ -312,12 +312,16 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
         assert all(n <= 65535 for n in grid[1:]), f"grid {grid} exceeds CUDA's 65535 limit on axis 1 or 2"
 
 
-@pytest.mark.parametrize("reverse", [False, True])
-def test_conv_kernels_compile_without_spills(monkeypatch, reverse):
+@pytest.mark.parametrize(("reverse", "dpre"), [(False, None), (True, None), (True, (32, 16)), (False, (16, 8))])
+def test_conv_kernels_compile_without_spills(monkeypatch, reverse, dpre):
     """The fused conv's three kernels at TSM2's Weather-width shape (1344 rows x 65 patches, d_inner 128 of the
     in_proj output's 256 columns), compiled for sm_90 as the launchers call them: no register spills, and no
-    per-tile reduction in the backward's first pass. The one-pass backward before them spilled 964 bytes per
-    thread; its successor's first pass spills at 4 warps."""
+    per-tile reduction in the backward's first pass, also in the first pass's candidate tiles (block_r, warps)
+    of DPRE_CONFIG. The one-pass backward before them spilled 964 bytes per thread; its successor's first pass
+    spills at 4 warps."""
+    if dpre is not None:
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", dpre[0])
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", dpre[1])
     names = ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
     x = torch.zeros(1344, 65, 256)[..., :128]
     w, b = torch.zeros(128, 1, 4), torch.zeros(128)
