@@ -5,10 +5,11 @@ e.g. a half of the in_proj output) and writes u contiguous (batch, L, C), so no 
 (L + K - 1) intermediate and no separate SiLU pass. Tiles are 64 rows of the flattened (batch x L) by up to 64
 channels, so a short L (the channel mixer's, e.g. 21 variates) pads nothing. The backward takes two passes: the
 first recomputes the pre-activation from x (K is tiny, 4 in Mamba) and writes dpre = grad_u * SiLU'(pre) once per
-element to an fp32 scratch, with dweight and dbias summed per element over the program's tiles and reduced over
-the rows once per program into partial rows that torch sums (deterministic, no atomics); the second forms dx
-from K shifted reads of that scratch. Output t reads x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as
-``conv1d_reference.conv1d_silu_reference``. Accumulation is in fp32 (fp64 for fp64 inputs).
+element to a scratch (fp32; x's dtype for 16-bit x with DPRE_CONFIG's dpre_16bit), with dweight and dbias summed
+per element over the program's tiles and reduced over the rows once per program into partial rows that torch
+sums (deterministic, no atomics); the second forms dx from K shifted reads of that scratch. Output t reads
+x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as ``conv1d_reference.conv1d_silu_reference``.
+Accumulation is in fp32 (fp64 for fp64 inputs).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ _NUM_WARPS = 8
 # (reversed: 64 and 8 bytes of spill), 32 and 24 warps per SM. In the bf16-mixed Weather step the pass took 102 us
 # a call against a 21 us byte floor (benchmarks/results/profile_step_weather_bf16_h200.md): the smaller tiles are
 # the next hold's A/B (benchmarks/conv_bench.py --dpre-configs).
-DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 1024}
+# dpre_16bit: with fp16/bf16 x, the dpre scratch in x's dtype (half its bytes, written once and read by the second
+# pass; dweight and dbias are summed from the fp32 values either way) instead of fp32: also for that A/B.
+DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 1024, "dpre_16bit": 0}
 
 
 @triton.jit
@@ -176,7 +179,7 @@ def _conv1d_bwd_dpre_kernel(
         sig = 1.0 / (1.0 + tl.exp(-pre))
         dpre = gu * sig * (1.0 + pre * (1.0 - sig))
         rows = b * L + t
-        tl.store(dpre_ptr + rows[:, None] * C + offs_c[None, :], dpre, mask=mask)
+        tl.store(dpre_ptr + rows[:, None] * C + offs_c[None, :], dpre.to(dpre_ptr.dtype.element_ty), mask=mask)
         db_acc += dpre
         for k in tl.static_range(K):  # the taps' x tiles again: L1/L2 hits of the loads above
             prod = dpre * _tap(x_ptr, b, t + (k - SHIFT), ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype)
@@ -285,7 +288,8 @@ def conv1d_silu_backward(
     n_progs = triton.cdiv(n_tiles, tiles_per_prog)
     acc = torch.float64 if _acc_f64(x, weight, bias) else torch.float32
     shift = 0 if reverse else k - 1
-    dpre = torch.empty(batch, length, channels, device=x.device, dtype=acc)
+    half = x.dtype in (torch.float16, torch.bfloat16) and DPRE_CONFIG["dpre_16bit"]
+    dpre = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype if half else acc)
     # dweight's K rows and dbias's one per program: one reduction launch for both (each was ~16 us on the H200)
     part = torch.empty(n_progs, k + (bias is not None), channels, device=x.device, dtype=acc)
     _conv1d_bwd_dpre_kernel[(n_progs, n_c)](

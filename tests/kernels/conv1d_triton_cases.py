@@ -90,8 +90,11 @@ def test_first_backward_pass_tile_must_be_a_power_of_two(monkeypatch):
         conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(2, 5, 3, device=DEVICE), False)
 
 
+@pytest.mark.parametrize("dpre_16bit", [0, 1])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision(dtype):
+def test_half_precision(monkeypatch, dtype, dpre_16bit):
+    # dpre_16bit: the first backward pass's scratch in x's dtype, the A/B candidate (within the dtype's tolerance)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "dpre_16bit", dpre_16bit)
     _check(2, 17, 6, 4, reverse=True, dtype=dtype, seed=3)
 
 

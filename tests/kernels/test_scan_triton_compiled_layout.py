@@ -312,8 +312,12 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
         assert all(n <= 65535 for n in grid[1:]), f"grid {grid} exceeds CUDA's 65535 limit on axis 1 or 2"
 
 
-@pytest.mark.parametrize(("reverse", "dpre"), [(False, None), (True, None), (True, (32, 16)), (False, (16, 8))])
-def test_conv_kernels_compile_without_spills(monkeypatch, reverse, dpre):
+@pytest.mark.parametrize(
+    ("reverse", "dpre", "dtype"),
+    [(False, None, torch.float32), (True, None, torch.float32), (True, (32, 16), torch.float32),
+     (False, (16, 8), torch.float32), (False, (32, 16), torch.bfloat16)],
+)  # fmt: skip
+def test_conv_kernels_compile_without_spills(monkeypatch, reverse, dpre, dtype):
     """The fused conv's three kernels at TSM2's Weather-width shape (1344 rows x 65 patches, d_inner 128 of the
     in_proj output's 256 columns), compiled for sm_90 as the launchers call them: no register spills, and no
     per-tile reduction in the backward's first pass, also in the first pass's candidate tiles (block_r, warps)
@@ -322,13 +326,14 @@ def test_conv_kernels_compile_without_spills(monkeypatch, reverse, dpre):
     if dpre is not None:
         monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", dpre[0])
         monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", dpre[1])
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "dpre_16bit", 1)  # bf16 x: the 16-bit scratch (fp32: no effect)
     names = ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
-    x = torch.zeros(1344, 65, 256)[..., :128]
+    x = torch.zeros(1344, 65, 256, dtype=dtype)[..., :128]
     w, b = torch.zeros(128, 1, 4), torch.zeros(128)
 
     def run():
         conv1d_triton.conv1d_silu_forward(x, w, b, reverse)
-        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(1344, 65, 128), reverse)
+        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(1344, 65, 128, dtype=dtype), reverse)
 
     calls = _captured(monkeypatch, conv1d_triton, names, run)
     assert [kernel.fn.__name__ for kernel, _, _ in calls] == list(names)
