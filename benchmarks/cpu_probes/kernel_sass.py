@@ -79,17 +79,17 @@ def report(name: str, compiled) -> None:
 
 
 def report_forward(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The scan forward at 256 x 256 x 64 fp32, inference (no checkpoints) and training; also for builds before
-    the kernel's rename (``_fwd_kernel``), so two commits' forwards can be compared."""
+    """The scan forward at 256 x 256 x 64 in fp32 and bf16, inference (no checkpoints) and training; also for
+    builds before the kernel's rename (``_fwd_kernel``), so two commits' forwards can be compared."""
     name = "_scan_fwd_kernel" if hasattr(scan_triton_fwd, "_scan_fwd_kernel") else "_fwd_kernel"
-    for save in (False, True):
-        args = layout._scan_args(torch.float32, 256, 256, 64)
-        run = lambda: scan_triton_fwd.scan_forward(args, save_checkpoints=save)  # noqa: E731
-        calls = layout._captured(monkeypatch, scan_triton_fwd, (name,), run)
-        monkeypatch.undo()
-        report(
-            f"{name} (fp32, 256 x 256 x 64, {'training' if save else 'inference'})", layout._compile_sm90(*calls[-1])
-        )
+    for dtype in (torch.float32, torch.bfloat16):
+        for save in (False, True):
+            args = layout._scan_args(dtype, 256, 256, 64)
+            run = lambda: scan_triton_fwd.scan_forward(args, save_checkpoints=save)  # noqa: E731
+            calls = layout._captured(monkeypatch, scan_triton_fwd, (name,), run)
+            monkeypatch.undo()
+            kind = "training" if save else "inference"
+            report(f"{name} ({dtype}, 256 x 256 x 64, {kind})", layout._compile_sm90(*calls[-1]))
 
 
 def tsm2_bc_layout(monkeypatch: pytest.MonkeyPatch) -> None:
