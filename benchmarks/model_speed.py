@@ -5,11 +5,11 @@ Weather defaults), lookback L, model and execution mode (``tsmamba.execution``: 
 compile-graphs) one row: median ms of one training step (forward, MSE, backward, Adam step) on random windows of
 batch 64 and horizon 96, median ms of one inference forward (eval mode, inference mode, same batch), peak GPU
 memory of the training steps, and the setup time of the mode (CUDA-graph capture or compilation, measured as the
-first step's extra time). Timings are CUDA events (GPU) or wall clock (CPU), after warm-up. Out-of-memory rows
-say "OOM"; a row stops repeating after ``--row-seconds``. Compile modes run only at ``--compile-lookbacks``
-(compilation costs tens of seconds per row). ``--precision bf16-mixed`` runs each step's forward and loss, and the
-inference forward, under bf16 autocast, as Lightning's ``bf16-mixed`` training does (TrainConfig.precision); the
-default is fp32 ("32-true"). Example:
+first step's extra time). Timings are CUDA events (GPU) or wall clock (CPU), after a warm-up of at least
+``--warmup`` calls and ``--warmup-seconds``. Out-of-memory rows say "OOM"; a row stops repeating after
+``--row-seconds``. Compile modes run only at ``--compile-lookbacks`` (compilation costs tens of seconds per row).
+``--precision bf16-mixed`` runs each step's forward and loss, and the inference forward, under bf16 autocast, as
+Lightning's ``bf16-mixed`` training does (TrainConfig.precision); the default is fp32 ("32-true"). Example:
 
     python benchmarks/model_speed.py --device cuda --out benchmarks/results/model_speed_h200.md
     python benchmarks/model_speed.py --device cpu --modes eager --lookbacks 96 336 512 --out .../model_speed_cpu.md
@@ -83,6 +83,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def warm_up(call, device: torch.device, count: int, seconds: float) -> int:
+    """Run ``call`` ``count`` times, then on until ``seconds`` have passed; returns the calls made. A GPU left idle
+    between rows (a fresh process, a compile) starts at low clocks, and 3 calls of a ~2 ms step are not long
+    enough to bring it up: a row of 20 such steps may then time the ramp (the likely reason issue 9's ETTh1 row
+    read 1.6-2.2 ms across builds whose kernels differ by microseconds, scan_hold_h200_2026-12-01e.md)."""
+    started, calls = time.perf_counter(), 0
+    while calls < count or time.perf_counter() - started < seconds:
+        call()
+        _sync(device)
+        calls += 1
+    return calls
+
+
 def build_step(
     model_name: str,
     dataset: str,
@@ -130,9 +143,7 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
     _sync(device)
     first = time.perf_counter() - started
     timer = _Timer(device)
-    for _ in range(args.warmup):
-        train_step()
-    _sync(device)
+    warm_up(train_step, device, args.warmup, args.warmup_seconds)
     t0 = time.perf_counter()
     train_step()
     _sync(device)
@@ -151,8 +162,7 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
         fast(x)
         _sync(device)
         setup += max(0.0, time.perf_counter() - t0 - step_s / 3)
-        for _ in range(args.warmup):
-            fast(x)
+        warm_up(lambda: fast(x), device, args.warmup, args.warmup_seconds)
         for _ in range(reps):
             with infer:
                 fast(x)
@@ -186,7 +196,10 @@ def main() -> None:
         "--precision", default="32-true", choices=["32-true", *AUTOCAST], help="Lightning precision of the steps"
     )
     parser.add_argument("--horizon", type=int, default=96)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before a row's timed ones, at least")
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=0.5, help="untimed calls go on until this much time has passed"
+    )
     parser.add_argument("--reps", type=int, default=20, help="timed repetitions per row at most (median)")
     parser.add_argument("--row-seconds", type=float, default=3.0, help="timed repetitions stop after about this")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")

@@ -91,3 +91,17 @@ def test_model_speed_bf16_mixed_runs_the_forward_under_autocast(profile_step, mo
     assert seen == [torch.bfloat16]
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+def test_model_speed_warms_up_for_a_count_and_then_for_a_time(profile_step) -> None:
+    import time
+
+    import model_speed
+    import torch
+
+    cpu = torch.device("cpu")
+    calls = []
+    assert model_speed.warm_up(lambda: calls.append(1), cpu, 3, 0.0) == 3 == len(calls)
+    started = time.perf_counter()
+    made = model_speed.warm_up(lambda: time.sleep(0.01), cpu, 1, 0.1)
+    assert time.perf_counter() - started >= 0.1 and made >= 5  # on past the count until the time is up
