@@ -103,11 +103,17 @@ def test_conv_passes_its_arguments_and_packs_the_table(tmp_path):
            "CONV_ARGS": "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16"}  # fmt: skip
     result = subprocess.run(["bash", str(HOLD), "conv"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "conv rc=0" in result.stdout, result.stdout + result.stderr
+    assert "tests rc=0" in result.stdout  # the native kernel tests first (new kernels are timed only after them)
     with tarfile.open(tmp_path / "out" / "conv.tar.gz") as tar:
         log = tar.extractfile("conv/conv.log").read().decode()
         table = tar.extractfile("conv/conv.md").read().decode()
+        tests = tar.extractfile("conv/tests.log").read().decode()
     assert "benchmarks/conv_bench.py --dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16 --out" in log
-    assert table.strip() == "| table |"
+    assert table.strip() == "| table |" and "-m pytest -q -n 8 -p no:cacheprovider tests/kernels" in tests
+    (tmp_path / "out" / "conv.tar.gz").unlink()
+    skipped = subprocess.run(["bash", str(HOLD), "conv"], cwd=ROOT, env={**env, "TESTS": "0"}, capture_output=True,
+                             text=True)  # fmt: skip
+    assert "conv rc=0" in skipped.stdout and "tests rc=" not in skipped.stdout
 
 
 def test_an_unknown_part_is_refused(tmp_path):

@@ -10,8 +10,8 @@
 #            specs without one; model_speed's --precision); BUILDS="cur probe probe+skip=32,KEY=INT ..." times
 #            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG:
 #            model_speed's --scan-config); models without the scan (patchtst, dlinear) run under the first build only
-#   conv     benchmarks/conv_bench.py with CONV_ARGS (e.g. "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16")
-#            into $OUT/conv
+#   conv     the native kernel tests (TESTS=0 skips them), then benchmarks/conv_bench.py with CONV_ARGS (e.g.
+#            "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16") into $OUT/conv
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
 #            $OUT/suite, killed at LIMIT + 60 s
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
@@ -41,11 +41,14 @@ mkdir -p "$R"
 shim() { [ "$1" = cur ] && echo "${PYTHONPATH:-}" || echo ".stage/shims/$1${PYTHONPATH:+:$PYTHONPATH}"; }
 unpack_data() { mkdir -p "$1"; for f in .data/*.gz; do gunzip -c "$f" > "$1/$(basename "$f" .gz)"; done; }
 pack() { (cd "$OUT" && tar czf "$part.tar.gz" "$part" && rm -rf "$part"); echo "packed $part.tar.gz t=$(el)"; }
+native_tests() {  # the kernel tests natively (CI runs them in Triton's interpreter)
+  timeout 150 python3 -m pytest -q -n 8 -p no:cacheprovider tests/kernels tests/test_execution.py > "$R/tests.log" 2>&1
+  echo "tests rc=$? t=$(el)"; tail -2 "$R/tests.log"
+}
 case $part in
 kernels)
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv > "$R/env.txt"
-  timeout 150 python3 -m pytest -q -n 8 -p no:cacheprovider tests/kernels tests/test_execution.py > "$R/tests.log" 2>&1
-  echo "tests rc=$? t=$(el)"; tail -2 "$R/tests.log"
+  native_tests
   for round in 1 2; do
     for build in ${BUILDS:-cur}; do
       late && { echo "$build round $round skipped t=$(el)"; continue; }
@@ -93,6 +96,7 @@ steps)
   done
   pack ;;
 conv)
+  [ "${TESTS:-1}" = 1 ] && native_tests
   # shellcheck disable=SC2086
   timeout $(( ${LIMIT:-480} + 60 )) python3 benchmarks/conv_bench.py ${CONV_ARGS:-} --out "$R/conv.md" > "$R/conv.log" 2>&1
   echo "conv rc=$? t=$(el)"; tail -12 "$R/conv.log"
