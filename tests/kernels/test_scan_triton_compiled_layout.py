@@ -269,6 +269,7 @@ def test_bc_operands_keep_vector_loadable_views_and_copy_the_rest():
 
     check(*slices(torch.float32, 4), copied=False, unit=4)  # 16-byte rows, step stride 36: passed in units of 4
     check(*slices(torch.float32, 0), copied=False, unit=1)  # step stride 32: Triton sees the alignment itself
+    check(*slices(torch.float32, 1), copied=True, unit=1)  # dt_rank 1 (d_model <= 16): rows 4 bytes off, copied
     check(*slices(torch.bfloat16, 4), copied=True, unit=1)  # rows 8 bytes off 16-byte alignment
     check(*slices(torch.float16, 4), copied=True, unit=1)
     mamba = tuple(torch.randn(2, 1, N_STATE, 8) for _ in range(2))  # (batch, G, N, L): L contiguous
