@@ -61,8 +61,8 @@ def checkpoint_slots(length: int) -> int:
 # so 12 warps share an SM (1584 on the H200's 132 SMs); capped at 128 it spills 3 accesses a step but fits 16: it
 # ran 2-27 % faster where its grid had 2048 warps or more, and 20 % slower at 448 warps, where every program is
 # resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md). maxnreg_16bit, the same cap for
-# fp16/bf16 inputs, ran 1-3 % faster at TSM2's two capped shapes with B/C copied in their dtype, without spills
-# (scan_hold_h200_2026-12-01e.md); with B/C copied as fp32 (bc_operands) it spills as fp32 does (12 bytes).
+# fp16/bf16 inputs (B/C copied contiguous by bc_operands), compiles to 128 registers without spills (Triton 3.6)
+# and ran 1-3 % faster at TSM2's two capped shapes (scan_hold_h200_2026-12-01e.md).
 FWD_CONFIG = {
     "num_warps": None,
     "min_programs": 2048,
@@ -524,20 +524,17 @@ def bc_unit(B: Tensor, C: Tensor) -> int | None:
 
 
 def bc_operands(B: Tensor, C: Tensor) -> tuple[Tensor, Tensor, int]:
-    """B and C (batch, G, N, L) as the kernels read them, and their stride unit (``bc_unit``): fp32 N-adjacent
-    views whose steps load as 16-byte vectors are kept (TSM2's fp32 slices: no copy); anything else is copied to a
-    contiguous fp32 (batch, G, L, N) tensor: mamba_ssm's (batch, G, N, L) layout, and TSM2's 16-bit slices, for
-    which two small copies cost less than 32 scalar loads a step (H200, scan_hold_h200_2026-12-01e.md). fp32
-    because every lane of a warp converts all N values of B_t and C_t itself (its channel's state needs them):
-    32 conversions a step, +29 % SASS instructions in the bf16 forward's loop (Triton 3.6), done once here."""
-    if B.dtype == C.dtype == torch.float32 and B.stride(2) == 1 and C.stride(2) == 1:
+    """B and C (batch, G, N, L) as the kernels read them, and their stride unit (``bc_unit``): N-adjacent views
+    whose steps load as 16-byte vectors are kept (TSM2's fp32 slices: no copy), anything else is copied to a
+    contiguous (batch, G, L, N) tensor (mamba_ssm's (batch, G, N, L) layout; TSM2's 16-bit slices, for which the
+    two small copies cost less than 32 scalar loads a step: H200, scan_hold_h200_2026-12-01e.md). 16-bit copies
+    stay 16-bit: copied as fp32 (converted once rather than by every lane each step) the bf16-mixed Weather step
+    ran 2.2 % slower (scan_hold_h200_2026-12-01f.md)."""
+    if B.stride(2) == 1 and C.stride(2) == 1:
         unit = bc_unit(B, C)
         if unit is not None:
             return B, C, unit
-    B, C = (
-        x.transpose(2, 3).to(torch.float32, memory_format=torch.contiguous_format, copy=True).transpose(2, 3)
-        for x in (B, C)
-    )
+    B, C = (x.transpose(2, 3).contiguous().transpose(2, 3) for x in (B, C))
     return B, C, bc_unit(B, C) or 1
 
 

@@ -261,11 +261,10 @@ def test_bc_operands_keep_vector_loadable_views_and_copy_the_rest():
     def check(B, C, copied, unit):
         B2, C2, got = scan_triton_fwd.bc_operands(B, C)
         assert got == unit
-        assert torch.equal(B2, B.float()) and torch.equal(C2, C.float()) and B2.shape == B.shape
+        assert torch.equal(B2, B) and torch.equal(C2, C) and B2.shape == B.shape and B2.dtype == B.dtype
         assert (B2.data_ptr() != B.data_ptr()) == copied and (C2.data_ptr() != C.data_ptr()) == copied
-        if copied:  # contiguous fp32 (batch, G, L, N): a step's N values adjacent, steps N apart, no conversions
+        if copied:  # contiguous (batch, G, L, N): a step's N values adjacent, steps N apart
             assert B2.transpose(2, 3).is_contiguous() and C2.transpose(2, 3).is_contiguous()
-            assert B2.dtype == C2.dtype == torch.float32
 
     check(*slices(torch.float32, 4), copied=False, unit=4)  # 16-byte rows, step stride 36: passed in units of 4
     check(*slices(torch.float32, 0), copied=False, unit=1)  # step stride 32: Triton sees the alignment itself
@@ -274,9 +273,9 @@ def test_bc_operands_keep_vector_loadable_views_and_copy_the_rest():
     check(*slices(torch.float16, 4), copied=True, unit=1)
     mamba = tuple(torch.randn(2, 1, N_STATE, 8) for _ in range(2))  # (batch, G, N, L): L contiguous
     check(*mamba, copied=True, unit=1)
-    check(*(x.bfloat16() for x in mamba), copied=True, unit=1)
+    check(*(x.bfloat16() for x in mamba), copied=True, unit=1)  # copied in its own dtype
     time_major = tuple(torch.randn(2, 1, 8, N_STATE).to(torch.bfloat16).transpose(2, 3) for _ in range(2))
-    check(*time_major, copied=True, unit=1)  # aligned, but 16-bit: converted once here, not by every lane
+    check(*time_major, copied=False, unit=1)  # 16-bit and 16-byte aligned: kept
 
 
 class _GridRecorder:
@@ -434,7 +433,7 @@ def test_16bit_training_forward_takes_its_own_cap(monkeypatch):
 def test_capped_training_forward_stays_within_its_registers(monkeypatch, dtype, bc_layout, spill_bytes):
     # the cap must hold without moving the state off the one-channel-per-lane layout (checked by the layout tests
     # at the compiler's own count) and with few spills, Triton 3.6: fp32 3 accesses in the step loop (12 bytes,
-    # 20 in TSM2's layout), bf16 as fp32's (B/C copied as fp32)
+    # 20 in TSM2's layout), bf16 none (B/C copied contiguous)
     monkeypatch.setitem(scan_triton_fwd.FWD_CONFIG, "maxnreg_min_warps", 0)
     ptx = _compile_forward(monkeypatch, dtype, bc_layout).asm["ptx"]
     _assert_capped(ptx, 128, spill_bytes=spill_bytes)
