@@ -25,14 +25,15 @@ _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool rever
 _NUM_WARPS = 8
 # The backward's first pass: its (block_r rows x up to 64 channels) tile and warps, and the programs it aims at
 # (each loops over a run of row tiles, one partial-sum row each). It holds five per-element sums (dbias, 4 taps
-# of dweight) across its tiles, so its registers follow the elements per thread: at the (64, 8) default 254
-# (Triton 3.6, sm_90, TSM2's Weather shape), one program (8 warps) per SM; (32, 16) 64 registers and (16, 8) 74
-# (reversed: 64 and 8 bytes of spill), 32 and 24 warps per SM. In the bf16-mixed Weather step the pass took 102 us
-# a call against a 21 us byte floor (benchmarks/results/profile_step_weather_bf16_h200.md): the smaller tiles are
-# the next hold's A/B (benchmarks/conv_bench.py --dpre-configs).
+# of dweight) across its tiles: 254 registers at (64, 8) (Triton 3.6, sm_90), one program per SM. Timed on the
+# H200 (benchmarks/results/scan_hold_h200_2026-12-01f.md, conv fwd+bwd at TSM2's Weather and ETTh1 shapes and at
+# L=11520): 264 programs (2 per SM) instead of 1024, i.e. fewer partial rows to write and sum, -13 to -21 % at
+# the L=512 shapes and -3 % at L=11520 in fp32 and bf16; the smaller tiles (32, 16) and (16, 8), 3-4x the
+# resident warps, lost in fp32 (+6 to +68 %) and at ETTh1's shape in bf16 (+13, +49 %).
 # dpre_16bit: with fp16/bf16 x, the dpre scratch in x's dtype (half its bytes, written once and read by the second
-# pass; dweight and dbias are summed from the fp32 values either way) instead of fp32: also for that A/B.
-DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 1024, "dpre_16bit": 0}
+# pass; dweight and dbias are summed from the fp32 values either way, dx rounds once more): bf16 -5 to -10 % at
+# the L=512 shapes, -17 % at L=11520.
+DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 264, "dpre_16bit": 1}
 
 
 @triton.jit
