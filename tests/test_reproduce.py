@@ -344,6 +344,23 @@ def test_budget_skips_cells_that_cannot_finish_and_stops_the_rest_at_the_deadlin
     assert clock.now <= 301.0
 
 
+def test_a_waiting_cell_is_judged_on_time_when_it_could_start() -> None:
+    # one slot, two cells whose earlier-run estimate (700 s) is longer than they take (360 s): the second waits for
+    # the slot, and is judged by the first's measured wall once it could start (360 + 360 <= 1000), not dropped as
+    # no-time while waiting (from t = 300 s the old 700 s estimate no longer fit). As on the H200 on 2026-12-01.
+    clock = FakeClock()
+    estimate = DurationEstimate([{"dataset": "Weather", "model": "patchtst", "lookback": 512, "horizon": 96,
+                                  "fit_seconds": 700, "predict_seconds": 0}], startup_seconds=0)  # fmt: skip
+    launch = lambda cell, gpus: FakeProcess(clock, 360.0, lambda: None)  # noqa: E731
+    two = [Cell("Weather", "patchtst", 512, 96, seed) for seed in (2022, 2023)]
+    scheduler = Scheduler(
+        launch, lambda c, code: True, ["0"], per_gpu=1, deadline=1000.0, estimate=estimate, clock=clock,
+        sleep=clock.sleep,
+    )  # fmt: skip
+    assert [o.status for o in scheduler.run(two)] == ["done", "done"]
+    assert clock.now <= 725.0
+
+
 def test_duration_estimate_prefers_the_closest_match() -> None:
     def row(horizon: int, seconds: float, variant: str = "") -> dict:
         return {"dataset": "Weather", "model": "patchtst", "lookback": 512, "horizon": horizon, "variant": variant,

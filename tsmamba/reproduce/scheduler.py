@@ -195,14 +195,14 @@ class Scheduler:
                 self._report(Outcome(cell, "done" if ok else "failed", seconds, tuple(gpus), code), outcomes)
             while pending:
                 cell = pending[0]
+                placed = self._place(cell)
+                if placed is None:  # judged on time only once it could start: a cell finishing meanwhile
+                    break  # frees its slot and refines the estimate (this run's walls come first)
                 expected = self.estimate(cell)
                 if self.deadline is not None and expected is not None and now + expected > self.deadline:
                     pending.pop(0)  # cannot finish in time; a shorter cell behind it may
                     self._report(Outcome(cell, "no-time"), outcomes)
                     continue
-                placed = self._place(cell)
-                if placed is None:
-                    break
                 pending.pop(0)
                 self._hold(placed, +1)
                 running[cell.id] = (cell, self.launch(cell, placed), placed, self.clock())
