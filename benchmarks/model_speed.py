@@ -129,6 +129,20 @@ def build_step(
     return model, fast, train_step, x
 
 
+def infer_call(
+    model: torch.nn.Module, fast: FastForward, x: torch.Tensor, precision: str, device
+) -> Callable[[], None]:
+    """One inference call as timed here: the eval-mode forward under inference_mode and the precision's autocast
+    (puts the model in eval mode); shared with ``profile_step.py --inference``."""
+    model.eval()
+
+    def call() -> None:
+        with torch.inference_mode(), autocast(precision, device):
+            fast(x)
+
+    return call
+
+
 def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
     """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
     model, fast, train_step, x = build_step(
@@ -155,17 +169,16 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
     train_ms = timer.median()
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     setup = max(0.0, first - step_s)
-    model.eval()
+    infer_step = infer_call(model, fast, x, args.precision, device)
     infer = _Timer(device)
-    with torch.inference_mode(), autocast(args.precision, device):
-        t0 = time.perf_counter()
-        fast(x)
-        _sync(device)
-        setup += max(0.0, time.perf_counter() - t0 - step_s / 3)
-        warm_up(lambda: fast(x), device, args.warmup, args.warmup_seconds)
-        for _ in range(reps):
-            with infer:
-                fast(x)
+    t0 = time.perf_counter()
+    infer_step()
+    _sync(device)
+    setup += max(0.0, time.perf_counter() - t0 - step_s / 3)
+    warm_up(infer_step, device, args.warmup, args.warmup_seconds)
+    for _ in range(reps):
+        with infer:
+            infer_step()
     return {"train": train_ms, "infer": infer.median(), "peak": peak, "setup": setup, "reps": reps}
 
 

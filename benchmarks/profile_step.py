@@ -1,10 +1,11 @@
-"""Where one model's training step spends its GPU (or CPU) time: kernels grouped by name and by kind.
+"""Where one model's training step (or inference call) spends its GPU (or CPU) time: kernels by name and by kind.
 
 Issue 9 asks which ops to fuse around the scan; this answers it for one (model, width, L, execution mode):
 after warm-up (and CUDA-graph capture or compilation), ``--steps`` training steps of ``model_speed.py`` (same
 model, data and step) run under ``torch.profiler``; the table lists device kernels (CUDA) or operators (CPU) by
 total time with their call count per step, and a summary by kind (scan, conv, GEMM, elementwise, reduction,
 norm, optimizer, copy) with the kernel count per step, which is what a launch-bound step pays for.
+``--inference`` profiles model_speed's inference call instead (eval-mode forward under inference_mode).
 
     python benchmarks/profile_step.py --device cuda --model tsm2 --width ETTh1-like --lookback 512 --mode graphs
 """
@@ -17,7 +18,7 @@ import sys
 from collections import defaultdict
 
 import torch
-from model_speed import AUTOCAST, WIDTHS, build_step
+from model_speed import AUTOCAST, WIDTHS, build_step, infer_call
 from torch.profiler import ProfilerActivity, profile
 
 # kind of a kernel or operator, by the first matching substring of its lower-cased name
@@ -75,7 +76,8 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=96)
     parser.add_argument("--precision", default="32-true", choices=["32-true", *AUTOCAST])
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=5, help="profiled training steps")
+    parser.add_argument("--steps", type=int, default=5, help="profiled training steps (or inference calls)")
+    parser.add_argument("--inference", action="store_true", help="profile the inference call, not the training step")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown here")
     args = parser.parse_args()
@@ -83,19 +85,21 @@ def main() -> None:
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     dataset, n_vars = WIDTHS[args.width]
-    model, fast, train_step, _ = build_step(
+    model, fast, step, x = build_step(
         args.model, dataset, n_vars, args.lookback, args.mode, args.batch, args.horizon, device, args.precision
     )
     model.train()
+    if args.inference:
+        step = infer_call(model, fast, x, args.precision, device)
     for _ in range(args.warmup):
-        train_step()
+        step()
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
     activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
     with profile(activities=activities) as prof:
         for _ in range(args.steps):
-            train_step()
+            step()
         if cuda:
             torch.cuda.synchronize()
     events = []
@@ -107,11 +111,12 @@ def main() -> None:
     name = torch.cuda.get_device_name() if cuda else (platform.processor() or "CPU")
     text = "\n".join(
         [
-            f"# Profile of one training step: {args.model}, {args.width}, L={args.lookback}, mode {fast.mode(device)}",
+            f"# Profile of one {'inference call' if args.inference else 'training step'}: {args.model}, {args.width}, "
+            f"L={args.lookback}, mode {fast.mode(device)}, {args.precision}",
             "",
             f"Command: `python {' '.join(sys.argv)}`  ",
             f"Device: {name}; torch {torch.__version__}, Python {platform.python_version()}; batch {args.batch}, "
-            f"horizon {args.horizon}; {args.steps} profiled steps after {args.warmup} warm-up steps; "
+            f"horizon {args.horizon}; {args.steps} profiled calls after {args.warmup} warm-up calls; "
             f"{'device kernel' if cuda else 'CPU operator self'} time per step.",
             "",
             "| kind | calls per step | µs per step | % |",

@@ -105,3 +105,16 @@ def test_model_speed_warms_up_for_a_count_and_then_for_a_time(profile_step) -> N
     started = time.perf_counter()
     made = model_speed.warm_up(lambda: time.sleep(0.01), cpu, 1, 0.1)
     assert time.perf_counter() - started >= 0.1 and made >= 5  # on past the count until the time is up
+
+
+@pytest.mark.parametrize("inference", [False, True])
+def test_profile_step_profiles_the_inference_call_on_request(profile_step, monkeypatch, tmp_path, inference) -> None:
+    # --inference profiles model_speed's eval-mode forward: no loss, backward or optimizer in it
+    out = tmp_path / "profile.md"
+    argv = ["profile_step.py", "--device", "cpu", "--model", "dlinear", "--lookback", "96", "--warmup", "1",
+            "--steps", "1", "--out", str(out)]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv + (["--inference"] if inference else []))
+    profile_step.main()
+    text = out.read_text()
+    assert text.startswith(f"# Profile of one {'inference call' if inference else 'training step'}: dlinear")
+    assert ("| optimizer |" in text) is not inference and ("mse_loss" in text) is not inference
