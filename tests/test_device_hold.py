@@ -89,6 +89,29 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
         }
 
 
+def test_prepare_stages_a_commits_kernels_or_its_whole_package(tmp_path):
+    # "<commit>" shims only tsmamba.kernels; "tree:<commit>" the whole package, so a model change can be timed
+    # beside the working tree in one call (BUILDS="cur tree-<commit>"). Imported as hold.sh runs the benchmarks:
+    # the shim first on PYTHONPATH, the script's folder (not the repo root) first on sys.path
+    stage = tmp_path / "stage"
+    env = {**os.environ, "WHEELS": "0", "DATASETS": "", "STAGE": str(stage)}
+    result = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "device" / "prepare.sh"), "HEAD", "tree:HEAD"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in (stage / "shims").iterdir()) == ["HEAD", "tree-HEAD"]
+    assert not (stage / "shims" / "HEAD" / "tsmamba" / "models").exists()
+    probe = "import tsmamba.kernels, tsmamba.models.selective_ssm as m; print(tsmamba.kernels.__file__, m.__file__)"
+    for shim, models_from in (("HEAD", ROOT), ("tree-HEAD", stage / "shims" / "tree-HEAD")):
+        env = {**os.environ, "PYTHONPATH": str(stage / "shims" / shim)}
+        out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        kernels_file, models_file = map(Path, out.stdout.split())
+        assert kernels_file.is_relative_to(stage / "shims" / shim)
+        assert models_file.is_relative_to(models_from), (shim, models_file)
+
+
 def test_conv_passes_its_arguments_and_packs_the_table(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -8,8 +8,10 @@
 #   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds;
 #            SPECS="model:width:mode[:precision] ..." narrows them (PRECISION, e.g. bf16-mixed: the precision of
 #            specs without one; model_speed's --precision); BUILDS="cur probe probe+skip=32,KEY=INT ..." times
-#            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG:
-#            model_speed's --scan-config); models without the scan (patchtst, dlinear) run under the first build only
+#            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG,
+#            conv.KEY=INT for the conv's DPRE_CONFIG: model_speed's --scan-config; tree-<commit>: that commit's
+#            whole package, staged by prepare.sh tree:<commit>); models without the scan (patchtst, dlinear) run
+#            under the first build only
 #   conv     the native kernel tests (TESTS=0 skips them), then benchmarks/conv_bench.py with CONV_ARGS (e.g.
 #            "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16") into $OUT/conv
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
