@@ -26,6 +26,7 @@ import torch
 
 from tsmamba.cpu_allocator import tune_cpu_allocator
 from tsmamba.models.registry import build_model, make_config
+from tsmamba.training import adam, parameter_groups
 
 # (label, lookback, horizon, n_vars, dataset for per-dataset defaults, per-model overrides)
 SHAPES = [
@@ -51,7 +52,7 @@ def make_steps(name: str, lookback: int, horizon: int, n_vars: int, dataset, ove
     """A training-step and an inference closure for one model on fixed random data."""
     torch.manual_seed(0)
     model = build_model(name, make_config(name, dataset=dataset, overrides=overrides), lookback, horizon, n_vars)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = adam(parameter_groups(model, 0.0), 1e-4)  # as training does
     x, y = torch.randn(BATCH, lookback, n_vars), torch.randn(BATCH, horizon, n_vars)
 
     def train() -> None:

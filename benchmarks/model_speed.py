@@ -32,6 +32,7 @@ from kernel_bench import apply_scan_config
 
 from tsmamba.execution import EXECUTIONS, FastForward
 from tsmamba.models.registry import build_model, make_config
+from tsmamba.training import adam, parameter_groups
 
 WIDTHS = {"ETTh1-like": ("ETTh1", 7), "Weather-like": ("Weather", 21)}
 MODELS = ("tsm2", "patchtst", "dlinear")
@@ -106,6 +107,7 @@ def build_step(
     horizon: int,
     device,
     precision: str = "32-true",
+    fused_adam: bool = True,
 ) -> tuple[torch.nn.Module, FastForward, Callable[[], None], torch.Tensor]:
     """The model (per-dataset defaults), its execution wrapper, one training step (forward and MSE under the
     precision's autocast, backward, Adam) on fixed random windows, and the input batch; shared with
@@ -114,7 +116,7 @@ def build_step(
     name, overrides = VARIANTS.get(model_name, (model_name, {}))
     config = make_config(name, dataset, overrides=overrides)
     model = build_model(name, config, lookback, horizon, n_vars).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = adam(parameter_groups(model, 0.0), 1e-4, fused=fused_adam)  # as training does (fused by default)
     x = torch.randn(batch, lookback, n_vars, device=device)
     y = torch.randn(batch, horizon, n_vars, device=device)
     fast = FastForward(model, mode)
@@ -146,7 +148,16 @@ def infer_call(
 def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
     """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
     model, fast, train_step, x = build_step(
-        model_name, dataset, n_vars, lookback, mode, args.batch, args.horizon, device, args.precision
+        model_name,
+        dataset,
+        n_vars,
+        lookback,
+        mode,
+        args.batch,
+        args.horizon,
+        device,
+        args.precision,
+        args.adam == "fused",
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -218,6 +229,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown table here")
     parser.add_argument(
+        "--adam", choices=["fused", "unfused"], default="fused", help="the training step's Adam (training's: fused)"
+    )
+    parser.add_argument(
         "--scan-config",
         nargs="*",
         default=[],
@@ -276,9 +290,9 @@ def _markdown(rows, args, device) -> str:
         f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
         f"Batch {args.batch}, horizon {args.horizon}, precision {args.precision}, each model with its per-dataset "
         "defaults (make_config); "
-        "train = forward + MSE + backward + Adam step; infer = eval-mode forward under inference_mode; peak = max "
-        "GPU memory allocated during the training steps; setup = the first calls' extra time: CUDA-graph capture "
-        "or compilation, and in the first rows of a run Triton's one-off kernel compilation too."
+        f"train = forward + MSE + backward + Adam step ({args.adam}); infer = eval-mode forward under inference_mode; "
+        "peak = max GPU memory allocated during the training steps; setup = the first calls' extra time: "
+        "CUDA-graph capture or compilation, and in the first rows of a run Triton's one-off kernel compilation too."
         + (" Under autocast the graphs mode runs eagerly (tsmamba.execution)." if args.precision in AUTOCAST else ""),
         "",
         "| width | L | model | mode | train ms | infer ms | peak GB | setup s |",

@@ -67,7 +67,7 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "BUILDS": "cur probe+skip=32,maxnreg=168,fwd.maxnreg=128",
            "SPECS": "tsm2:Weather-like:compile-graphs patchtst:Weather-like:compile-graphs:32-true",
-           "PRECISION": "bf16-mixed"}  # fmt: skip
+           "PRECISION": "bf16-mixed", "STEP_ARGS": "--adam unfused"}  # fmt: skip
     env.pop("PYTHONPATH", None)
     result = subprocess.run(["bash", str(HOLD), "steps"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -79,6 +79,7 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
     assert "--scan-config skip=32 maxnreg=168 fwd.maxnreg=128" in probe
     assert all("--models tsm2 --widths Weather-like --modes compile-graphs" in r for r in (cur, probe))
     assert all("--precision bf16-mixed" in r for r in (cur, probe))  # PRECISION: the default of a spec
+    assert all(r.endswith("--adam unfused") for r in runs)  # STEP_ARGS: every run
     assert cur_patchtst.startswith("PYTHONPATH= ") and "--models patchtst --widths Weather-like" in cur_patchtst
     assert "--precision 32-true" in cur_patchtst
     with tarfile.open(tmp_path / "out" / "steps.tar.gz") as tar:  # one log per build, spec and precision

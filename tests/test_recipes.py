@@ -98,6 +98,7 @@ def test_mamba_state_and_skip_are_kept_out_of_weight_decay() -> None:
     optimizer = module.configure_optimizers()
     groups = optimizer.param_groups
     assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    assert optimizer.defaults["fused"] is True  # torch's fused Adam: one kernel a step, not a loop over tensors
 
 
 def test_weight_decay_groups_without_mamba_parameters() -> None:

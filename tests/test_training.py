@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from tsmamba.data.windows import WindowDataset
 from tsmamba.models.dlinear import DLinearConfig, DLinearModel
-from tsmamba.training import FitResult, TrainConfig, fit_model, lr_factor, predict_windows
+from tsmamba.training import FitResult, TrainConfig, adam, fit_model, lr_factor, parameter_groups, predict_windows
 
 
 def splits(values, lookback=48, horizon=12):
@@ -145,3 +146,22 @@ def test_a_validated_last_step_is_not_validated_twice(standardised_series) -> No
     config = TrainConfig(learning_rate=0.01, batch_size=16, max_steps=8, val_check_steps=4, seed=3)
     result = fit_model(fresh_model(), train, val, config)
     assert math.isclose(result.best_val_loss, val_mse(result.model, val), rel_tol=1e-5)
+
+
+def test_training_adam_is_fused_and_updates_as_the_reference_adam() -> None:
+    # tsmamba.training.adam: torch's fused Adam where the parameters allow it (one kernel a step); the same
+    # update as the per-tensor reference implementation, weight-decay groups included
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
+    twin = copy.deepcopy(model)
+    ours = adam(parameter_groups(model, 0.01), 1e-2)
+    reference = torch.optim.Adam(parameter_groups(twin, 0.01), lr=1e-2, foreach=False)
+    assert ours.defaults["fused"] is True and reference.defaults["fused"] in (None, False)
+    for _ in range(3):
+        x = torch.randn(8, 5)
+        for m, opt in ((model, ours), (twin, reference)):
+            opt.zero_grad()
+            m(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)

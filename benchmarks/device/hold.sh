@@ -11,7 +11,7 @@
 #            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG,
 #            conv.KEY=INT for the conv's DPRE_CONFIG: model_speed's --scan-config; tree-<commit>: that commit's
 #            whole package, staged by prepare.sh tree:<commit>); models without the scan (patchtst, dlinear) run
-#            under the first build only
+#            under the first build only; STEP_ARGS: more model_speed options for every run (e.g. --adam unfused)
 #   conv     the native kernel tests (TESTS=0 skips them), then benchmarks/conv_bench.py with CONV_ARGS (e.g.
 #            "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16") into $OUT/conv
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
@@ -90,8 +90,8 @@ steps)
         log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width${precision:+.$precision}.$round.log
         # shellcheck disable=SC2086
         PYTHONPATH=$(shim "${build%%+*}") timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 \
-          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} ${precision:+--precision $precision} \
-          > "$log" 2>&1
+          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} \
+          ${precision:+--precision $precision} ${STEP_ARGS:-} > "$log" 2>&1
         echo "$build $model $width $precision round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
       done
     done
