@@ -113,6 +113,32 @@ def test_prepare_stages_a_commits_kernels_or_its_whole_package(tmp_path):
         assert models_file.is_relative_to(models_from), (shim, models_file)
 
 
+def test_profile_runs_each_build_under_its_shim_and_packs_the_tables(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"  # stands in for the GPU run: records shim and arguments, writes the --out file
+    script = (
+        '#!/usr/bin/env bash\necho "PYTHONPATH=$PYTHONPATH ARGS=$*"\n'
+        '[ "${@: -2:1}" = --out ] && printf "| all | 9 | 1.0 | 100.0 |\\n" > "${@: -1}"\nexit 0\n'
+    )
+    fake.write_text(script)
+    fake.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path), "HOLD_INSTALL": "0",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "BUILDS": "cur tree-abc1234",
+           "PROFILE_ARGS": "--model tsm2 --inference"}  # fmt: skip
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(["bash", str(HOLD), "profile"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("| all | 9 |") == 2, result.stdout  # each build's summary row echoed
+    with tarfile.open(tmp_path / "out" / "profile.tar.gz") as tar:
+        names = {n.rsplit("/", 1)[-1] for n in tar.getnames()}
+        log = tar.extractfile("profile/tree-abc1234.log").read().decode()
+    assert {"cur.md", "cur.log", "tree-abc1234.md", "tree-abc1234.log"} <= names
+    assert log.startswith("PYTHONPATH=.stage/shims/tree-abc1234 ")
+    assert "profile_step.py --device cuda --model tsm2 --inference --out" in log
+
+
 def test_conv_passes_its_arguments_and_packs_the_table(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -12,6 +12,8 @@
 #            conv.KEY=INT for the conv's DPRE_CONFIG: model_speed's --scan-config; tree-<commit>: that commit's
 #            whole package, staged by prepare.sh tree:<commit>); models without the scan (patchtst, dlinear) run
 #            under the first build only; STEP_ARGS: more model_speed options for every run (e.g. --adam unfused)
+#   profile  benchmarks/profile_step.py --device cuda PROFILE_ARGS (e.g. "--model tsm2 --width Weather-like --mode
+#            compile-graphs --precision bf16-mixed --inference") under each of BUILDS (shims only, no "+" overrides)
 #   conv     the native kernel tests (TESTS=0 skips them), then benchmarks/conv_bench.py with CONV_ARGS (e.g.
 #            "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16") into $OUT/conv
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
@@ -37,7 +39,7 @@ if [ "${HOLD_INSTALL:-1}" = 1 ]; then
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 || tail -5 "$W/pip_e.log"
 fi
 python3 -c "import torch; print('torch', torch.__version__)"
-part=${1:?part: kernels, ncu, steps, conv, suite, grid or wait}
+part=${1:?part: kernels, ncu, steps, profile, conv, suite, grid or wait}
 R=$OUT/$part
 mkdir -p "$R"
 shim() { [ "$1" = cur ] && echo "${PYTHONPATH:-}" || echo ".stage/shims/$1${PYTHONPATH:+:$PYTHONPATH}"; }
@@ -95,6 +97,16 @@ steps)
         echo "$build $model $width $precision round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
       done
     done
+  done
+  pack ;;
+profile)
+  for build in ${BUILDS:-cur}; do
+    late && { echo "profile $build skipped t=$(el)"; continue; }
+    name=${build//[^A-Za-z0-9._=-]/_}
+    # shellcheck disable=SC2086
+    PYTHONPATH=$(shim "$build") timeout 150 python3 benchmarks/profile_step.py --device cuda ${PROFILE_ARGS:?} \
+      --out "$R/$name.md" > "$R/$name.log" 2>&1
+    echo "profile $build rc=$? t=$(el)"; grep -E "^\| (all|scan|gemm|conv|copy) \|" "$R/$name.md" 2>/dev/null
   done
   pack ;;
 conv)

@@ -16,14 +16,16 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 for d in /.whl/ /.data/ /.stage/; do grep -qxF "$d" .git/info/exclude || echo "$d" >> .git/info/exclude; done
 stage=${STAGE:-.stage}
-mkdir -p .whl .data "$stage/shims"
+mkdir -p "$stage/shims"
 if [ "${WHEELS:-1}" = 1 ] && ! ls .whl/polars-*.whl >/dev/null 2>&1; then
+  mkdir -p .whl
   version=$(python3 -c "import polars; print(polars.__version__)")
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d .whl "polars==$version" "polars-runtime-32==$version"
 fi
 for f in ${DATASETS-weather.csv}; do
+  mkdir -p .data
   [ -f ".data/$f.gz" ] || gzip -9 -c "${TSMAMBA_DATA_DIR:?set TSMAMBA_DATA_DIR to the CSV folder}/$f" > ".data/$f.gz"
 done
 for build in "$@"; do
