@@ -95,6 +95,21 @@ def test_bc_sliced_from_a_projection():
     check_against_reference(inputs, torch.float32, softplus=True, reverse=True, backend="triton")
 
 
+@pytest.mark.parametrize(("dtype", "rank", "unit"), [(torch.float32, 4, 4), (torch.bfloat16, 8, 8)])
+def test_bc_views_read_in_place_in_stride_units(dtype, rank, unit):
+    # TSM2's x_proj slices whose steps are 16-byte aligned, read in place with their strides in units of `unit`
+    # elements (bc_operands): fp32 at dt_rank 4 (a step of 36 values), bf16 with dt_rank padded to 8 (40 values)
+    n = 16
+    inputs = _inputs(2, 8, 21, n, dtype=dtype, use_h0=True, seed=5)
+    pad = torch.zeros(2, 21, rank, device=DEVICE, dtype=dtype)
+    proj = torch.cat([pad, inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2)
+    inputs["B"] = proj[:, :, rank : rank + n].transpose(1, 2)
+    inputs["C"] = proj[:, :, rank + n :].transpose(1, 2)
+    B, C, got = scan_triton_fwd.bc_operands(inputs["B"].unsqueeze(1), inputs["C"].unsqueeze(1))
+    assert got == unit and B.data_ptr() == inputs["B"].data_ptr()  # in place, not copied
+    check_against_reference(inputs, dtype, softplus=True, reverse=False, backend="triton")
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_inputs(dtype):
     inputs = _inputs(2, 4, 33, 4, dtype=dtype)
