@@ -139,6 +139,34 @@ def test_profile_runs_each_build_under_its_shim_and_packs_the_tables(tmp_path):
     assert "profile_step.py --device cuda --model tsm2 --inference --out" in log
 
 
+def test_installs_are_made_once_per_warm_machine(tmp_path):
+    # a second call with the same wheels, tree path and pyproject.toml skips both pip installs; a changed
+    # pyproject.toml redoes the editable one
+    bin_dir, tree = tmp_path / "bin", tmp_path / "tree"
+    for d in (bin_dir, tree / ".whl", tmp_path / "out", tmp_path / "work", tmp_path / "site"):
+        d.mkdir(parents=True)
+    (tree / ".whl" / "polars-1.0-py3-none-any.whl").write_text("")
+    (tree / "pyproject.toml").write_text("[project]\n")
+    calls = tmp_path / "calls.txt"
+    (bin_dir / "python3").write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
+    (bin_dir / "python3").chmod(0o755)
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "SITE": str(tmp_path / "site"),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PROFILE_ARGS": "--model tsm2"}  # fmt: skip
+
+    def pip_calls() -> list[str]:
+        subprocess.run(["bash", str(HOLD), "profile"], cwd=tree, env=env, capture_output=True, text=True, check=True)
+        lines = [line for line in calls.read_text().splitlines() if line.startswith("-m pip install")]
+        calls.write_text("")
+        return lines
+
+    first = pip_calls()
+    assert len(first) == 2 and "--target" in first[0] and "-e ." in first[1]
+    assert pip_calls() == []
+    (tree / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    again = pip_calls()
+    assert len(again) == 1 and "-e ." in again[0]
+
+
 def test_conv_passes_its_arguments_and_packs_the_table(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -29,14 +29,24 @@ T0=$(date +%s)
 el() { echo $(( $(date +%s) - T0 )); }
 late() { [ "$(el)" -gt "${LIMIT:-480}" ]; }
 export PYTHONUNBUFFERED=1
+# The installs are skipped when an earlier call on the same (warm) machine made them for the same wheels, tree
+# path and pyproject.toml (~9 s a call otherwise; markers in the site folder and in WORK).
 wheels=(.whl/*.whl)
+site=${SITE:-/tmp/site}
 if [ "${HOLD_INSTALL:-1}" = 1 ] && [ ${#wheels[@]} -gt 0 ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    >/dev/null 2>&1 || echo "wheel install failed"
-  export PYTHONPATH=/tmp/site
+  key="${wheels[*]##*/}"
+  if [ "$(cat "$site/.hold_wheels" 2>/dev/null)" != "$key" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl \
+      >/dev/null 2>&1 && echo "$key" > "$site/.hold_wheels" || echo "wheel install failed"
+  fi
+  export PYTHONPATH=$site
 fi
 if [ "${HOLD_INSTALL:-1}" = 1 ]; then
-  python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 || tail -5 "$W/pip_e.log"
+  key="$PWD $(cksum < pyproject.toml)"
+  if [ "$(cat "$W/.hold_editable" 2>/dev/null)" != "$key" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . >"$W/pip_e.log" 2>&1 \
+      && echo "$key" > "$W/.hold_editable" || tail -5 "$W/pip_e.log"
+  fi
 fi
 python3 -c "import torch; print('torch', torch.__version__)"
 part=${1:?part: kernels, ncu, steps, profile, conv, suite, grid or wait}
