@@ -18,6 +18,9 @@ When a capture fails, that path runs eagerly from then on, with one warning that
 is an autograd graph of an earlier eager step still alive (a loss or output kept by the caller), whose gradient
 accumulators sit on the default stream, which a capture on a side stream may not wait on.
 Setup time (capture or compilation) is recorded in ``setup_seconds``.
+Both graphed modes assume one backward per optimiser step, as training does (it has no gradient accumulation):
+a graph's gradients live in static buffers that its next replay overwrites (pytorch/pytorch#181723 and #169545:
+accumulating over several graphed backwards can corrupt them), so an accumulation option would need its own copy.
 """
 
 from __future__ import annotations
