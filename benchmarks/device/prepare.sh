@@ -47,4 +47,4 @@ if [ "${PROBE:-0}" = 1 ]; then
   rm -rf "$stage/shims/probe" && mkdir -p "$stage/shims/probe/tsmamba" && touch "$stage/shims/probe/tsmamba/__init__.py"
   python3 benchmarks/scan_stage_probe.py --out "$stage/shims/probe/tsmamba/kernels"
 fi
-du -sh .whl .data "$stage" .peers 2>/dev/null
+for d in .whl .data "$stage" .peers; do [ -e "$d" ] && du -sh "$d"; done; true
