@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import platform
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from kernel_bench import apply_overrides, bench_graph, measure_copy_bandwidth
+from revision_module import load_revision_module
 from tsmamba.kernels import conv1d_triton
 
 # (rows, L, C): x is the first C columns of a (rows, L, 2C) in_proj output, as in TSM2's mixers (batch 64)
@@ -43,20 +41,8 @@ K = 4
 def load_baseline(where: str) -> ModuleType:
     """A conv1d_triton.py (a file, or kernels/conv1d_triton.py at a git revision), importable beside ours: its
     custom ops are registered as ``tsmamba_baseline::``."""
-    if Path(where).is_file():
-        source = Path(where).read_text()
-    else:
-        git = ["git", "show", f"{where}:kernels/conv1d_triton.py"]
-        source = subprocess.run(git, capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "conv1d_triton_baseline.py"
-    path.write_text(
-        source.replace('"tsmamba::', '"tsmamba_baseline::').replace("torch.ops.tsmamba.", "torch.ops.tsmamba_baseline.")
-    )
-    spec = importlib.util.spec_from_file_location("conv1d_triton_baseline", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    rename = {'"tsmamba::': '"tsmamba_baseline::', "torch.ops.tsmamba.": "torch.ops.tsmamba_baseline."}
+    return load_revision_module(where, "kernels/conv1d_triton.py", "conv1d_triton_baseline", rename)
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
