@@ -88,22 +88,30 @@ def _sequence(args: ScanArgs, work: torch.dtype) -> _Seq:
 
 
 def _states(
-    A2: Tensor, seq: _Seq, s: int, e: int, h_in: Tensor, reverse: bool, out: Tensor | None = None
+    A2: Tensor,
+    seq: _Seq,
+    s: int,
+    e: int,
+    h_in: Tensor,
+    reverse: bool,
+    H: Tensor | None = None,
+    out: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Decays a (T, b, d, N) and states H (T + 1, b, d, N) of steps [s, e), from h_in (b, d, N).
 
     H holds h_in and the T states in time order: forward, H[0] = h_in and H[t + 1] is the state after step t;
     reverse, H[T] = h_in and H[t] is the state after step t. So the state after step t is H[1:][t] (forward)
     or H[:-1][t] (reverse), and the state entering it H[:-1][t] (forward) or H[1:][t] (reverse).
-    ``A2`` is A·log2(e): exp2 is several times faster than exp on CPU. With ``out`` (2T + 1, b, d, N), H is
-    written to out[:T + 1] and a to out[T + 1:], so one tensor holds both for the backward.
+    ``A2`` is A·log2(e): exp2 is several times faster than exp on CPU. States in a given ``H`` are reused (only
+    a is computed); with ``out`` (2T + 1, b, d, N), H goes to out[:T + 1] and a to out[T + 1:].
     """
     dt = seq.dt[s:e]
     T, batch, dim = dt.shape
     groups, n_state = seq.B.shape[2], seq.B.shape[3]
-    out = dt.new_empty(2 * T + 1, batch, dim, n_state) if out is None else out
-    a = torch.mul(dt[..., None], A2, out=out[T + 1 :]).exp2_()
-    H = out[: T + 1]
+    a = torch.mul(dt[..., None], A2, out=None if out is None else out[T + 1 :]).exp2_()
+    if H is not None:
+        return a, H
+    H = dt.new_empty(T + 1, batch, dim, n_state) if out is None else out[: T + 1]
     after = H[:-1] if reverse else H[1:]
     torch.mul(
         seq.dtu[s:e].view(T, batch, groups, dim // groups, 1),
@@ -141,8 +149,9 @@ def scan_forward(args: ScanArgs, save_checkpoints: bool = True) -> tuple[Tensor,
     """Output (batch, dim, L) in u's dtype, last state (batch, dim, N) fp32/fp64, and checkpoints.
 
     The checkpoints are the states entering each chunk, in scan order, (chunks, batch, dim, N); when the
-    sequence is one chunk and ``save_checkpoints`` is set, they are instead all its states H and its decays a,
-    (2L + 1, batch, dim, N) (see ``_states``), which the backward then reuses instead of recomputing them.
+    sequence is one chunk and ``save_checkpoints`` is set, they are instead all its states H (L + 1, batch, dim,
+    N) and, where both fit one block (``_CHUNK_ELEMENTS``), its decays a after them (2L + 1, batch, dim, N) (see
+    ``_states``), which the backward then reuses instead of recomputing them.
     """
     work = _work_dtype(args)
     batch, dim, length = args.u.shape
@@ -156,16 +165,18 @@ def scan_forward(args: ScanArgs, save_checkpoints: bool = True) -> tuple[Tensor,
     )
     bounds = _chunks(args)
     keep_states = save_checkpoints and len(bounds) == 1
+    # the decays too, where states and decays fit one block: a larger one would be a fresh mmap each call
+    keep_decays = keep_states and (2 * length + 1) * batch * dim * n_state <= _CHUNK_ELEMENTS
     checkpoints = args.u.new_empty(len(bounds), batch, dim, n_state, dtype=work)
     y = args.u.new_empty(length, batch, dim, dtype=work)
     for k, (s, e) in enumerate(bounds):
         checkpoints[k] = h
-        store = args.u.new_empty(2 * (e - s) + 1, batch, dim, n_state, dtype=work)
+        store = args.u.new_empty(2 * length + 1, batch, dim, n_state, dtype=work) if keep_decays else None
         _, H = _states(A2, seq, s, e, h, args.reverse, out=store)
         h = H[0] if args.reverse else H[-1]
         y[s:e] = _contract_n(H[:-1] if args.reverse else H[1:], seq.C[s:e])
         if keep_states:
-            checkpoints = store  # the states, then the decays
+            checkpoints = H if store is None else store  # the states (then the decays)
     out = _finish(args, y, seq.u, work)
     return out.permute(1, 2, 0).to(args.u.dtype), h.clone(), checkpoints
 
@@ -210,6 +221,8 @@ def scan_backward(
         T = e - s
         if checkpoints.shape[0] == 2 * length + 1:  # all states and decays, saved by the forward: read only
             H, a = checkpoints[: length + 1], checkpoints[length + 1 :]
+        elif checkpoints.shape[0] == length + 1:  # all states, saved by the forward: read only
+            a, H = _states(A2, seq, s, e, checkpoints[0], args.reverse, H=checkpoints)
         else:
             a, H = _states(A2, seq, s, e, checkpoints[k], args.reverse)
         after, before = (H[:-1], H[1:]) if args.reverse else (H[1:], H[:-1])

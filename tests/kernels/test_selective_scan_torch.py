@@ -63,19 +63,23 @@ def test_many_chunks_match_reference_in_fp64(monkeypatch, reverse):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_saved_states_and_decays_give_the_recomputing_backward(reverse):
-    # one chunk: the forward keeps its states and decays (2L + 1, b, d, N) for the backward, which then reads them
-    # instead of recomputing; same gradients as from the entering state alone, and the saved tensor is left as it
-    # was (a second backward, e.g. under retain_graph, reads the same values)
+@pytest.mark.parametrize("decays_fit", [True, False])
+def test_saved_states_and_decays_give_the_recomputing_backward(monkeypatch, reverse, decays_fit):
+    # one chunk: the forward keeps its states, and its decays after them where both fit one block, (2L + 1, b, d,
+    # N) or (L + 1, b, d, N), for the backward, which then reads them instead of recomputing; same gradients as
+    # from the entering state alone, and the saved tensor is left as it was (a second backward reads the same)
+    per_step = 2 * 4 * 3  # batch x dim x N
+    monkeypatch.setattr(scan_torch, "_CHUNK_ELEMENTS", (27 if decays_fit else 14) * per_step)
     inputs = make_inputs(2, 4, 13, 3, groups=2, use_h0=True, seed=3)  # B, C: (batch, groups, N, L)
     args = scan_torch.ScanArgs(**{**inputs, "delta_softplus": True, "reverse": reverse})
     out, _, saved = scan_torch.scan_forward(args, save_checkpoints=True)
     _, _, entering = scan_torch.scan_forward(args, save_checkpoints=False)
-    assert saved.shape[0] == 2 * 13 + 1 and entering.shape[0] == 1
+    assert saved.shape[0] == (2 * 13 + 1 if decays_fit else 13 + 1) and entering.shape[0] == 1
     bias = args.delta_bias[:, None] if args.delta_bias is not None else 0.0
     dt = torch.nn.functional.softplus(args.delta + bias)
     decays = torch.exp(dt.permute(2, 0, 1)[..., None] * args.A)
-    torch.testing.assert_close(saved[14:], decays, rtol=1e-5, atol=1e-6)
+    if decays_fit:
+        torch.testing.assert_close(saved[14:], decays, rtol=1e-5, atol=1e-6)
     grad = torch.randn_like(out)
     before = saved.clone()
     from_saved = scan_torch.scan_backward(args, saved, grad, None)
