@@ -1,4 +1,5 @@
-"""The CPU (PyTorch) selective scan of this tree against a git revision's, forward + backward, at TSM2's CPU shapes.
+"""The CPU (PyTorch) selective scan of this tree against a git revision's at TSM2's CPU shapes: the training call
+(forward saving what the backward needs, then the backward) and the forward alone (inference, validation).
 
 Both versions run in this process, interleaved round by round (a shared VM's speed drifts between runs more than
 most changes move it), after checking that they give the same outputs and gradients. The baseline is
@@ -64,8 +65,14 @@ def fwd_bwd(module: ModuleType, inputs: dict, grad: torch.Tensor) -> tuple[torch
     return (out, *module.scan_backward(args, saved, grad, None))
 
 
-def measure(baseline: ModuleType, rounds: int, calls: int) -> list[tuple[str, float, float]]:
-    """(shape, baseline ms, ours ms): medians over ``rounds`` interleaved rounds of ``calls`` calls each."""
+def forward_only(module: ModuleType, inputs: dict, grad: torch.Tensor) -> None:
+    """One inference call (validation, prediction): the forward without what a backward would need."""
+    module.scan_forward(module.ScanArgs(**inputs), save_checkpoints=False)
+
+
+def measure(baseline: ModuleType, rounds: int, calls: int) -> list[tuple[str, str, float, float]]:
+    """(shape, pass, baseline ms, ours ms) for the training call and the forward alone: medians over ``rounds``
+    interleaved rounds of ``calls`` calls each."""
     rows = []
     for label, (batch, dim, length, rank) in SHAPES.items():
         inputs = scan_inputs(batch, dim, length, rank)
@@ -74,15 +81,16 @@ def measure(baseline: ModuleType, rounds: int, calls: int) -> list[tuple[str, fl
         for a, b in zip(ours, theirs):
             if a is not None:
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-        times: dict[str, list[float]] = {"baseline": [], "ours": []}
-        for _ in range(rounds):
-            for name, module in (("baseline", baseline), ("ours", scan_torch)):
-                start = time.perf_counter()
-                for _ in range(calls):
-                    fwd_bwd(module, inputs, grad)
-                times[name].append(1e3 * (time.perf_counter() - start) / calls)
-        shape = f"{label}: ({batch}, {dim}, {length})"
-        rows.append((shape, statistics.median(times["baseline"]), statistics.median(times["ours"])))
+        for kind, call in (("forward + backward", fwd_bwd), ("forward alone", forward_only)):
+            times: dict[str, list[float]] = {"baseline": [], "ours": []}
+            for _ in range(rounds):
+                for name, module in (("baseline", baseline), ("ours", scan_torch)):
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        call(module, inputs, grad)
+                    times[name].append(1e3 * (time.perf_counter() - start) / calls)
+            shape = f"{label}: ({batch}, {dim}, {length})"
+            rows.append((shape, kind, statistics.median(times["baseline"]), statistics.median(times["ours"])))
     return rows
 
 
@@ -107,9 +115,9 @@ def main(argv: list[str] | None = None) -> None:
         f"training runs; medians of {args.rounds} interleaved rounds of {args.calls} calls each; outputs and "
         "gradients equal (rtol 1e-5).",
         "",
-        f"| shape (rows, d_inner, patches) | {args.baseline} ms | this tree ms | ratio |",
-        "|---|---|---|---|",
-        *(f"| {label} | {old:.2f} | {new:.2f} | {new / old:.2f} |" for label, old, new in rows),
+        f"| shape (rows, d_inner, patches) | pass | {args.baseline} ms | this tree ms | ratio |",
+        "|---|---|---|---|---|",
+        *(f"| {label} | {kind} | {old:.2f} | {new:.2f} | {new / old:.2f} |" for label, kind, old, new in rows),
     ]
     text = "\n".join(lines)
     print(text)

@@ -25,5 +25,6 @@ def test_cpu_scan_ab_checks_both_versions_agree_and_writes_one_row_per_shape(tmp
     cpu_scan_ab.main(["--baseline", str(ROOT / "kernels" / "scan_torch.py"), "--rounds", "1", "--calls", "1",
                       "--out", str(out)])  # fmt: skip
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "ms |" not in line]
-    assert len(rows) == len(cpu_scan_ab.SHAPES)
+    assert len(rows) == 2 * len(cpu_scan_ab.SHAPES)  # the training call and the forward alone
+    assert {row.split("|")[2].strip() for row in rows} == {"forward + backward", "forward alone"}
     assert all(float(row.split("|")[-2]) > 0 for row in rows)  # the ratio column
