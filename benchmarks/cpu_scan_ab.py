@@ -22,40 +22,24 @@ from types import ModuleType
 
 import torch
 from cpu_step_speed import cpu_model
+from kernel_bench import make_case
 from revision_module import load_revision_module
 from tsmamba.kernels import scan_torch
 
 from tsmamba.cpu_allocator import tune_cpu_allocator
 
-N_STATE = 16
-# label: (batch x variates, d_inner, patches, dt_rank)
+# label: (batch x variates, d_inner, patches)
 SHAPES = {
-    "demo (L=96: 12 patches, 4 vars, d_model 32)": (128, 64, 12, 2),
-    "ETTh1 (L=336: 42 patches, 7 vars, d_model 16)": (224, 32, 42, 1),
+    "demo (L=96: 12 patches, 4 vars, d_model 32)": (128, 64, 12),
+    "ETTh1 (L=336: 42 patches, 7 vars, d_model 16)": (224, 32, 42),
 }
 
 
-def scan_inputs(rows: int, dim: int, length: int, rank: int, seed: int = 0) -> dict:
-    """ScanArgs fields laid out as a TSM2 block passes them (softplus on, forward direction)."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def rnd(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=gen)
-
-    x_dbl = rnd(rows, length, rank + 2 * N_STATE)
-    return {
-        "u": rnd(rows, length, dim).transpose(1, 2),
-        "delta": rnd(rows, length, dim).transpose(1, 2),
-        "A": -torch.rand(dim, N_STATE, generator=gen) * 2 - 0.1,
-        "B": x_dbl[..., rank : rank + N_STATE].transpose(1, 2).unsqueeze(1),
-        "C": x_dbl[..., rank + N_STATE :].transpose(1, 2).unsqueeze(1),
-        "D": rnd(dim),
-        "z": rnd(rows, length, dim).transpose(1, 2),
-        "delta_bias": rnd(dim) * 0.3,
-        "delta_softplus": True,
-        "reverse": False,
-        "initial_state": None,
-    }
+def scan_inputs(rows: int, dim: int, length: int) -> dict:
+    """ScanArgs fields as a TSM2 block passes them (kernel_bench's TSM2 layout; softplus on, forward direction)."""
+    case = make_case(rows, dim, length, torch.float32, "cpu", channel_last=True, seed=0, tsm2_layout=True)
+    B, C = case.pop("B").unsqueeze(1), case.pop("C").unsqueeze(1)  # (batch, groups, N, L)
+    return {**case, "B": B, "C": C, "delta_softplus": True, "reverse": False, "initial_state": None}
 
 
 def fwd_bwd(module: ModuleType, inputs: dict, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -74,8 +58,8 @@ def measure(baseline: ModuleType, rounds: int, calls: int) -> list[tuple[str, st
     """(shape, pass, baseline ms, ours ms) for the training call and the forward alone: medians over ``rounds``
     interleaved rounds of ``calls`` calls each."""
     rows = []
-    for label, (batch, dim, length, rank) in SHAPES.items():
-        inputs = scan_inputs(batch, dim, length, rank)
+    for label, (batch, dim, length) in SHAPES.items():
+        inputs = scan_inputs(batch, dim, length)
         grad = torch.randn(batch, dim, length)
         ours, theirs = fwd_bwd(scan_torch, inputs, grad), fwd_bwd(baseline, inputs, grad)
         for a, b in zip(ours, theirs):
