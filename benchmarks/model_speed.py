@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from kernel_bench import apply_scan_config
 
+from tsmamba.cpu_allocator import tune_cpu_allocator
 from tsmamba.execution import EXECUTIONS, FastForward
 from tsmamba.models.registry import build_model, make_config
 from tsmamba.training import adam, parameter_groups
@@ -111,7 +112,10 @@ def build_step(
 ) -> tuple[torch.nn.Module, FastForward, Callable[[], None], torch.Tensor]:
     """The model (per-dataset defaults), its execution wrapper, one training step (forward and MSE under the
     precision's autocast, backward, Adam) on fixed random windows, and the input batch; shared with
-    ``profile_step.py``."""
+    ``profile_step.py``. On the CPU, malloc is tuned as training tunes it (``tsmamba.cpu_allocator``): without it
+    the scan's multi-MB temporaries fault their pages in every step and a profile blames the ops that touch them."""
+    if torch.device(device).type == "cpu":
+        tune_cpu_allocator()
     torch.manual_seed(0)
     name, overrides = VARIANTS.get(model_name, (model_name, {}))
     config = make_config(name, dataset, overrides=overrides)

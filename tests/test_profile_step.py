@@ -118,3 +118,13 @@ def test_profile_step_profiles_the_inference_call_on_request(profile_step, monke
     text = out.read_text()
     assert text.startswith(f"# Profile of one {'inference call' if inference else 'training step'}: dlinear")
     assert ("| optimizer |" in text) is not inference and ("mse_loss" in text) is not inference
+
+
+def test_model_speed_tunes_malloc_on_the_cpu_as_training_does(profile_step, monkeypatch) -> None:
+    import model_speed
+    import torch
+
+    calls = []
+    monkeypatch.setattr(model_speed, "tune_cpu_allocator", lambda: calls.append(1) or True)
+    model_speed.build_step("dlinear", "ETTh1", 7, 96, "eager", 2, 24, torch.device("cpu"))
+    assert calls == [1]
