@@ -75,7 +75,7 @@ def test_wide_channels_many_rows_split_across_programs(monkeypatch, programs):
 
 @pytest.mark.parametrize(("block_r", "num_warps"), [(16, 4), (32, 16)])
 def test_first_backward_pass_in_other_tiles(monkeypatch, block_r, num_warps):
-    # the A/B candidates of DPRE_CONFIG: smaller row tiles (fewer registers, more warps per SM), several per
+    # DPRE_CONFIG's other tiles (timed and not kept: conv1d_triton.py): smaller row tiles, several per
     # program, tiles that cross sequence boundaries (L=30) and a last partial one
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", block_r)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", num_warps)
@@ -93,7 +93,7 @@ def test_first_backward_pass_tile_must_be_a_power_of_two(monkeypatch):
 @pytest.mark.parametrize("dpre_16bit", [0, 1])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision(monkeypatch, dtype, dpre_16bit):
-    # dpre_16bit: the first backward pass's scratch in x's dtype, the A/B candidate (within the dtype's tolerance)
+    # dpre_16bit: the first backward pass's scratch in x's dtype (the default) or fp32, within the dtype's tolerance
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "dpre_16bit", dpre_16bit)
     _check(2, 17, 6, 4, reverse=True, dtype=dtype, seed=3)
 
