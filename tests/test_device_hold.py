@@ -93,14 +93,19 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
 def test_prepare_stages_a_commits_kernels_or_its_whole_package(tmp_path):
     # "<commit>" shims only tsmamba.kernels; "tree:<commit>" the whole package, so a model change can be timed
     # beside the working tree in one call (BUILDS="cur tree-<commit>"). Imported as hold.sh runs the benchmarks:
-    # the shim first on PYTHONPATH, the script's folder (not the repo root) first on sys.path
+    # the shim first on PYTHONPATH, the script's folder (not the repo root) first on sys.path. Run in a clone made
+    # without git's templates (no .git/info, as CI's checkout had), with this tree's prepare.sh
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--template=", str(ROOT), str(clone)], check=True, timeout=120)
+    shutil.copy(ROOT / "benchmarks" / "device" / "prepare.sh", clone / "benchmarks" / "device" / "prepare.sh")
     stage = tmp_path / "stage"
     env = {**os.environ, "WHEELS": "0", "DATASETS": "", "STAGE": str(stage)}
     result = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "device" / "prepare.sh"), "HEAD", "tree:HEAD"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        ["bash", str(clone / "benchmarks" / "device" / "prepare.sh"), "HEAD", "tree:HEAD"],
+        cwd=clone, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "/.stage/" in (clone / ".git" / "info" / "exclude").read_text().split()
     assert sorted(p.name for p in (stage / "shims").iterdir()) == ["HEAD", "tree-HEAD"]
     assert not (stage / "shims" / "HEAD" / "tsmamba" / "models").exists()
     probe = "import tsmamba.kernels, tsmamba.models.selective_ssm as m; print(tsmamba.kernels.__file__, m.__file__)"

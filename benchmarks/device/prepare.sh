@@ -14,7 +14,9 @@
 # Then run hold.sh there, e.g. carry [".stage", ".whl", ".data"] and command `bash benchmarks/device/hold.sh kernels`.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-for d in /.whl/ /.data/ /.stage/; do grep -qxF "$d" .git/info/exclude || echo "$d" >> .git/info/exclude; done
+exclude=$(git rev-parse --git-path info/exclude)  # a clone made without git's templates has no .git/info
+mkdir -p "$(dirname "$exclude")" && touch "$exclude"
+for d in /.whl/ /.data/ /.stage/; do grep -qxF "$d" "$exclude" || echo "$d" >> "$exclude"; done
 stage=${STAGE:-.stage}
 mkdir -p "$stage/shims"
 if [ "${WHEELS:-1}" = 1 ] && ! ls .whl/polars-*.whl >/dev/null 2>&1; then
