@@ -6,6 +6,9 @@ model, data and step) run under ``torch.profiler``; the table lists device kerne
 total time with their call count per step, and a summary by kind (scan, conv, GEMM, elementwise, reduction,
 norm, optimizer, copy) with the kernel count per step, which is what a launch-bound step pays for.
 ``--inference`` profiles model_speed's inference call instead (eval-mode forward under inference_mode).
+``--host`` (CUDA) adds where the host's time goes: a step whose kernels take less time than their launches is
+host-bound, and its device table says little; the host table lists CPU-side operators, autograd nodes and CUDA
+runtime calls by self time. Every run also states the unprofiled wall time per call, timed before the profile.
 
     python benchmarks/profile_step.py --device cuda --model tsm2 --width ETTh1-like --lookback 512 --mode graphs
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import time
 from collections import defaultdict
 
 import torch
@@ -65,6 +69,37 @@ def summarise(events: list[tuple[str, int, float]], steps: int) -> tuple[list[st
     return kernel_rows, kind_rows
 
 
+def unprofiled_ms(call, calls: int, cuda: bool) -> float:
+    """Median wall milliseconds of ``calls`` calls, each synchronised on CUDA, without the profiler's overhead."""
+    times = []
+    for _ in range(max(calls, 1)):
+        if cuda:
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        call()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(1000 * (time.perf_counter() - started))
+    return sorted(times)[len(times) // 2]
+
+
+def host_rows(events: list[tuple[str, int, float]], steps: int) -> list[str]:
+    """Markdown of the host's top CPU events (operators, autograd nodes, CUDA runtime calls) by self time."""
+    total = sum(us for _, _, us in events) or 1.0
+    rows = [
+        f"| {name[:90].replace('|', '/')} | {calls / steps:.1f} | {us / steps:.1f} | {100 * us / total:.1f} |"
+        for name, calls, us in sorted(events, key=lambda e: -e[2])[:30]
+    ]
+    return [
+        "",
+        f"Host: {total / steps:.1f} µs of CPU self time per step under the profiler (which adds its own).",
+        "",
+        "| host event | calls per step | µs per step | % |",
+        "|---|---|---|---|",
+        *rows,
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
@@ -78,10 +113,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5, help="profiled training steps (or inference calls)")
     parser.add_argument("--inference", action="store_true", help="profile the inference call, not the training step")
+    parser.add_argument("--host", action="store_true", help="CUDA: add the host's CPU time by operator")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown here")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.host and device.type != "cuda":
+        parser.error("--host is for --device cuda (on the CPU the operator table is the host's time already)")
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     dataset, n_vars = WIDTHS[args.width]
@@ -94,19 +132,22 @@ def main() -> None:
     for _ in range(args.warmup):
         step()
     cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize()
+    wall_ms = unprofiled_ms(step, args.steps, cuda)
     activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    if args.host:
+        activities.append(ProfilerActivity.CPU)
     with profile(activities=activities) as prof:
         for _ in range(args.steps):
             step()
         if cuda:
             torch.cuda.synchronize()
-    events = []
+    events, host = [], []
     for e in prof.key_averages():
         us = e.self_device_time_total if cuda else e.self_cpu_time_total
         if us > 0 and (not cuda or e.device_type.name == "CUDA"):
             events.append((e.key, e.count, float(us)))
+        elif cuda and e.device_type.name == "CPU" and e.self_cpu_time_total > 0:
+            host.append((e.key, e.count, float(e.self_cpu_time_total)))
     kernel_rows, kind_rows = summarise(events, args.steps)
     name = torch.cuda.get_device_name() if cuda else (platform.processor() or "CPU")
     text = "\n".join(
@@ -117,7 +158,8 @@ def main() -> None:
             f"Command: `python {' '.join(sys.argv)}`  ",
             f"Device: {name}; torch {torch.__version__}, Python {platform.python_version()}; batch {args.batch}, "
             f"horizon {args.horizon}; {args.steps} profiled calls after {args.warmup} warm-up calls; "
-            f"{'device kernel' if cuda else 'CPU operator self'} time per step.",
+            f"{'device kernel' if cuda else 'CPU operator self'} time per step. Unprofiled wall time per call: "
+            f"{wall_ms:.3f} ms (median of {args.steps}).",
             "",
             "| kind | calls per step | µs per step | % |",
             "|---|---|---|---|",
@@ -126,6 +168,7 @@ def main() -> None:
             "| kernel / operator | kind | calls per step | µs per step | % |",
             "|---|---|---|---|---|",
             *kernel_rows,
+            *(host_rows(host, args.steps) if args.host else []),
         ]
     )
     print(text)

@@ -118,6 +118,17 @@ def test_profile_step_profiles_the_inference_call_on_request(profile_step, monke
     text = out.read_text()
     assert text.startswith(f"# Profile of one {'inference call' if inference else 'training step'}: dlinear")
     assert ("| optimizer |" in text) is not inference and ("mse_loss" in text) is not inference
+    assert "Unprofiled wall time per call: " in text and "ms (median of 1)" in text
+
+
+def test_host_table_lists_cpu_events_per_step_and_host_is_refused_on_the_cpu(profile_step, monkeypatch) -> None:
+    events = [("cudaLaunchKernel", 40, 300.0), ("autograd::engine::evaluate_function: AccumulateGrad", 20, 100.0)]
+    rows = profile_step.host_rows(events, steps=2)
+    assert "Host: 200.0 µs of CPU self time per step" in rows[1]
+    assert rows[5] == "| cudaLaunchKernel | 20.0 | 150.0 | 75.0 |"
+    monkeypatch.setattr("sys.argv", ["profile_step.py", "--device", "cpu", "--host"])
+    with pytest.raises(SystemExit):
+        profile_step.main()
 
 
 def test_model_speed_tunes_malloc_on_the_cpu_as_training_does(profile_step, monkeypatch) -> None:
