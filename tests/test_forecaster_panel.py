@@ -1,4 +1,5 @@
-"""Panels: PatchTST/DLinear as global univariate models over ragged series; TSM2 refuses them with the reason.
+"""Panels: PatchTST/DLinear (and TSM2 without channel mixers) as global univariate models over ragged series; TSM2
+with its channel mixers refuses them with the reason.
 
 A ragged panel here: three hourly series of different lengths, start dates and levels (0, 100, -50).
 """
@@ -217,7 +218,7 @@ def test_aligned_panel_trains_the_multivariate_windows_with_shared_weights() -> 
 
 def test_tsm2_refuses_a_ragged_panel_and_says_why() -> None:
     model = TSM2Forecaster(h=H, input_size=L, max_steps=1, accelerator="cpu")
-    why = r"TSM2 mixes channels.*aligned on the same timestamps.*\['a', 'b', 'c'\].*'b': 30 from.*PatchTSTForecaster"
+    why = r"TSM2 mixes channels.*aligned on the same timestamps.*\['a', 'b', 'c'\].*'b': 30 from.*channel_mixer=False"
     with pytest.raises(ValueError, match=why):
         model.fit(ragged())
     with pytest.raises(ValueError, match=why):
@@ -251,3 +252,37 @@ def test_quantile_losses_on_a_ragged_panel_give_sorted_columns_per_series(tmp_pa
         assert cuts[-1] == last - pd.Timedelta(hours=H)
     model.save(tmp_path / "mq")
     pd.testing.assert_frame_equal(load_forecaster(tmp_path / "mq").predict(), out)
+
+
+TINY_TSM2 = {"d_model": 8, "n_layers": 1, "patch_len": 4, "stride": 4, "channel_mixer": False}
+
+
+def test_tsm2_without_channel_mixers_is_a_global_model_over_a_ragged_panel() -> None:
+    # no channel mixers and no per-series RevIN weights: every series goes through the same weights on its own,
+    # so a ragged panel trains on each series' own windows and any id, new ones too, is forecast from its history
+    model = TSM2Forecaster(h=H, input_size=L, max_epochs=2, accelerator="cpu", **TINY_TSM2).fit(ragged())
+    assert model.state_.global_model and type(model.lightning_module_.train_windows) is PanelWindowDataset
+    forecast = model.predict()
+    assert sorted(forecast["unique_id"].unique()) == ["a", "b", "c"] and len(forecast) == 3 * H
+    assert np.isfinite(forecast["TSM2"]).all()
+    new = one_series("z", "2022-06-01", L + 3, 1000.0)
+    assert len(model.predict(new)) == H
+
+
+def test_tsm2_without_channel_mixers_on_aligned_series_equals_the_multivariate_model() -> None:
+    from tsmamba.models.tsm2 import TSM2Config, TSM2Model
+
+    model = TSM2Forecaster(h=H, input_size=L, max_steps=2, val_size=0, accelerator="cpu", **TINY_TSM2)
+    model.fit(wide_frame())
+    multivariate = TSM2Model(TSM2Config(**TINY_TSM2), L, H, 2)
+    multivariate.load_state_dict(model.model_.model.state_dict())
+    multivariate.eval()
+    x = torch.randn(5, L, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model.model_(x), multivariate(x))
+
+
+def test_tsm2_with_per_series_revin_weights_still_needs_aligned_series() -> None:
+    model = TSM2Forecaster(h=H, input_size=L, max_steps=1, accelerator="cpu", revin_affine=True, **TINY_TSM2)
+    with pytest.raises(ValueError, match=r"TSM2 with revin_affine=True has parameters per series.*revin_affine=False"):
+        model.fit(ragged())

@@ -12,10 +12,11 @@ Decisions (documented in the README):
 * the frequency is inferred, or checked against ``freq``; irregular spacing is an error;
 * ``h`` at predict time may be smaller than the fitted horizon (the forecast is truncated), never larger;
 * ``predict(df)`` forecasts after the end of each series of ``df``: a fitted series with the scaler fitted in
-  ``fit``; a global model (PatchTST, DLinear) also any subset and new series (scaled by their own history),
-  a multivariate one (TSM2) exactly the fitted series, aligned;
-* long frames may be ragged panels for a global model (each series on its own timestamps); TSM2 refuses them
-  with the reason (it mixes channels, so it needs every series on the same timestamps);
+  ``fit``; a global model (PatchTST, DLinear, TSM2 without channel mixers) also any subset and new series
+  (scaled by their own history), a multivariate one (TSM2 with its channel mixers) exactly the fitted series,
+  aligned;
+* long frames may be ragged panels for a global model (each series on its own timestamps); TSM2 with channel
+  mixers refuses them with the reason (it mixes channels, so it needs every series on the same timestamps);
 * ``cross_validation`` trains on the data before the first cutoff (again at every cutoff with ``refit=True``),
   as neuralforecast does, on the side: only ``fit`` replaces the fitted state;
 * training settings not given come from the model's recipe (:mod:`tsmamba.recipes`), as in ``tsmamba bench``.

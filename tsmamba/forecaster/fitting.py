@@ -5,9 +5,9 @@
 ragged panel, a ``StandardScaler`` per series and the device choice); ``forecast_series`` and ``score_windows``
 predict through ``predict_windows`` / ``evaluate_windows``, exactly as ``tsmamba bench`` does. A
 channel-independent model (``SPEC.channel_independent``) is one global univariate model (``ChannelIndependent``)
-for any series; any other (TSM2) is multivariate over the fitted, aligned series. Nothing here mutates the
-forecaster: callers decide whether a new state replaces the fitted one (``fit``) or is thrown away
-(``cross_validation``).
+for any series; any other (TSM2 with its channel mixers) is multivariate over the fitted, aligned series.
+Nothing here mutates the forecaster: callers decide whether a new state replaces the fitted one (``fit``) or is
+thrown away (``cross_validation``).
 """
 
 from __future__ import annotations
@@ -88,14 +88,15 @@ def channel_independent(params: Any, config: Any) -> bool:
 
 def aligned_reason(params: Any, config: Any) -> tuple[str, str]:
     """Why a multivariate forecaster needs its series aligned (and exactly the fitted ones), and what to do."""
-    if params.model_name == "tsm2":
+    if params.model_name == "tsm2" and config.channel_mixer:
         why = (
-            "TSM2 mixes channels (each forecast reads every series at the same timestamps), so it needs all "
-            "series aligned on the same timestamps"
+            "TSM2 mixes channels (channel_mixer=True: each forecast reads every series at the same timestamps), so "
+            "it needs all series aligned on the same timestamps"
         )
         fix = (
-            "Align the series on a common time grid, or use PatchTSTForecaster or DLinearForecaster, global "
-            "univariate models for a panel of series of different lengths and start dates."
+            "Align the series on a common time grid, or set channel_mixer=False (its token mixers alone are one "
+            "global univariate model, as PatchTSTForecaster and DLinearForecaster are) for a panel of series of "
+            "different lengths and start dates."
         )
         return why, fix
     keywords = [k for k in ("individual", "revin_affine") if getattr(config, k, False)]
@@ -179,9 +180,10 @@ def fit_state(
 
     The last ``val_size`` steps of each series (the call's, else the forecaster's keyword) are held out for
     early stopping; each series' scaler is fitted on the rest of it only. A channel-independent model
-    (PatchTST, DLinear) is one univariate model shared by all series, trained on the windows of every series
-    (aligned series: the benchmark's multivariate windows, folded into the batch; ragged ones: the windows
-    of each series, never across two); a multivariate one (TSM2) needs aligned series. With
+    (PatchTST, DLinear, TSM2 without channel mixers) is one univariate model shared by all series, trained on
+    the windows of every series (aligned series: the benchmark's multivariate windows, folded into the batch;
+    ragged ones: the windows of each series, never across two); a multivariate one (TSM2 with its channel
+    mixers) needs aligned series. With
     ``conformal_windows > 0`` (and ``calibrate``) a calibration model is trained first and its rolling-window
     errors kept for prediction intervals. Weights are initialised from ``random_state``.
     """

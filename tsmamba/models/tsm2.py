@@ -67,7 +67,8 @@ class TSM2Config:
     - ``skip="dense"``: the paper's weighted averaging of earlier features; "residual" drops the averaging
       and keeps only each mixer's own residual path (a plain pre-norm residual stack), for ablation.
     - ``channel_mixer=True``: the paper's model. ``False`` drops the channel mixers: every variate then goes
-      through the same token mixers alone, channel-independent as PatchTST. ``dataset_defaults`` turns them off
+      through the same token mixers alone, channel-independent as PatchTST (so the forecasters run it as one
+      global univariate model over a panel of series, see ``channel_independent``). ``dataset_defaults`` turns them off
       on the four ETT datasets, where the validation sweep preferred that (by under 1 %, see there); Weather and
       any other data keep the paper's channel mixing.
     - ``norm="layernorm2d"``: "2D normalisation on both time and feature dimensions" is TSMixer's, which
@@ -292,4 +293,10 @@ def dataset_defaults(dataset: str | None) -> dict[str, dict[str, Any]]:
     return {"model": model, "train": train}
 
 
-SPEC = ModelSpec("tsm2", TSM2Config, TSM2Model, dataset_defaults)
+def channel_independent(config: TSM2Config) -> bool:
+    """Without channel mixers (and without RevIN's per-variate affine weights) every variate goes through the same
+    weights on its own: the forecasters then run TSM2 as one global univariate model over a panel of series."""
+    return not config.channel_mixer and not (config.revin and config.revin_affine)
+
+
+SPEC = ModelSpec("tsm2", TSM2Config, TSM2Model, dataset_defaults, channel_independent)
