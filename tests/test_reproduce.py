@@ -344,6 +344,23 @@ def test_budget_skips_cells_that_cannot_finish_and_stops_the_rest_at_the_deadlin
     assert clock.now <= 301.0
 
 
+def test_estimates_come_from_rows_of_the_same_kind_of_device() -> None:
+    # a cell trained on the CPU (535 s) must not estimate the same cell on a GPU (20 s), or a GPU run's budget
+    # would leave it out; rows without a device still count
+    def row(device: str | None, seconds: float) -> dict:
+        base = {"dataset": "ETTh1", "model": "tsm2", "lookback": 96, "horizon": 96, "fit_seconds": seconds,
+                "predict_seconds": 0}  # fmt: skip
+        return base if device is None else {**base, "device": device}
+
+    cpu, gpu = row("cpu (x86_64, 2 cores, torch 2.13.0+cpu)", 535.0), row("NVIDIA H200", 20.0)
+    cell = Cell("ETTh1", "tsm2", 96, 96, 2021)
+    assert DurationEstimate([cpu, gpu], startup_seconds=0, on_cpu=False)(cell) == 20.0
+    assert DurationEstimate([cpu, gpu], startup_seconds=0, on_cpu=True)(cell) == 535.0
+    assert DurationEstimate([cpu], startup_seconds=0, on_cpu=False)(cell) is None
+    assert DurationEstimate([cpu, gpu], startup_seconds=0)(cell) == (535.0 + 20.0) / 2
+    assert DurationEstimate([row(None, 40.0)], startup_seconds=0, on_cpu=False)(cell) == 40.0
+
+
 def test_a_waiting_cell_is_judged_on_time_when_it_could_start() -> None:
     # one slot, two cells whose earlier-run estimate (700 s) is longer than they take (360 s): the second waits for
     # the slot, and is judged by the first's measured wall once it could start (360 + 360 <= 1000), not dropped as

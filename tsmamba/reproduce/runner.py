@@ -132,7 +132,7 @@ def run_suite(
         per_gpu=per_gpu,
         cpu_slots=cpu_slots,
         deadline=deadline,
-        estimate=DurationEstimate(store.rows()),
+        estimate=DurationEstimate(store.rows(), on_cpu=not gpus),
         reporter=_Logged(reporter, store),
     )
     begin = dt.datetime.now(dt.timezone.utc)

@@ -56,13 +56,19 @@ class DurationEstimate:
     change a cell's time (PatchTST on Weather: 712 s at H=96, 439 s at H=720), so a mean over all of a model's
     cells kept cells out of budgets they fitted in. At each level the walls measured in this run (which include
     the slowdown of sharing a GPU) come first, then earlier runs' rows (fit + predict seconds + a fixed start-up
-    cost).
+    cost). With ``on_cpu`` given, earlier rows from the other kind of device are left out (a row's ``device``
+    names it: "cpu (...)" or the GPU's name): a cell trained on the CPU takes minutes that a GPU run takes
+    seconds for, and would keep the GPU run's cells out of its budget.
     """
 
-    def __init__(self, history: Sequence[dict[str, Any]] = (), startup_seconds: float = 30.0) -> None:
+    def __init__(
+        self, history: Sequence[dict[str, Any]] = (), startup_seconds: float = 30.0, on_cpu: bool | None = None
+    ) -> None:
         self._history: dict[tuple, list[float]] = defaultdict(list)
         self._measured: dict[tuple, list[float]] = defaultdict(list)
         for row in history:
+            if on_cpu is not None and "device" in row and str(row["device"]).startswith("cpu") != on_cpu:
+                continue
             try:
                 seconds = float(row["fit_seconds"]) + float(row["predict_seconds"]) + startup_seconds
                 keys = self._keys(
