@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -66,6 +68,38 @@ def test_graphs_mode_equals_eager_on_cuda():
         torch.testing.assert_close(fast(x[:3]), model(x[:3]), rtol=0, atol=0)
 
 
+GRAPHED_STEPS = """
+import warnings, torch
+from tsmamba.execution import FastForward
+from tsmamba.models.registry import build_model, make_config
+from tsmamba.training import adam, parameter_groups
+torch.manual_seed(0)
+model = build_model("tsm2", make_config("tsm2", None, {"d_model": 16}), 96, 24, 5).cuda()
+opt = adam(parameter_groups(model, 0.0), 1e-4)
+fast = FastForward(model, "graphs")
+x = torch.randn(8, 96, 5, device="cuda")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(3):
+        opt.zero_grad(set_to_none=True)
+        fast(x).square().mean().backward()
+        opt.step()
+    torch.cuda.synchronize()
+print("captured", fast._paths[(True, True, False, torch.float32)][1] is not None)
+print("stream warnings", sum("AccumulateGrad" in str(w.message) for w in caught))
+"""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
+def test_graphed_steps_make_their_gradient_accumulators_on_the_steps_stream_on_cuda():
+    # make_graphed_callables keeps its capture's accumulators alive on the capture stream, so each later backward
+    # hands every gradient across streams and torch warns; the capture here drops them. A fresh process: torch
+    # may print a warning once per process
+    result = subprocess.run([sys.executable, "-c", GRAPHED_STEPS], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "captured True" in result.stdout and "stream warnings 0" in result.stdout, result.stdout + result.stderr
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
 def test_graphs_mode_with_an_eager_graph_still_alive_warns_and_stays_correct_on_cuda():
     # an eager step's output kept alive pins its gradient accumulators to the default stream, which the capture
@@ -102,7 +136,7 @@ def test_a_failed_capture_warns_once_and_runs_eagerly(monkeypatch):
         raise RuntimeError("CUDA error: operation would make the legacy stream depend on a capturing blocking stream")
 
     monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
-    monkeypatch.setattr(execution, "_graph_training_forward", failing_capture)
+    monkeypatch.setattr(execution, "_TrainingGraphs", failing_capture)
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     x = torch.randn(4, 3)

@@ -4,8 +4,9 @@ Small models at short lookbacks are launch-bound on a GPU: a TSM2 training step 
 launches cost more CPU time than their GPU work. :class:`FastForward` wraps a model and runs each call of a
 static batch size through a faster path, keyed by (training flag, grad mode, inference mode, input shape):
 
-- ``"graphs"``: training-mode calls go through ``torch.cuda.make_graphed_callables`` (forward and backward each
-  one CUDA graph, captured in milliseconds); no-grad calls (validation, prediction) replay a captured forward.
+- ``"graphs"``: a training-mode call replays its forward as one CUDA graph and its backward as another (what
+  ``torch.cuda.make_graphed_callables`` does, captured in milliseconds, minus its one cost: see
+  :class:`_TrainingGraphs`); no-grad calls (validation, prediction) replay a captured forward.
 - ``"compile"``: ``torch.compile`` (Inductor fuses the elementwise work; the scan and the fused convolution are
   custom ops, so there is no graph break); ``"compile-graphs"``: the same with mode ``"reduce-overhead"``.
 - ``"eager"``: the model as it is. ``"auto"``: ``"graphs"`` on CUDA in fp32, ``"eager"`` elsewhere (the CPU path
@@ -65,25 +66,74 @@ class _InferenceGraph:
         return self.static_y.clone()
 
 
-def _graph_training_forward(model: nn.Module, x: Tensor) -> Any:
-    """A graphed (forward + backward) callable of ``model`` for ``x``'s shape; the model itself stays eager.
+class _TrainingGraphs:
+    """Forward and backward of ``model`` for one input shape, each captured in one CUDA graph; called as a function.
 
-    ``make_graphed_callables`` runs warm-up steps, which would move BatchNorm running statistics: buffers and
-    gradients are put back afterwards (also when the capture fails), so capture leaves the model as it found it.
+    ``make_graphed_callables`` does the same but keeps its captured outputs' autograd graph alive, and with it
+    every parameter's gradient accumulator, created on the capture stream: each later backward then hands every
+    parameter's gradient across streams (an event and a wait each, and torch's "AccumulateGrad node's stream
+    does not match" warning). Here the captured graph is dropped once the backward is captured, so each step's
+    accumulators are made on the stream that runs the step. Warm-up steps (outside the capture) would move
+    BatchNorm running statistics: buffers and gradients are put back afterwards, also when the capture fails.
     """
-    buffers = {name: b.clone() for name, b in model.named_buffers()}
-    grads = [p.grad for p in model.parameters()]
-    torch.cuda.synchronize()
-    try:
-        torch.cuda.make_graphed_callables(model, (x.detach().clone(),), num_warmup_iters=3, allow_unused_input=True)
-        return model.__dict__["forward"]  # the graphed callable that make_graphed_callables set on the instance
-    finally:
-        model.__dict__.pop("forward", None)  # keep the eager forward on the model itself
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                b.copy_(buffers[name])
-        for p, g in zip(model.parameters(), grads):
-            p.grad = g
+
+    def __init__(self, model: nn.Module, x: Tensor) -> None:
+        self.params = tuple(p for p in model.parameters() if p.requires_grad)
+        self.static_x = x.detach().clone()
+        buffers = {name: b.clone() for name, b in model.named_buffers()}
+        grads = [p.grad for p in model.parameters()]
+        torch.cuda.synchronize()
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # Triton/cuBLAS initialisation happens outside the capture
+                for _ in range(3):
+                    out = model(self.static_x)
+                    torch.autograd.grad(out, self.params, torch.empty_like(out), allow_unused=True)
+                del out  # its accumulators too, or the capture would reuse them
+            torch.cuda.current_stream().wait_stream(side)
+            torch.cuda.synchronize()
+            pool = torch.cuda.graph_pool_handle()
+            self.forward_graph, self.backward_graph = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.forward_graph, pool=pool):
+                out = model(self.static_x)
+            self.static_grad_out = torch.empty_like(out)
+            with torch.cuda.graph(self.backward_graph, pool=pool):
+                self.static_grads = torch.autograd.grad(out, self.params, self.static_grad_out, allow_unused=True)
+            self.static_out = out.detach()  # the captured autograd graph and its accumulators go here
+            del out
+        finally:
+            with torch.no_grad():
+                for name, b in model.named_buffers():
+                    b.copy_(buffers[name])
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return _ReplayGraphs.apply(self, x, *self.params)
+
+
+class _ReplayGraphs(torch.autograd.Function):
+    """Autograd's view of :class:`_TrainingGraphs`: forward replays one graph, backward the other.
+
+    The gradients returned are views of the graph's static buffers, which the next replay overwrites: one
+    backward per optimiser step (see the module docstring).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, graphs: _TrainingGraphs, x: Tensor, *params: Tensor) -> Tensor:
+        graphs.static_x.copy_(x)
+        graphs.forward_graph.replay()
+        ctx.graphs = graphs
+        return graphs.static_out.detach()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        graphs = ctx.graphs
+        graphs.static_grad_out.copy_(grad)
+        graphs.backward_graph.replay()
+        return (None, None, *(None if g is None else g.detach() for g in graphs.static_grads))
 
 
 class FastForward:
@@ -124,7 +174,7 @@ class FastForward:
     def _capture(self, x: Tensor, grad: bool) -> Any:
         """The graphed callable for ``x``'s shape, or ``None`` (eager from then on) when the capture fails."""
         try:
-            return _graph_training_forward(self.model, x) if grad else _InferenceGraph(self.model, x)
+            return _TrainingGraphs(self.model, x) if grad else _InferenceGraph(self.model, x)
         except RuntimeError as error:  # torch.AcceleratorError is a RuntimeError
             if x.is_cuda:
                 torch.cuda.synchronize()
