@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tsmamba.execution import EXECUTIONS, FastForward, resolve_execution
@@ -66,6 +67,39 @@ def test_graphs_mode_equals_eager_on_cuda():
     with torch.inference_mode():
         torch.testing.assert_close(fast(x), model(x), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(fast(x[:3]), model(x[:3]), rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
+def test_step_graph_trains_as_the_eager_step_on_cuda():
+    # FastForward.loss + backward with Adam between them: full batches replay one graph of forward, loss and
+    # backward, the batch of 3 runs eagerly, and losses and weights follow the eager run's
+    from tsmamba.models.registry import build_model, make_config
+    from tsmamba.training import adam, parameter_groups
+
+    def run(mode: str) -> tuple[list[float], list[torch.Tensor], list[bool]]:
+        torch.manual_seed(0)
+        model = build_model("tsm2", make_config("tsm2", None, {"d_model": 16, "dropout": 0.0}), 96, 24, 5).cuda()
+        opt = adam(parameter_groups(model, 0.0), 1e-3)
+        fast = FastForward(model, mode)
+        data = torch.Generator(device="cuda").manual_seed(1)
+        losses, replayed = [], []
+        for batch in (8, 8, 8, 3, 8):
+            x = torch.randn(batch, 96, 5, device="cuda", generator=data)
+            y = torch.randn(batch, 24, 5, device="cuda", generator=data)
+            opt.zero_grad(set_to_none=True)
+            loss = fast.loss(x, y, F.mse_loss)
+            replayed.append(fast.replayed)
+            fast.backward(loss)
+            opt.step()
+            losses.append(float(loss))
+        return losses, [p.detach().clone() for p in model.parameters()], replayed
+
+    eager_losses, eager_params, _ = run("eager")
+    losses, params, replayed = run("graphs")
+    assert replayed == [True, True, True, False, True]
+    torch.testing.assert_close(losses, eager_losses, rtol=1e-5, atol=1e-6)
+    for a, b in zip(params, eager_params):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 GRAPHED_STEPS = """
@@ -149,3 +183,79 @@ def test_a_failed_capture_warns_once_and_runs_eagerly(monkeypatch):
     torch.testing.assert_close(first, model(x), rtol=0, atol=0)
     torch.testing.assert_close(second, model(x), rtol=0, atol=0)
     assert len(calls) == 1
+
+
+def test_loss_and_backward_off_cuda_are_the_eager_step():
+    # a training loop asks FastForward for the loss and hands it back for the backward: off CUDA that is the
+    # model's own loss and loss.backward(), and there is no replayed step whose gradients could be applied
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(5, 3), torch.randn(5, 2)
+    expected = torch.autograd.grad(F.mse_loss(model(x), y), list(model.parameters()))
+    for mode in EXECUTIONS:
+        fast = FastForward(model, mode)
+        model.zero_grad(set_to_none=True)
+        loss = fast.loss(x, y, F.mse_loss)
+        assert loss.requires_grad and not fast.replayed
+        fast.backward(loss)
+        for p, g in zip(model.parameters(), expected):
+            torch.testing.assert_close(p.grad, g, rtol=0, atol=0)
+        with pytest.raises(RuntimeError, match="follows a loss\\(\\) that replayed a step graph"):
+            fast.apply_gradients()
+
+
+class EagerStep:
+    """_StepGraph's contract without CUDA: each call runs the step (loss and gradients into buffers)."""
+
+    made: list[tuple] = []
+
+    def __init__(self, model, loss_function, x, y):
+        self.model, self.loss_function = model, loss_function
+        self.params = tuple(p for p in model.parameters() if p.requires_grad)
+        self.calls = 0
+        EagerStep.made.append((tuple(x.shape), tuple(y.shape)))
+
+    def __call__(self, x, y):
+        self.calls += 1
+        loss = self.loss_function(self.model(x).float(), y)
+        self.static_grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        return loss.detach()
+
+    def apply_gradients(self):
+        for p, g in zip(self.params, self.static_grads):
+            p.grad = g
+
+
+@pytest.mark.slow
+def test_training_through_step_graphs_applies_their_gradients_as_the_eager_step_would(standardised_series, monkeypatch):
+    # the Lightning path of "graphs" on the CPU, with the CUDA graph replaced by EagerStep: full batches go
+    # through the step (captured once), the last partial batch runs eagerly, and Lightning's zero_grad between
+    # training_step and backward does not lose the step's gradients: the weights equal eager training's
+    import tsmamba.execution as execution
+    from tsmamba.data.windows import WindowDataset
+    from tsmamba.models.dlinear import DLinearConfig, DLinearModel
+    from tsmamba.training import fit_model
+
+    train = WindowDataset(standardised_series, 48, 12, 0, 400)  # 341 windows: 21 batches of 16 and one of 5
+    val = WindowDataset(standardised_series, 48, 12, 400 - 48, 500)
+
+    def fitted(execution_mode: str) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = DLinearModel(DLinearConfig(), 48, 12, 3)
+        config = TrainConfig(learning_rate=0.01, max_epochs=2, batch_size=16, seed=3, execution=execution_mode)
+        return fit_model(model, train, val, config).model.state_dict()
+
+    expected = fitted("eager")
+    steps: list[EagerStep] = []
+
+    def make_step(*args):
+        steps.append(EagerStep(*args))
+        return steps[-1]
+
+    monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: mode if mode == "eager" else "graphs")
+    monkeypatch.setattr(execution, "_StepGraph", make_step)
+    monkeypatch.setattr(execution, "_InferenceGraph", lambda model, x: model)
+    got = fitted("graphs")
+    assert len(steps) == 1 and steps[0].calls == 2 * 21
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value, rtol=0, atol=1e-6)

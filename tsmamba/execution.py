@@ -4,9 +4,11 @@ Small models at short lookbacks are launch-bound on a GPU: a TSM2 training step 
 launches cost more CPU time than their GPU work. :class:`FastForward` wraps a model and runs each call of a
 static batch size through a faster path, keyed by (training flag, grad mode, inference mode, input shape):
 
-- ``"graphs"``: a training-mode call replays its forward as one CUDA graph and its backward as another (what
-  ``torch.cuda.make_graphed_callables`` does, captured in milliseconds, minus its one cost: see
-  :class:`_TrainingGraphs`); no-grad calls (validation, prediction) replay a captured forward.
+- ``"graphs"``: a training step asked through :meth:`FastForward.loss` replays its forward, loss and backward
+  as one CUDA graph (:class:`_StepGraph`, captured in milliseconds), and :meth:`FastForward.backward` points the
+  parameters' gradients at what it left; a training-mode call of the model itself replays its forward as one
+  graph and its backward as another (:class:`_TrainingGraphs`); no-grad calls (validation, prediction) replay a
+  captured forward.
 - ``"compile"``: ``torch.compile`` (Inductor fuses the elementwise work; the scan and the fused convolution are
   custom ops, so there is no graph break); ``"compile-graphs"``: the same with mode ``"reduce-overhead"``.
 - ``"eager"``: the model as it is. ``"auto"``: ``"graphs"`` on CUDA in fp32, ``"eager"`` elsewhere (the CPU path
@@ -26,14 +28,18 @@ accumulating over several graphed backwards can corrupt them), so an accumulatio
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 EXECUTIONS = ("auto", "eager", "graphs", "compile", "compile-graphs")
+LossFunction = Callable[[Tensor, Tensor], Tensor]
 
 
 def resolve_execution(execution: str, device: torch.device | str) -> str:
@@ -66,6 +72,35 @@ class _InferenceGraph:
         return self.static_y.clone()
 
 
+@contextlib.contextmanager
+def _put_back(model: nn.Module) -> Iterator[None]:
+    """Buffers and gradients as they were before the block, also when it raises: warm-up steps before a capture
+    would otherwise move BatchNorm running statistics and leave gradients behind."""
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    grads = [p.grad for p in model.parameters()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+        for p, g in zip(model.parameters(), grads):
+            p.grad = g
+
+
+def _warm_up(step: Callable[[], Any]) -> None:
+    """Three calls of ``step`` on a side stream, so Triton/cuBLAS initialisation happens before a capture; nothing
+    they return is kept (a live autograd graph would lend its gradient accumulators to the capture)."""
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+
+
 class _TrainingGraphs:
     """Forward and backward of ``model`` for one input shape, each captured in one CUDA graph; called as a function.
 
@@ -73,26 +108,19 @@ class _TrainingGraphs:
     every parameter's gradient accumulator, created on the capture stream: each later backward then hands every
     parameter's gradient across streams (an event and a wait each, and torch's "AccumulateGrad node's stream
     does not match" warning). Here the captured graph is dropped once the backward is captured, so each step's
-    accumulators are made on the stream that runs the step. Warm-up steps (outside the capture) would move
-    BatchNorm running statistics: buffers and gradients are put back afterwards, also when the capture fails.
+    accumulators are made on the stream that runs the step.
     """
 
     def __init__(self, model: nn.Module, x: Tensor) -> None:
         self.params = tuple(p for p in model.parameters() if p.requires_grad)
         self.static_x = x.detach().clone()
-        buffers = {name: b.clone() for name, b in model.named_buffers()}
-        grads = [p.grad for p in model.parameters()]
-        torch.cuda.synchronize()
-        try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # Triton/cuBLAS initialisation happens outside the capture
-                for _ in range(3):
-                    out = model(self.static_x)
-                    torch.autograd.grad(out, self.params, torch.empty_like(out), allow_unused=True)
-                del out  # its accumulators too, or the capture would reuse them
-            torch.cuda.current_stream().wait_stream(side)
-            torch.cuda.synchronize()
+
+        def forward_backward() -> None:
+            out = model(self.static_x)
+            torch.autograd.grad(out, self.params, torch.empty_like(out), allow_unused=True)
+
+        with _put_back(model):
+            _warm_up(forward_backward)
             pool = torch.cuda.graph_pool_handle()
             self.forward_graph, self.backward_graph = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.forward_graph, pool=pool):
@@ -102,12 +130,6 @@ class _TrainingGraphs:
                 self.static_grads = torch.autograd.grad(out, self.params, self.static_grad_out, allow_unused=True)
             self.static_out = out.detach()  # the captured autograd graph and its accumulators go here
             del out
-        finally:
-            with torch.no_grad():
-                for name, b in model.named_buffers():
-                    b.copy_(buffers[name])
-            for p, g in zip(model.parameters(), grads):
-                p.grad = g
 
     def __call__(self, x: Tensor) -> Tensor:
         return _ReplayGraphs.apply(self, x, *self.params)
@@ -136,8 +158,49 @@ class _ReplayGraphs(torch.autograd.Function):
         return (None, None, *(None if g is None else g.detach() for g in graphs.static_grads))
 
 
+class _StepGraph:
+    """Forward, loss and backward of one training step for fixed batch shapes, captured as one CUDA graph.
+
+    A replay leaves the loss in ``static_loss`` and each parameter's gradient in ``static_grads`` with no autograd
+    graph at all: the host launches one graph a step instead of a forward graph, a backward graph and an autograd
+    traversal that accumulates every parameter's gradient. :meth:`apply_gradients` then points each parameter's
+    ``.grad`` at its buffer, which the next replay overwrites (one backward per optimiser step).
+    """
+
+    def __init__(self, model: nn.Module, loss_function: LossFunction, x: Tensor, y: Tensor) -> None:
+        self.params = tuple(p for p in model.parameters() if p.requires_grad)
+        self.shapes = (tuple(x.shape), tuple(y.shape))
+        self.static_x, self.static_y = x.detach().clone(), y.detach().clone()
+
+        def step() -> tuple[Tensor, tuple[Tensor, ...]]:
+            loss = loss_function(model(self.static_x).float(), self.static_y)
+            return loss, torch.autograd.grad(loss, self.params, allow_unused=True)
+
+        with _put_back(model):
+            _warm_up(step)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                loss, self.static_grads = step()
+            self.static_loss = loss.detach()
+            del loss
+
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        self.graph.replay()
+        return self.static_loss.clone()
+
+    def apply_gradients(self) -> None:
+        for p, g in zip(self.params, self.static_grads):
+            p.grad = g
+
+
 class FastForward:
-    """Calls ``model`` through the resolved execution mode (see the module docstring); same outputs, faster."""
+    """Calls ``model`` through the resolved execution mode (see the module docstring); same outputs, faster.
+
+    A training loop asks for :meth:`loss` and hands it to :meth:`backward` (not ``loss.backward()``): in
+    ``"graphs"`` mode a full fp32 batch then replays forward, loss and backward as one CUDA graph.
+    """
 
     def __init__(self, model: nn.Module, execution: str = "auto") -> None:
         self.model = model
@@ -145,6 +208,7 @@ class FastForward:
         resolve_execution(execution, "cpu")  # validates the name
         self._compiled: Any = None
         self._paths: dict[tuple, Any] = {}
+        self._replayed: _StepGraph | None = None
         self.setup_seconds = 0.0
 
     def mode(self, device: torch.device) -> str:
@@ -162,21 +226,66 @@ class FastForward:
         if grad and not self.model.training:
             return self.model(x)
         key = (self.model.training, grad, torch.is_inference_mode_enabled(), x.dtype)
+        capture = functools.partial(_TrainingGraphs if grad else _InferenceGraph, self.model, x)
+        shape, fn = self._path(key, tuple(x.shape), capture, x.is_cuda)
+        return fn(x) if fn is not None and tuple(x.shape) == shape else self.model(x)
+
+    def loss(self, x: Tensor, y: Tensor, loss_function: LossFunction) -> Tensor:
+        """``loss_function(model(x).float(), y)`` of a training step; pass it to :meth:`backward`.
+
+        In ``"graphs"`` mode (CUDA, training mode, grad on, no autocast) a batch of the first batch's shapes
+        replays the whole step's forward, loss and backward as one CUDA graph (:class:`_StepGraph`); other shapes
+        (the last partial batch) run eagerly on the same parameters.
+        """
+        self._replayed = None
+        training = self.model.training and torch.is_grad_enabled()
+        if self.mode(x.device) != "graphs" or not training or torch.is_autocast_enabled(x.device.type):
+            return loss_function(self(x).float(), y)
+        shapes = (tuple(x.shape), tuple(y.shape))
+        capture = functools.partial(_StepGraph, self.model, loss_function, x, y)
+        first, step = self._path(("step", loss_function, x.dtype, y.dtype), shapes, capture, x.is_cuda)
+        if step is None or shapes != first:
+            return loss_function(self.model(x).float(), y)
+        self._replayed = step
+        return step(x, y)
+
+    def backward(self, loss: Tensor) -> None:
+        """Gradients of the last :meth:`loss`: those its graph replay left (see :meth:`apply_gradients`), else
+        ``loss.backward()``."""
+        if self._replayed is not None:
+            self.apply_gradients()
+        else:
+            loss.backward()
+
+    @property
+    def replayed(self) -> bool:
+        """Whether the last :meth:`loss` came from a step graph, whose backward has run already."""
+        return self._replayed is not None
+
+    def apply_gradients(self) -> None:
+        """Point each parameter's ``.grad`` at the gradients of the last replayed step graph."""
+        if self._replayed is None:
+            raise RuntimeError("apply_gradients() follows a loss() that replayed a step graph; call loss.backward().")
+        self._replayed.apply_gradients()
+        self._replayed = None
+
+    def _path(self, key: tuple, shape: Any, capture: Callable[[], Any], cuda: bool) -> tuple[Any, Any]:
+        """(shape, graph) of ``key``, captured on first use; the graph is ``None`` (eager from then on) when the
+        capture failed."""
         path = self._paths.get(key)
         if path is None:
             started = time.perf_counter()
-            path = (tuple(x.shape), self._capture(x, grad))
+            path = (shape, self._capture(capture, cuda))
             self._paths[key] = path
             self.setup_seconds += time.perf_counter() - started
-        shape, fn = path
-        return fn(x) if fn is not None and tuple(x.shape) == shape else self.model(x)
+        return path
 
-    def _capture(self, x: Tensor, grad: bool) -> Any:
-        """The graphed callable for ``x``'s shape, or ``None`` (eager from then on) when the capture fails."""
+    def _capture(self, capture: Callable[[], Any], cuda: bool) -> Any:
+        """``capture()``, or ``None`` (eager from then on) with one warning when the capture fails."""
         try:
-            return _TrainingGraphs(self.model, x) if grad else _InferenceGraph(self.model, x)
+            return capture()
         except RuntimeError as error:  # torch.AcceleratorError is a RuntimeError
-            if x.is_cuda:
+            if cuda:
                 torch.cuda.synchronize()
             warnings.warn(
                 f"CUDA-graph capture failed ({str(error).splitlines()[0]}); this path runs eagerly instead "
@@ -184,7 +293,7 @@ class FastForward:
                 "alive (e.g. a loss or output still referenced): drop it before the first graphed call, or "
                 "pass execution='eager'.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return None
 

@@ -244,9 +244,17 @@ class ForecastModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         x, y = self._batch(self.train_windows, batch)
-        loss = self.loss_function(self.fast(x).float(), y)
+        loss = self.fast.loss(x, y, self.loss_function)
         self._accumulate("train", loss, len(batch))
         return loss
+
+    def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """A step replayed as one CUDA graph has run its backward already (``FastForward.loss``): its gradients
+        are put in place; any other loss goes through Lightning's backward."""
+        if self.fast.replayed:
+            self.fast.apply_gradients()
+        else:
+            super().backward(loss, *args, **kwargs)
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         assert self.val_windows is not None
