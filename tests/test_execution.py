@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import warnings
@@ -70,9 +71,11 @@ def test_graphs_mode_equals_eager_on_cuda():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
-def test_step_graph_trains_as_the_eager_step_on_cuda():
+@pytest.mark.parametrize("bf16", [False, True])
+def test_step_graph_trains_as_the_eager_step_on_cuda(bf16):
     # FastForward.loss + backward with Adam between them: full batches replay one graph of forward, loss and
-    # backward, the batch of 3 runs eagerly, and losses and weights follow the eager run's
+    # backward, the batch of 3 runs eagerly, and losses and weights follow the eager run's (also under bf16
+    # autocast, which the capture records with autocast's cache off)
     from tsmamba.models.registry import build_model, make_config
     from tsmamba.training import adam, parameter_groups
 
@@ -87,7 +90,8 @@ def test_step_graph_trains_as_the_eager_step_on_cuda():
             x = torch.randn(batch, 96, 5, device="cuda", generator=data)
             y = torch.randn(batch, 24, 5, device="cuda", generator=data)
             opt.zero_grad(set_to_none=True)
-            loss = fast.loss(x, y, F.mse_loss)
+            with torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+                loss = fast.loss(x, y, F.mse_loss)
             replayed.append(fast.replayed)
             fast.backward(loss)
             opt.step()
@@ -97,9 +101,10 @@ def test_step_graph_trains_as_the_eager_step_on_cuda():
     eager_losses, eager_params, _ = run("eager")
     losses, params, replayed = run("graphs")
     assert replayed == [True, True, True, False, True]
-    torch.testing.assert_close(losses, eager_losses, rtol=1e-5, atol=1e-6)
+    rtol = 1e-3 if bf16 else 1e-5
+    torch.testing.assert_close(losses, eager_losses, rtol=rtol, atol=1e-6)
     for a, b in zip(params, eager_params):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=10 * rtol, atol=1e-5 if bf16 else 1e-6)
 
 
 GRAPHED_STEPS = """
@@ -209,8 +214,8 @@ class EagerStep:
 
     made: list[tuple] = []
 
-    def __init__(self, model, loss_function, x, y):
-        self.model, self.loss_function = model, loss_function
+    def __init__(self, model, loss_function, x, y, autocast_dtype=None):
+        self.model, self.loss_function, self.autocast_dtype = model, loss_function, autocast_dtype
         self.params = tuple(p for p in model.parameters() if p.requires_grad)
         self.calls = 0
         EagerStep.made.append((tuple(x.shape), tuple(y.shape)))
@@ -259,3 +264,23 @@ def test_training_through_step_graphs_applies_their_gradients_as_the_eager_step_
     assert len(steps) == 1 and steps[0].calls == 2 * 21
     for name, value in expected.items():
         torch.testing.assert_close(got[name], value, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("dtype", "graphed"), [(None, True), (torch.bfloat16, True), (torch.float16, False)])
+def test_step_graph_is_captured_in_fp32_and_bf16_autocast_not_under_fp16(monkeypatch, dtype, graphed):
+    # bf16 needs no loss scaling, so its step is captured (autocast's dtype handed to the capture); under fp16 a
+    # GradScaler scales the loss after FastForward.loss, so the step must stay eager
+
+    import tsmamba.execution as execution
+
+    made: list[EagerStep] = []
+    monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
+    monkeypatch.setattr(execution, "_StepGraph", lambda *args: made.append(EagerStep(*args)) or made[-1])
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    fast = FastForward(model, "graphs")
+    casts = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    with casts:
+        loss = fast.loss(torch.randn(4, 3), torch.randn(4, 2), F.mse_loss)
+    assert fast.replayed is graphed and loss.requires_grad is not graphed
+    assert [s.autocast_dtype for s in made] == ([dtype] if graphed else [])

@@ -16,7 +16,8 @@ static batch size through a faster path, keyed by (training flag, grad mode, inf
 
 Calls whose batch size differs from the first one seen in that mode (the last partial batch of an epoch or of a
 prediction) run eagerly on the same parameters, so no second capture or compilation is made for them. Under
-autocast (mixed precision) ``"graphs"`` runs eagerly, because CUDA-graph capture cannot use autocast's cache.
+autocast (mixed precision) ``"graphs"`` captures the bf16 training step with autocast's cache off; model calls
+and fp16 steps (whose loss a GradScaler scales afterwards) run eagerly.
 When a capture fails, that path runs eagerly from then on, with one warning that names the cause: the usual one
 is an autograd graph of an earlier eager step still alive (a loss or output kept by the caller), whose gradient
 accumulators sit on the default stream, which a capture on a side stream may not wait on.
@@ -167,9 +168,15 @@ class _StepGraph:
     ``.grad`` at its buffer, which the next replay overwrites (one backward per optimiser step).
     """
 
-    def __init__(self, model: nn.Module, loss_function: LossFunction, x: Tensor, y: Tensor) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_function: LossFunction,
+        x: Tensor,
+        y: Tensor,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> None:
         self.params = tuple(p for p in model.parameters() if p.requires_grad)
-        self.shapes = (tuple(x.shape), tuple(y.shape))
         self.static_x, self.static_y = x.detach().clone(), y.detach().clone()
 
         def step() -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -179,7 +186,13 @@ class _StepGraph:
         with _put_back(model):
             _warm_up(step)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            # a capture cannot use autocast's cache of cast weights: the graph records the casts themselves
+            casts = (
+                torch.autocast("cuda", dtype=autocast_dtype, cache_enabled=False)
+                if autocast_dtype is not None
+                else contextlib.nullcontext()
+            )
+            with torch.cuda.graph(self.graph), casts:
                 loss, self.static_grads = step()
             self.static_loss = loss.detach()
             del loss
@@ -233,17 +246,20 @@ class FastForward:
     def loss(self, x: Tensor, y: Tensor, loss_function: LossFunction) -> Tensor:
         """``loss_function(model(x).float(), y)`` of a training step; pass it to :meth:`backward`.
 
-        In ``"graphs"`` mode (CUDA, training mode, grad on, no autocast) a batch of the first batch's shapes
-        replays the whole step's forward, loss and backward as one CUDA graph (:class:`_StepGraph`); other shapes
-        (the last partial batch) run eagerly on the same parameters.
+        In ``"graphs"`` mode (CUDA, training mode, grad on; fp32, or bf16 autocast, which needs no loss scaling) a
+        batch of the first batch's shapes replays the whole step's forward, loss and backward as one CUDA graph
+        (:class:`_StepGraph`); other shapes (the last partial batch) run eagerly on the same parameters. Under fp16
+        autocast the loss is scaled after this call (a GradScaler), so that step runs eagerly.
         """
         self._replayed = None
         training = self.model.training and torch.is_grad_enabled()
-        if self.mode(x.device) != "graphs" or not training or torch.is_autocast_enabled(x.device.type):
+        device = x.device.type
+        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        if self.mode(x.device) != "graphs" or not training or autocast not in (None, torch.bfloat16):
             return loss_function(self(x).float(), y)
         shapes = (tuple(x.shape), tuple(y.shape))
-        capture = functools.partial(_StepGraph, self.model, loss_function, x, y)
-        first, step = self._path(("step", loss_function, x.dtype, y.dtype), shapes, capture, x.is_cuda)
+        capture = functools.partial(_StepGraph, self.model, loss_function, x, y, autocast)
+        first, step = self._path(("step", loss_function, x.dtype, y.dtype, autocast), shapes, capture, x.is_cuda)
         if step is None or shapes != first:
             return loss_function(self.model(x).float(), y)
         self._replayed = step
