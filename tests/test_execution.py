@@ -284,3 +284,21 @@ def test_step_graph_is_captured_in_fp32_and_bf16_autocast_not_under_fp16(monkeyp
         loss = fast.loss(torch.randn(4, 3), torch.randn(4, 2), F.mse_loss)
     assert fast.replayed is graphed and loss.requires_grad is not graphed
     assert [s.autocast_dtype for s in made] == ([dtype] if graphed else [])
+
+
+def test_step_graph_is_not_used_when_ddp_all_reduces_gradients(monkeypatch):
+    # DDP all-reduces gradients from autograd hooks during backward; a replayed step graph has no autograd
+    # backward, so with several ranks the loss must come from the model call (whose backward is autograd's)
+    import tsmamba.execution as execution
+
+    made: list[EagerStep] = []
+    monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
+    monkeypatch.setattr(execution, "_StepGraph", lambda *args: made.append(EagerStep(*args)) or made[-1])
+    monkeypatch.setattr(execution, "_TrainingGraphs", lambda model, x: model)
+    monkeypatch.setattr(torch.distributed, "is_available", lambda: True)
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 2)
+    model = nn.Linear(3, 2)
+    fast = FastForward(model, "graphs")
+    loss = fast.loss(torch.randn(4, 3), torch.randn(4, 2), F.mse_loss)
+    assert loss.requires_grad and not fast.replayed and made == []

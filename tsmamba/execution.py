@@ -102,6 +102,12 @@ def _warm_up(step: Callable[[], Any]) -> None:
     torch.cuda.synchronize()
 
 
+def _distributed() -> bool:
+    """Whether this process is one of several ranks of a process group (DDP)."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
 class _TrainingGraphs:
     """Forward and backward of ``model`` for one input shape, each captured in one CUDA graph; called as a function.
 
@@ -249,13 +255,16 @@ class FastForward:
         In ``"graphs"`` mode (CUDA, training mode, grad on; fp32, or bf16 autocast, which needs no loss scaling) a
         batch of the first batch's shapes replays the whole step's forward, loss and backward as one CUDA graph
         (:class:`_StepGraph`); other shapes (the last partial batch) run eagerly on the same parameters. Under fp16
-        autocast the loss is scaled after this call (a GradScaler), so that step runs eagerly.
+        autocast the loss is scaled after this call (a GradScaler), so that step runs eagerly; in a process group
+        of several ranks DDP all-reduces gradients from autograd hooks, which a replayed backward never calls, so
+        there the model call's graphs (an autograd backward) run instead.
         """
         self._replayed = None
         training = self.model.training and torch.is_grad_enabled()
         device = x.device.type
         autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-        if self.mode(x.device) != "graphs" or not training or autocast not in (None, torch.bfloat16):
+        graphable = self.mode(x.device) == "graphs" and training and autocast in (None, torch.bfloat16)
+        if not graphable or _distributed():
             return loss_function(self(x).float(), y)
         shapes = (tuple(x.shape), tuple(y.shape))
         capture = functools.partial(_StepGraph, self.model, loss_function, x, y, autocast)
