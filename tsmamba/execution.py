@@ -218,7 +218,8 @@ class FastForward:
     """Calls ``model`` through the resolved execution mode (see the module docstring); same outputs, faster.
 
     A training loop asks for :meth:`loss` and hands it to :meth:`backward` (not ``loss.backward()``): in
-    ``"graphs"`` mode a full fp32 batch then replays forward, loss and backward as one CUDA graph.
+    ``"graphs"`` mode a full batch (fp32, or under bf16 autocast) then replays forward, loss and backward as one
+    CUDA graph.
     """
 
     def __init__(self, model: nn.Module, execution: str = "auto") -> None:
