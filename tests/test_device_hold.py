@@ -66,14 +66,15 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path), "HOLD_INSTALL": "0", "ROUNDS": "1",
            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "BUILDS": "cur probe+skip=32,maxnreg=168,fwd.maxnreg=128",
-           "SPECS": "tsm2:Weather-like:compile-graphs patchtst:Weather-like:compile-graphs:32-true",
+           "SPECS": "tsm2:Weather-like:compile-graphs tsm2:Weather-like:graphs "
+                    "patchtst:Weather-like:compile-graphs:32-true",
            "PRECISION": "bf16-mixed", "STEP_ARGS": "--adam unfused"}  # fmt: skip
     env.pop("PYTHONPATH", None)
     result = subprocess.run(["bash", str(HOLD), "steps"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     runs = [line for line in calls.read_text().splitlines() if "model_speed.py" in line]
-    assert len(runs) == 3  # PatchTST has no scan: timed under the first build only
-    cur, probe, cur_patchtst = runs
+    assert len(runs) == 5  # PatchTST has no scan: timed under the first build only
+    cur, probe, _, _, cur_patchtst = runs
     assert cur.startswith("PYTHONPATH= ") and "--scan-config" not in cur
     assert probe.startswith("PYTHONPATH=.stage/shims/probe ")
     assert "--scan-config skip=32 maxnreg=168 fwd.maxnreg=128" in probe
@@ -82,11 +83,13 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
     assert all(r.endswith("--adam unfused") for r in runs)  # STEP_ARGS: every run
     assert cur_patchtst.startswith("PYTHONPATH= ") and "--models patchtst --widths Weather-like" in cur_patchtst
     assert "--precision 32-true" in cur_patchtst
-    with tarfile.open(tmp_path / "out" / "steps.tar.gz") as tar:  # one log per build, spec and precision
+    with tarfile.open(tmp_path / "out" / "steps.tar.gz") as tar:  # one log per build, spec (mode too) and precision
         assert {n.rsplit("/", 1)[-1] for n in tar.getnames() if n.endswith(".log")} == {
-            "cur.tsm2.Weather-like.bf16-mixed.1.log",
-            "probe_skip=32_maxnreg=168_fwd.maxnreg=128.tsm2.Weather-like.bf16-mixed.1.log",
-            "cur.patchtst.Weather-like.32-true.1.log",
+            "cur.tsm2.Weather-like.compile-graphs.bf16-mixed.1.log",
+            "probe_skip=32_maxnreg=168_fwd.maxnreg=128.tsm2.Weather-like.compile-graphs.bf16-mixed.1.log",
+            "cur.tsm2.Weather-like.graphs.bf16-mixed.1.log",
+            "probe_skip=32_maxnreg=168_fwd.maxnreg=128.tsm2.Weather-like.graphs.bf16-mixed.1.log",
+            "cur.patchtst.Weather-like.compile-graphs.32-true.1.log",
         }
 
 

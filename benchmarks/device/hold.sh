@@ -99,7 +99,7 @@ steps)
         late && { echo "$build $model $width $precision round $round skipped t=$(el)"; continue; }
         over=${SCAN_CONFIG:-}
         [[ $build == *+* ]] && over=${build#*+} && over=${over//,/ }
-        log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width${precision:+.$precision}.$round.log
+        log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width.$mode${precision:+.$precision}.$round.log
         # shellcheck disable=SC2086
         PYTHONPATH=$(shim "${build%%+*}") timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 \
           --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} \
