@@ -95,7 +95,7 @@ def test_step_graph_trains_as_the_eager_step_on_cuda(bf16):
             replayed.append(fast.replayed)
             fast.backward(loss)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         return losses, [p.detach().clone() for p in model.parameters()], replayed
 
     eager_losses, eager_params, _ = run("eager")
