@@ -497,6 +497,18 @@ def test_summary_tables_counts_and_plots(tmp_path: Path) -> None:
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in files if p.suffix == ".png")
 
 
+def test_summary_tallies_stand_apart_from_a_table_without_claims(tmp_path: Path) -> None:
+    # at L=96 there is no claim column, and a tally line right under the table would render as one more table row
+    store = ResultStore(tmp_path)
+    store.append(
+        [fake_row(Cell("ETTh1", m, 96, 96, 2021, suite="p"), mse) for m, mse in (("tsm2", 0.39), ("patchtst", 0.4))]
+    )
+    write_summary(tmp_path, title="t")
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    tally = next(i for i, line in enumerate(lines) if line.startswith("TSM2 < PatchTST"))
+    assert "**1 of 1**" in lines[tally] and lines[tally - 1] == "" and lines[tally - 2].startswith("| ETTh1 | 96 |")
+
+
 def test_bench_without_progress_bar_prints_epoch_lines(data_dir, require_file, tmp_path: Path, one_thread) -> None:
     require_file("ETTh1.csv")
     from typer.testing import CliRunner

@@ -356,12 +356,12 @@ def write_summary(out: str | Path, title: str = "Reproduction", missing: Sequenc
         parts.append(f"\n{len(missing)} cell(s) of the suite have no result yet: {listed}.")
     lookbacks = sorted({g.lookback for g in groups.values() if g.variant == "" and g.split == "test"}, reverse=True)
     for lookback in lookbacks:
-        parts += ["", f"## L = {lookback}", "", paper_table(groups, lookback)]
+        parts += ["", f"## L = {lookback}", "", paper_table(groups, lookback), ""]  # the tallies are no table row
         counts = comparison_counts(groups, lookback)
         x, n = counts["claim"]
         y, m = counts["patchtst"]
         if n:
-            parts.append(f"\nTSM2 (seed mean, to 3 decimals) <= the paper's claim in **{x} of {n}** cells.")
+            parts.append(f"TSM2 (seed mean, to 3 decimals) <= the paper's claim in **{x} of {n}** cells.")
         if m:
             parts.append(f"TSM2 < PatchTST (seed means, same harness) in **{y} of {m}** cells.")
         v, k = counts["patchtst_val"]
