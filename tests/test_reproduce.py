@@ -393,6 +393,54 @@ def test_duration_estimate_prefers_the_closest_match() -> None:
     assert estimate(cell(336)) == 300 and estimate(cell(720)) == 450
 
 
+def test_a_dataset_not_run_yet_is_estimated_from_other_datasets_scaled_by_cost() -> None:
+    # on the H200 on 2026-12-02 the ETTm cells had no L=96 rows, started unestimated and were killed at the deadline
+    sizes = {"ETTh1": 1.0, "ETTh2": 1.0, "ETTm1": 4.0}
+    cost = lambda cell: sizes[cell.dataset] * (1.0 + cell.horizon / 720.0)  # noqa: E731
+    rows = [{"dataset": "ETTh1", "model": "patchtst", "lookback": 96, "horizon": h, "fit_seconds": s,
+             "predict_seconds": 0} for h, s in ((96, 56.0), (720, 100.0))]  # fmt: skip
+    estimate = DurationEstimate(rows, startup_seconds=0, cost=cost)
+    ettm1 = Cell("ETTm1", "patchtst", 96, 96, 2021)
+    rate = (56.0 / cost(Cell("ETTh1", "patchtst", 96, 96, 0)) + 100.0 / 2.0) / 2  # seconds per unit, both rows
+    assert estimate(ettm1) == pytest.approx(rate * cost(ettm1))
+    assert estimate(Cell("ETTh1", "patchtst", 96, 336, 2021)) == 78.0  # a row of its own dataset comes first
+    assert estimate(Cell("ETTm1", "tsm2", 96, 96, 2021)) is None  # no row of the model anywhere
+    assert estimate(Cell("Weather", "patchtst", 96, 96, 2021)) is None  # a dataset the cost does not know
+    assert DurationEstimate(rows, startup_seconds=0)(ettm1) is None  # no cost given: as before
+    estimate.observe(Cell("ETTh2", "patchtst", 96, 96, 2021), 2 * 56.0)  # this run's walls come first
+    assert estimate(ettm1) == pytest.approx(112.0 / cost(Cell("ETTh2", "patchtst", 96, 96, 0)) * cost(ettm1))
+
+
+def test_a_budget_that_cannot_hold_the_cells_runs_the_shortest_first() -> None:
+    # two slots, 400 s: four 300 s cells and eight 60 s cells. Longest first (as given) ends with 2 long cells and
+    # 2 short ones done; shortest first with the 8 short ones, and the long ones left whole for a later run
+    def run(deadline: float) -> tuple[Scheduler, list[Outcome], list[str]]:
+        clock, started = FakeClock(), []
+        seconds = {"ETTm1": 300.0, "ETTh1": 60.0}
+        rows = [{"dataset": d, "model": "tsm2", "lookback": 96, "horizon": 96, "fit_seconds": s,
+                 "predict_seconds": 0} for d, s in seconds.items()]  # fmt: skip
+
+        def launch(cell: Cell, gpus: list[str]) -> FakeProcess:
+            started.append(cell.dataset)
+            return FakeProcess(clock, seconds[cell.dataset], lambda: None)
+
+        long = [Cell("ETTm1", "tsm2", 96, 96, seed) for seed in range(4)]
+        short = [Cell("ETTh1", "tsm2", 96, 96, seed) for seed in range(8)]
+        scheduler = Scheduler(
+            launch, lambda c, code: True, ["0"], per_gpu=2, deadline=deadline, clock=clock, sleep=clock.sleep,
+            estimate=DurationEstimate(rows, startup_seconds=0),
+        )  # fmt: skip
+        return scheduler, scheduler.run([*long, *short]), started
+
+    scheduler, outcomes, started = run(400.0)
+    assert scheduler.shortest_first and started[:8] == ["ETTh1"] * 8
+    done = [o.cell.dataset for o in outcomes if o.status == "done"]
+    assert done == ["ETTh1"] * 8 and not [o for o in outcomes if o.status == "killed"]
+    scheduler, outcomes, started = run(2000.0)  # the budget holds them all: longest first, every cell done
+    assert not scheduler.shortest_first and started[:2] == ["ETTm1"] * 2
+    assert [o.status for o in outcomes].count("done") == 12
+
+
 def test_cells_asking_for_more_gpus_than_exist_are_reported() -> None:
     ddp = Cell("ETTh1", "tsm2", 96, 24, 0, options={"devices": 4})
     outcomes = Scheduler(lambda c, g: None, lambda c, code: True, ["0", "1"]).run([ddp])

@@ -215,7 +215,10 @@ def reproduce(
     suite: Path = typer.Argument(..., help="Suite file (TOML), e.g. benchmarks/suites/paper_l512.toml."),
     out: Path = typer.Option(..., "--out", help="Results folder: results.csv/.jsonl, table.md, plots, logs/."),
     budget_minutes: float | None = typer.Option(
-        None, "--budget-minutes", help="Start no cell that cannot end in time; stop running cells at the end."
+        None,
+        "--budget-minutes",
+        help="Start no cell that cannot end in time; stop running cells at the end. When the cells' estimated "
+        "times exceed the budget, the shortest run first.",
     ),
     gpus: str | None = typer.Option(None, "--gpus", help="GPU ids, e.g. 0,1 (default: every visible GPU)."),
     per_gpu: int = typer.Option(

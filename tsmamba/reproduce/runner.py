@@ -37,12 +37,17 @@ class Plan:
     stale: dict[str, list[str]] = field(default_factory=dict)
 
 
-def cell_order_key(cell: Cell) -> float:
-    """Longest first: rows x variates of the dataset, the model's weight, the horizon."""
+def cell_cost(cell: Cell) -> float:
+    """A cell's relative size: rows x variates of its dataset, the model's weight, the horizon."""
     from tsmamba.data.cards import get_card
 
     card = get_card(cell.dataset)
-    return -cell.cost(card.n_rows, len(card.columns) - 1)
+    return cell.cost(card.n_rows, len(card.columns) - 1)
+
+
+def cell_order_key(cell: Cell) -> float:
+    """Longest first (see :func:`cell_cost`)."""
+    return -cell_cost(cell)
 
 
 def plan(suite: Suite, store: ResultStore) -> Plan:
@@ -132,7 +137,7 @@ def run_suite(
         per_gpu=per_gpu,
         cpu_slots=cpu_slots,
         deadline=deadline,
-        estimate=DurationEstimate(store.rows(), on_cpu=not gpus),
+        estimate=DurationEstimate(store.rows(), on_cpu=not gpus, cost=cell_cost),
         reporter=_Logged(reporter, store),
     )
     begin = dt.datetime.now(dt.timezone.utc)
@@ -160,6 +165,9 @@ def run_suite(
             "python": platform.python_version(),
             "cells_in_suite": len(suite.cells),
             "recorded_before": len(the_plan.done),
+            "order": "shortest first (the budget could not hold the cells)"
+            if scheduler.shortest_first
+            else "longest first",
             **{status: counts.get(status, 0) for status in ("done", "failed", "killed", "no-time", "unplaceable")},
         }
     )

@@ -2,10 +2,14 @@
 
 The scheduler knows nothing of training: it asks ``launch(cell, gpus)`` for a handle (a process), polls
 handles, and asks ``finish(cell, returncode)`` whether a cell that exited left its result. Cells start in the
-order given (the runner sorts them longest-first); a cell that needs ``k`` GPUs (DDP) waits until ``k``
-different GPUs each have a free slot, and nothing behind it starts first, so it cannot starve. With a deadline
-a cell starts only if its estimated duration fits in the time left (cells with no estimate yet start), and
-cells still running at the deadline are stopped and reported as ``killed``, never as results.
+order given (the runner sorts them longest-first, which ends a grid soonest when it all fits); a cell that needs
+``k`` GPUs (DDP) waits until ``k`` different GPUs each have a free slot, and nothing behind it starts first, so it
+cannot starve. With a deadline a cell starts only if its estimated duration fits in the time left (cells with no
+estimate yet start), and cells still running at the deadline are stopped and reported as ``killed``, never as
+results. When the cells' estimates add up to more than the slots can run before the deadline, the shortest
+start first (then those without an estimate): a budget that cannot hold the grid then ends with the most cells
+done, and leaves the long ones whole for a later run, instead of filling every slot with long cells that the
+deadline kills while short ones wait behind them.
 """
 
 from __future__ import annotations
@@ -59,11 +63,20 @@ class DurationEstimate:
     cost). With ``on_cpu`` given, earlier rows from the other kind of device are left out (a row's ``device``
     names it: "cpu (...)" or the GPU's name): a cell trained on the CPU takes minutes that a GPU run takes
     seconds for, and would keep the GPU run's cells out of its budget.
+
+    With ``cost`` (a cell's relative size, :meth:`Cell.cost` of its dataset), a cell that matches no row at all
+    (a dataset not run yet) is estimated from other datasets' cells of the same model, lookback and variant (then
+    model and lookback, then model): their mean seconds per unit of cost times its own cost.
     """
 
     def __init__(
-        self, history: Sequence[dict[str, Any]] = (), startup_seconds: float = 30.0, on_cpu: bool | None = None
+        self,
+        history: Sequence[dict[str, Any]] = (),
+        startup_seconds: float = 30.0,
+        on_cpu: bool | None = None,
+        cost: Callable[[Cell], float] | None = None,
     ) -> None:
+        self._cost = cost
         self._history: dict[tuple, list[float]] = defaultdict(list)
         self._measured: dict[tuple, list[float]] = defaultdict(list)
         for row in history:
@@ -71,17 +84,31 @@ class DurationEstimate:
                 continue
             try:
                 seconds = float(row["fit_seconds"]) + float(row["predict_seconds"]) + startup_seconds
-                keys = self._keys(
-                    str(row["dataset"]),
-                    str(row["model"]).lower(),
-                    int(row["lookback"]),
-                    str(row.get("variant") or ""),
-                    int(row["horizon"]) if "horizon" in row else None,
-                )
+                dataset, model, lookback = str(row["dataset"]), str(row["model"]).lower(), int(row["lookback"])
+                variant = str(row.get("variant") or "")
+                horizon = int(row["horizon"]) if "horizon" in row else None
             except (KeyError, TypeError, ValueError):
                 continue
-            for key in keys:
+            for key in self._keys(dataset, model, lookback, variant, horizon):
                 self._history[key].append(seconds)
+            if horizon is not None:
+                self._add_rate(self._history, Cell(dataset, model, lookback, horizon, 0), variant, seconds)
+
+    def _add_rate(self, into: dict[tuple, list[float]], cell: Cell, variant: str, seconds: float) -> None:
+        """Seconds per unit of ``cost`` under the keys a cell of another dataset is scaled from."""
+        if self._cost is None:
+            return
+        try:
+            size = self._cost(cell)
+        except (KeyError, ValueError):  # a dataset the cost does not know
+            return
+        if size > 0:
+            for key in self._rate_keys(cell.model, cell.lookback, variant):
+                into[key].append(seconds / size)
+
+    @staticmethod
+    def _rate_keys(model: str, lookback: int, variant: str) -> list[tuple]:
+        return [("rate", model, lookback, variant), ("rate", model, lookback), ("rate", model)]
 
     @staticmethod
     def _keys(dataset: str, model: str, lookback: int, variant: str, horizon: int | None) -> list[tuple]:
@@ -96,12 +123,22 @@ class DurationEstimate:
     def observe(self, cell: Cell, seconds: float) -> None:
         for key in self._cell_keys(cell):
             self._measured[key].append(seconds)
+        self._add_rate(self._measured, cell, cell.variant, seconds)
 
     def __call__(self, cell: Cell) -> float | None:
         for key in self._cell_keys(cell):
             values = self._measured.get(key) or self._history.get(key)
             if values:
                 return sum(values) / len(values)
+        if self._cost is None:
+            return None
+        for key in self._rate_keys(cell.model, cell.lookback, cell.variant):
+            rates = self._measured.get(key) or self._history.get(key)
+            if rates:
+                try:
+                    return sum(rates) / len(rates) * self._cost(cell)
+                except (KeyError, ValueError):
+                    return None
         return None
 
 
@@ -131,6 +168,7 @@ class Scheduler:
         self.reporter, self.clock, self.sleep, self.poll_seconds = reporter, clock, sleep, poll_seconds
         self.load: dict[str, int] = {gpu: 0 for gpu in self.gpus}
         self.cpu_load = 0
+        self.shortest_first = False  # whether the last run() put the shortest cells first (a binding budget)
 
     def _place(self, cell: Cell) -> list[str] | None:
         """GPUs for ``cell`` (least loaded first), ``[]`` for a CPU slot, or None when none is free now."""
@@ -162,6 +200,7 @@ class Scheduler:
             else:
                 pending.append(cell)
         running: dict[str, tuple[Cell, Handle, list[str], float]] = {}
+        pending = self._order(pending, self.clock())
         try:
             self._loop(pending, running, outcomes)
         except BaseException:  # Ctrl-C or SIGTERM: never leave cells running behind the runner
@@ -171,6 +210,20 @@ class Scheduler:
                 handle.stop()
             raise
         return outcomes
+
+    def _order(self, pending: list[Cell], now: float) -> list[Cell]:
+        """``pending`` as given, or shortest first when the deadline cannot hold the estimated cells (sets
+        :attr:`shortest_first`; see the module docstring)."""
+        self.shortest_first = False
+        if self.deadline is None:
+            return pending
+        expected = {cell.id: self.estimate(cell) for cell in pending}
+        work = sum((expected[c.id] or 0.0) * c.devices for c in pending)
+        slots = self.per_gpu * len(self.gpus) if self.gpus else self.cpu_slots
+        if work <= slots * (self.deadline - now):
+            return pending
+        self.shortest_first = True
+        return sorted(pending, key=lambda c: (expected[c.id] is None, expected[c.id] or 0.0))
 
     def _loop(
         self, pending: list[Cell], running: dict[str, tuple[Cell, Handle, list[str], float]], outcomes: list[Outcome]
