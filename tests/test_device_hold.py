@@ -54,6 +54,20 @@ def test_suite_runs_in_the_foreground_and_packs_its_results(tmp_path):
     assert "ETTm2-tsm2-L512-H96-s2021-layers3" in log  # the dry run listed the variant's cell
 
 
+@pytest.mark.slow  # one CLI process
+def test_suite_resumes_a_committed_results_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    suite = "benchmarks/suites/paper_l96.toml --datasets ETTh1 --models tsm2 --horizons 96 --seeds 2021 --dry-run"
+    result = _run("suite", tmp_path, SUITE=suite, LIMIT="60", FROM="benchmarks/results/paper_l96")
+    assert "suite rc=0" in result.stdout, result.stdout + result.stderr
+    with tarfile.open(tmp_path / "out" / "suite.tar.gz") as tar:
+        log = tar.extractfile("suite/suite.log").read().decode()
+        rows = tar.extractfile("suite/results.jsonl").read().decode()
+    assert "done  ETTh1-tsm2-L96-H96-s2021" in log  # recorded in the committed folder: not run again
+    assert rows == (ROOT / "benchmarks" / "results" / "paper_l96" / "results.jsonl").read_text()
+
+
 def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
     # a stand-in python3 records how each step measurement would be launched (no GPU here)
     bin_dir = tmp_path / "bin"

@@ -17,7 +17,7 @@
 #   conv     the native kernel tests (TESTS=0 skips them), then benchmarks/conv_bench.py with CONV_ARGS (e.g.
 #            "--dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16") into $OUT/conv
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
-#            $OUT/suite, killed at LIMIT + 60 s
+#            $OUT/suite, killed at LIMIT + 60 s; FROM=<committed results folder> resumes that folder's table
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
 #   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder
 # Every part stops starting new work after LIMIT seconds (default 480), so a call ends inside its 600 s.
@@ -127,6 +127,9 @@ conv)
   pack ;;
 suite)
   unpack_data "$W/suite_data"
+  # FROM=<results folder>: its recorded rows and runs first, so recorded cells are skipped and the packed folder
+  # holds the whole table (the new cells' logs only)
+  [ -n "${FROM:-}" ] && for f in results.csv results.jsonl runs.jsonl; do [ -f "$FROM/$f" ] && cp "$FROM/$f" "$R/"; done
   set -- ${SUITE:?SUITE='<suite> [options]'}
   suite=$1; shift
   # shellcheck disable=SC2086
