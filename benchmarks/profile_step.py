@@ -8,7 +8,11 @@ norm, optimizer, copy) with the kernel count per step, which is what a launch-bo
 ``--inference`` profiles model_speed's inference call instead (eval-mode forward under inference_mode).
 ``--host`` (CUDA) adds where the host's time goes: a step whose kernels take less time than their launches is
 host-bound, and its device table says little; the host table lists CPU-side operators, autograd nodes and CUDA
-runtime calls by self time. Every run also states the unprofiled wall time per call, timed before the profile.
+runtime calls by self time. ``--shapes`` (eager mode: a replayed graph has no operators) adds the matrix
+products by input shapes and strides and, on CUDA, the kernel each launched: cuBLAS picks a kernel by alignment
+(``align1``/``align2`` kernels read an operand whose leading dimension or offset is not a multiple of 16 bytes), so
+this names the product behind a slow GEMM kernel. Every run also states the unprofiled wall time per call, timed
+before the profile.
 
     python benchmarks/profile_step.py --device cuda --model tsm2 --width ETTh1-like --lookback 512 --mode graphs
 """
@@ -83,6 +87,46 @@ def unprofiled_ms(call, calls: int, cuda: bool) -> float:
     return sorted(times)[len(times) // 2]
 
 
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::_scaled_mm")
+
+
+def _layout(event) -> str:
+    """``[64, 36] (36, 1) x [36, 128] (1, 36)``: an operator's tensor inputs with their strides where recorded."""
+    shapes = [s for s in getattr(event, "input_shapes", None) or [] if s]
+    strides = getattr(event, "structured_input_strides", None) or getattr(event, "input_strides", None) or []
+    parts = []
+    for i, shape in enumerate(shapes):
+        stride = strides[i] if i < len(strides) and strides[i] else None
+        parts.append(f"{list(shape)}" + (f" {tuple(stride)}" if stride else ""))
+    return " x ".join(parts) or "?"
+
+
+def gemm_rows(events, steps: int) -> list[str]:
+    """Markdown of the matrix products (``GEMM_OPS``) by input layout and, where the profile linked them, by the
+    device kernel each launched (its time); otherwise by the operator's own CPU time."""
+    totals: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for event in events:
+        if event.name not in GEMM_OPS:
+            continue
+        kernels = [k for k in getattr(event, "kernels", []) or [] if getattr(k, "duration", 0) > 0]
+        for name, us in [(k.name, k.duration) for k in kernels] or [("(CPU)", event.self_cpu_time_total)]:
+            total = totals[(event.name, _layout(event), name)]
+            total[0] += 1
+            total[1] += us
+    rows = [
+        f"| {op} | {layout} | {kernel[:70].replace('|', '/')} | {calls / steps:.1f} | {us / steps:.1f} |"
+        for (op, layout, kernel), (calls, us) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:40]
+    ]
+    return [
+        "",
+        "Matrix products by input layout (shapes, strides where recorded) and the kernel each launched:",
+        "",
+        "| operator | inputs | kernel | calls per step | µs per step |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def host_rows(events: list[tuple[str, int, float]], steps: int) -> list[str]:
     """Markdown of the host's top CPU events (operators, autograd nodes, CUDA runtime calls) by self time."""
     total = sum(us for _, _, us in events) or 1.0
@@ -114,12 +158,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="profiled training steps (or inference calls)")
     parser.add_argument("--inference", action="store_true", help="profile the inference call, not the training step")
     parser.add_argument("--host", action="store_true", help="CUDA: add the host's CPU time by operator")
+    parser.add_argument("--shapes", action="store_true", help="matrix products by input layout (eager mode)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown here")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.host and device.type != "cuda":
         parser.error("--host is for --device cuda (on the CPU the operator table is the host's time already)")
+    if args.shapes and args.mode != "eager":
+        parser.error("--shapes needs --mode eager: a replayed graph or compiled code has no operators to attribute")
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
     dataset, n_vars = WIDTHS[args.width]
@@ -134,9 +181,9 @@ def main() -> None:
     cuda = device.type == "cuda"
     wall_ms = unprofiled_ms(step, args.steps, cuda)
     activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
-    if args.host:
+    if (args.host or args.shapes) and cuda:
         activities.append(ProfilerActivity.CPU)
-    with profile(activities=activities) as prof:
+    with profile(activities=activities, record_shapes=args.shapes) as prof:
         for _ in range(args.steps):
             step()
         if cuda:
@@ -146,7 +193,7 @@ def main() -> None:
         us = e.self_device_time_total if cuda else e.self_cpu_time_total
         if us > 0 and (not cuda or e.device_type.name == "CUDA"):
             events.append((e.key, e.count, float(us)))
-        elif cuda and e.device_type.name == "CPU" and e.self_cpu_time_total > 0:
+        elif args.host and cuda and e.device_type.name == "CPU" and e.self_cpu_time_total > 0:
             host.append((e.key, e.count, float(e.self_cpu_time_total)))
     kernel_rows, kind_rows = summarise(events, args.steps)
     name = torch.cuda.get_device_name() if cuda else (platform.processor() or "CPU")
@@ -169,6 +216,7 @@ def main() -> None:
             "|---|---|---|---|---|",
             *kernel_rows,
             *(host_rows(host, args.steps) if args.host else []),
+            *(gemm_rows(prof.events(), args.steps) if args.shapes else []),
         ]
     )
     print(text)

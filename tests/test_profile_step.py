@@ -139,3 +139,22 @@ def test_model_speed_tunes_malloc_on_the_cpu_as_training_does(profile_step, monk
     monkeypatch.setattr(model_speed, "tune_cpu_allocator", lambda: calls.append(1) or True)
     model_speed.build_step("dlinear", "ETTh1", 7, 96, "eager", 2, 24, torch.device("cpu"))
     assert calls == [1]
+
+
+def test_shapes_table_names_each_matrix_product_by_layout(profile_step, monkeypatch, tmp_path) -> None:
+    # on the CPU there are no kernels to link: each product is listed by its inputs' shapes and its own time
+    out = tmp_path / "profile.md"
+    argv = ["profile_step.py", "--device", "cpu", "--model", "dlinear", "--width", "ETTh1-like", "--lookback", "96",
+            "--mode", "eager", "--warmup", "1", "--steps", "2", "--shapes", "--out", str(out)]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv)
+    profile_step.main()
+    table = out.read_text().split("Matrix products by input layout")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| aten::")]
+    assert rows and all("| (CPU) |" in row for row in rows)
+    assert any("[448, 96] (96, 1)" in row for row in rows)  # 64 windows x 7 variates of L=96, with strides
+
+
+def test_shapes_need_eager_mode(profile_step, monkeypatch) -> None:
+    monkeypatch.setattr("sys.argv", ["profile_step.py", "--device", "cpu", "--mode", "graphs", "--shapes"])
+    with pytest.raises(SystemExit):
+        profile_step.main()
