@@ -326,7 +326,8 @@ def plot_delta(groups: dict[tuple, Group], lookback: int, path: Path) -> Path | 
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
             if not math.isnan(value):
-                ax.text(j, i, f"{value:+.3f}", ha="center", va="center", fontsize=9)
+                color = "white" if abs(value) > 0.6 * limit else "black"  # readable on the map's dark ends
+                ax.text(j, i, f"{value:+.3f}", ha="center", va="center", fontsize=9, color=color)
     ax.set_xticks(range(len(horizons)), [str(h) for h in horizons])
     ax.set_yticks(range(len(datasets)), datasets)
     ax.set_xlabel("horizon H")
