@@ -9,7 +9,10 @@ first step's extra time). Timings are CUDA events (GPU) or wall clock (CPU), aft
 ``--warmup`` calls and ``--warmup-seconds``. Out-of-memory rows say "OOM"; a row stops repeating after
 ``--row-seconds``. Compile modes run only at ``--compile-lookbacks`` (compilation costs tens of seconds per row).
 ``--precision bf16-mixed`` runs each step's forward and loss, and the inference forward, under bf16 autocast, as
-Lightning's ``bf16-mixed`` training does (TrainConfig.precision); the default is fp32 ("32-true"). Example:
+Lightning's ``bf16-mixed`` training does (TrainConfig.precision); the default is fp32 ("32-true"). ``--specs
+model:width:mode ...`` times just those rows (at each lookback) instead of every model x width x mode: several
+rows in one process, without a process start (~15 s on the GPU host: imports, CUDA and Triton's kernel loads) per
+row. Example:
 
     python benchmarks/model_speed.py --device cuda --out benchmarks/results/model_speed_h200.md
     python benchmarks/model_speed.py --device cpu --modes eager --lookbacks 96 336 512 --out .../model_speed_cpu.md
@@ -234,6 +237,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--out", help="write the markdown table here")
     parser.add_argument(
+        "--specs", nargs="+", metavar="MODEL:WIDTH:MODE", help="only these rows (instead of models x widths x modes)"
+    )
+    parser.add_argument(
         "--adam", choices=["fused", "unfused"], default="fused", help="the training step's Adam (training's: fused)"
     )
     parser.add_argument(
@@ -249,37 +255,62 @@ def main() -> None:
         apply_scan_config(args.scan_config)
     except ValueError as err:
         parser.error(f"--scan-config {err}")
-    bad = sorted(set(args.modes) - set(EXECUTIONS) - {"auto"})
-    if bad:
-        parser.error(f"unknown modes {bad}; use some of {EXECUTIONS}")
     device = torch.device(args.device)
+    try:
+        plan = row_plan(args, cpu=device.type == "cpu")
+    except ValueError as err:
+        parser.error(str(err))
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
-        args.modes = ["eager"]  # every mode runs eagerly on the CPU (tsmamba.execution)
     torch._dynamo.config.cache_size_limit = 256
     rows: list[tuple[str, int, str, str, dict | str]] = []
-    for width in args.widths:
+    for width, lookback, model_name, mode in plan:
         dataset, n_vars = WIDTHS[width]
-        for lookback in args.lookbacks:
-            for model_name in args.models:
-                for mode in args.modes:
-                    if mode.startswith("compile") and lookback not in args.compile_lookbacks:
-                        continue
-                    if mode.startswith("compile"):
-                        torch._dynamo.reset()
-                    try:
-                        row: dict | str = measure(model_name, dataset, n_vars, lookback, mode, args, device)
-                    except torch.OutOfMemoryError:
-                        row = "OOM"
-                    except Exception as err:  # a failing mode is a result too; the run goes on
-                        row = f"error: {type(err).__name__}: {str(err).splitlines()[0][:80]}"
-                    _cleanup(device)
-                    rows.append((width, lookback, model_name, mode, row))
-                    print(width, lookback, model_name, mode, row, flush=True)
-                    if args.out:  # rewritten after every row: a run stopped by a time limit still leaves its table
-                        with open(args.out, "w") as fh:
-                            fh.write(_markdown(rows, args, device))
+        if mode.startswith("compile"):
+            torch._dynamo.reset()
+        try:
+            row: dict | str = measure(model_name, dataset, n_vars, lookback, mode, args, device)
+        except torch.OutOfMemoryError:
+            row = "OOM"
+        except Exception as err:  # a failing mode is a result too; the run goes on
+            row = f"error: {type(err).__name__}: {str(err).splitlines()[0][:80]}"
+        _cleanup(device)
+        rows.append((width, lookback, model_name, mode, row))
+        print(width, lookback, model_name, mode, row, flush=True)
+        if args.out:  # rewritten after every row: a run stopped by a time limit still leaves its table
+            with open(args.out, "w") as fh:
+                fh.write(_markdown(rows, args, device))
     print(_markdown(rows, args, device))
+
+
+def row_plan(args: argparse.Namespace, cpu: bool = False) -> list[tuple[str, int, str, str]]:
+    """(width, L, model, mode) of every row in run order: ``--specs`` as given at each lookback, else every width x
+    L x model x mode; compile modes only at ``--compile-lookbacks``; on the CPU every mode is eager (one row).
+    Sets ``args.widths``/``args.models`` to the rows' for the summary table; raises ValueError naming a bad spec
+    or mode."""
+    if args.specs:
+        specs = []
+        for spec in args.specs:
+            parts = spec.split(":")
+            if len(parts) != 3 or parts[0] not in (*MODELS, *VARIANTS) or parts[1] not in WIDTHS:
+                raise ValueError(
+                    f"--specs {spec!r}: give MODEL:WIDTH:MODE with MODEL one of {', '.join((*MODELS, *VARIANTS))} "
+                    f"and WIDTH one of {', '.join(WIDTHS)}."
+                )
+            specs.append((parts[1], parts[0], parts[2]))
+        args.widths = list(dict.fromkeys(w for w, _, _ in specs))
+        args.models = list(dict.fromkeys(m for _, m, _ in specs))
+        plan = [(w, lb, m, mode) for w, m, mode in specs for lb in args.lookbacks]
+    else:
+        plan = [
+            (w, lb, m, mode) for w in args.widths for lb in args.lookbacks for m in args.models for mode in args.modes
+        ]
+    bad = sorted({mode for *_, mode in plan} - set(EXECUTIONS) - {"auto"})
+    if bad:
+        raise ValueError(f"unknown modes {bad}; use some of {EXECUTIONS}")
+    if cpu:
+        return list(dict.fromkeys((w, lb, m, "eager") for w, lb, m, _ in plan))
+    return [r for r in plan if not r[3].startswith("compile") or r[1] in args.compile_lookbacks]
 
 
 def _markdown(rows, args, device) -> str:
@@ -298,7 +329,12 @@ def _markdown(rows, args, device) -> str:
         f"train = forward + MSE + backward + Adam step ({args.adam}); infer = eval-mode forward under inference_mode; "
         "peak = max GPU memory allocated during the training steps; setup = the first calls' extra time: "
         "CUDA-graph capture or compilation, and in the first rows of a run Triton's one-off kernel compilation too."
-        + (" Under autocast the graphs mode runs eagerly (tsmamba.execution)." if args.precision in AUTOCAST else ""),
+        + (
+            " Under autocast graphs mode replays the bf16 training step as one graph; fp16 steps and inference run "
+            "eagerly (tsmamba.execution)."
+            if args.precision in AUTOCAST
+            else ""
+        ),
         "",
         "| width | L | model | mode | train ms | infer ms | peak GB | setup s |",
         "|---|---|---|---|---|---|---|---|",

@@ -87,23 +87,23 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
     result = subprocess.run(["bash", str(HOLD), "steps"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     runs = [line for line in calls.read_text().splitlines() if "model_speed.py" in line]
-    assert len(runs) == 5  # PatchTST has no scan: timed under the first build only
-    cur, probe, _, _, cur_patchtst = runs
+    # one process per (precision, build): bf16 (the PRECISION default) under both builds, then fp32 under the
+    # first only (PatchTST has no scan: timed under the first build only)
+    assert len(runs) == 3
+    cur, probe, cur_fp32 = runs
     assert cur.startswith("PYTHONPATH= ") and "--scan-config" not in cur
     assert probe.startswith("PYTHONPATH=.stage/shims/probe ")
     assert "--scan-config skip=32 maxnreg=168 fwd.maxnreg=128" in probe
-    assert all("--models tsm2 --widths Weather-like --modes compile-graphs" in r for r in (cur, probe))
+    assert all("--specs tsm2:Weather-like:compile-graphs tsm2:Weather-like:graphs --" in r for r in (cur, probe))
     assert all("--precision bf16-mixed" in r for r in (cur, probe))  # PRECISION: the default of a spec
     assert all(r.endswith("--adam unfused") for r in runs)  # STEP_ARGS: every run
-    assert cur_patchtst.startswith("PYTHONPATH= ") and "--models patchtst --widths Weather-like" in cur_patchtst
-    assert "--precision 32-true" in cur_patchtst
-    with tarfile.open(tmp_path / "out" / "steps.tar.gz") as tar:  # one log per build, spec (mode too) and precision
+    assert cur_fp32.startswith("PYTHONPATH= ") and "--specs patchtst:Weather-like:compile-graphs --" in cur_fp32
+    assert "--precision 32-true" in cur_fp32
+    with tarfile.open(tmp_path / "out" / "steps.tar.gz") as tar:  # one log per build, precision and round
         assert {n.rsplit("/", 1)[-1] for n in tar.getnames() if n.endswith(".log")} == {
-            "cur.tsm2.Weather-like.compile-graphs.bf16-mixed.1.log",
-            "probe_skip=32_maxnreg=168_fwd.maxnreg=128.tsm2.Weather-like.compile-graphs.bf16-mixed.1.log",
-            "cur.tsm2.Weather-like.graphs.bf16-mixed.1.log",
-            "probe_skip=32_maxnreg=168_fwd.maxnreg=128.tsm2.Weather-like.graphs.bf16-mixed.1.log",
-            "cur.patchtst.Weather-like.compile-graphs.32-true.1.log",
+            "cur.bf16-mixed.1.log",
+            "probe_skip=32_maxnreg=168_fwd.maxnreg=128.bf16-mixed.1.log",
+            "cur.32-true.1.log",
         }
 
 

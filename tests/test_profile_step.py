@@ -158,3 +158,29 @@ def test_shapes_need_eager_mode(profile_step, monkeypatch) -> None:
     monkeypatch.setattr("sys.argv", ["profile_step.py", "--device", "cpu", "--mode", "graphs", "--shapes"])
     with pytest.raises(SystemExit):
         profile_step.main()
+
+
+def test_model_speed_specs_choose_the_rows_of_one_process(profile_step) -> None:
+    import argparse
+
+    import model_speed
+
+    def args(**kw):
+        base = {"specs": None, "widths": list(model_speed.WIDTHS), "models": ["tsm2", "patchtst"],
+                "modes": ["graphs", "compile-graphs"], "lookbacks": [96, 512], "compile_lookbacks": [512]}  # fmt: skip
+        return argparse.Namespace(**{**base, **kw})
+
+    a = args(specs=["tsm2:Weather-like:compile-graphs", "patchtst:ETTh1-like:graphs"])
+    assert model_speed.row_plan(a) == [
+        ("Weather-like", 512, "tsm2", "compile-graphs"),  # compile modes only at --compile-lookbacks
+        ("ETTh1-like", 96, "patchtst", "graphs"),
+        ("ETTh1-like", 512, "patchtst", "graphs"),
+    ]
+    assert a.widths == ["Weather-like", "ETTh1-like"] and a.models == ["tsm2", "patchtst"]  # the summary's rows
+    every = model_speed.row_plan(args())  # without specs: width x L x model x mode, as before
+    assert len(every) == 2 * (2 * 1 + 2 * 2) and every[0] == ("ETTh1-like", 96, "tsm2", "graphs")
+    on_cpu = model_speed.row_plan(args(specs=["tsm2:ETTh1-like:graphs", "tsm2:ETTh1-like:compile"]), cpu=True)
+    assert on_cpu == [("ETTh1-like", 96, "tsm2", "eager"), ("ETTh1-like", 512, "tsm2", "eager")]
+    for bad in (["tsm2:ETTh1-like"], ["tsm3:ETTh1-like:graphs"], ["tsm2:ETTh2-like:graphs"], ["tsm2:ETTh1-like:fast"]):
+        with pytest.raises(ValueError, match="--specs|unknown modes"):
+            model_speed.row_plan(args(specs=bad))

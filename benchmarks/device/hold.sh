@@ -5,7 +5,8 @@
 #            (BUILDS="cur <commit> probe ..."; SHAPES; EXTRA="--extra-bwd ..." for every build), two rounds
 #   ncu      Nsight Compute sections of one kernel launch per build (NCU_KERNEL regex, default the scan forward;
 #            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
-#   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds;
+#   steps    model_speed training steps, TSM2 and PatchTST in their fastest modes at both widths, ROUNDS rounds, one
+#            process per round, precision and build (LIMIT is checked before each);
 #            SPECS="model:width:mode[:precision] ..." narrows them (PRECISION, e.g. bf16-mixed: the precision of
 #            specs without one; model_speed's --precision); BUILDS="cur probe probe+skip=32,KEY=INT ..." times
 #            builds side by side (after "+": the build's BWD_CONFIG overrides, fwd.KEY=INT for FWD_CONFIG,
@@ -88,23 +89,38 @@ ncu)
   done
   pack ;;
 steps)
+  # one model_speed process per (round, precision, build) timing all of that precision's specs (--specs): a process
+  # start costs ~15 s here (imports, CUDA, Triton's kernel loads), more than a row's own timing
+  all_specs=${SPECS:-tsm2:Weather-like:compile-graphs patchtst:Weather-like:compile-graphs tsm2:ETTh1-like:graphs \
+    patchtst:ETTh1-like:graphs}
+  precisions=()
+  for spec in $all_specs; do
+    IFS=: read -r _ _ _ precision <<< "$spec"; precision=${precision:-${PRECISION:-32-true}}
+    [[ " ${precisions[*]} " == *" $precision "* ]] || precisions+=("$precision")
+  done
+  builds=(${BUILDS:-cur})
   for round in $(seq 1 "${ROUNDS:-2}"); do
-    for spec in ${SPECS:-tsm2:Weather-like:compile-graphs patchtst:Weather-like:compile-graphs tsm2:ETTh1-like:graphs \
-                 patchtst:ETTh1-like:graphs}; do
-      IFS=: read -r model width mode precision <<< "$spec"
-      precision=${precision:-${PRECISION:-}}
-      builds=(${BUILDS:-cur})
-      [ "$model" = tsm2 ] || builds=("${builds[0]}")  # the builds differ in the scan only: time the others once
-      for build in "${builds[@]}"; do
-        late && { echo "$build $model $width $precision round $round skipped t=$(el)"; continue; }
+    for precision in "${precisions[@]}"; do
+      for i in "${!builds[@]}"; do
+        build=${builds[$i]}
+        group=()
+        for spec in $all_specs; do
+          IFS=: read -r model width mode p <<< "$spec"
+          [ "${p:-${PRECISION:-32-true}}" = "$precision" ] || continue
+          [ "$model" = tsm2 ] || [ "$i" = 0 ] || continue  # the builds differ in TSM2 only: time the others once
+          group+=("$model:$width:$mode")
+        done
+        [ ${#group[@]} -gt 0 ] || continue
+        late && { echo "$build $precision round $round skipped t=$(el)"; continue; }
         over=${SCAN_CONFIG:-}
         [[ $build == *+* ]] && over=${build#*+} && over=${over//,/ }
-        log=$R/${build//[^A-Za-z0-9._=-]/_}.$model.$width.$mode${precision:+.$precision}.$round.log
+        log=$R/${build//[^A-Za-z0-9._=-]/_}.$precision.$round.log
         # shellcheck disable=SC2086
-        PYTHONPATH=$(shim "${build%%+*}") timeout 100 python3 benchmarks/model_speed.py --device cuda --lookbacks 512 \
-          --reps 20 --models "$model" --widths "$width" --modes "$mode" --row-seconds 1.5 ${over:+--scan-config $over} \
-          ${precision:+--precision $precision} ${STEP_ARGS:-} > "$log" 2>&1
-        echo "$build $model $width $precision round $round rc=$? t=$(el)"; grep -E "^\| $width \| 512 \| $model" "$log"
+        PYTHONPATH=$(shim "${build%%+*}") timeout $(( 60 + 90 * ${#group[@]} )) python3 benchmarks/model_speed.py \
+          --device cuda --lookbacks 512 --reps 20 --specs "${group[@]}" --row-seconds 1.5 \
+          ${over:+--scan-config $over} --precision "$precision" ${STEP_ARGS:-} > "$log" 2>&1
+        echo "$build $precision round $round rc=$? t=$(el)"
+        grep -E "^\| [A-Za-z0-9-]+ \| 512 \| [a-z0-9+]+ \| [a-z-]+ \|" "$log"
       done
     done
   done
