@@ -129,6 +129,36 @@ def test_cli_reproduce_dry_run_lists_only_the_selected_cells(tmp_path: Path) -> 
     assert bad.exit_code == 2 and "has no seed" in bad.output
 
 
+def test_cli_reproduce_dry_run_shows_the_budget_order_and_estimates(tmp_path: Path) -> None:
+    # seed 2021 recorded for DLinear on ETTh1 (H=96: 20 s) and Weather (H=96: 400 s); seed 2022 to run. A budget
+    # that cannot hold them lists the short cells first, and every listed cell shows its estimate
+    from typer.testing import CliRunner
+
+    from tsmamba.cli import app
+
+    store = ResultStore(tmp_path)
+    rows = [
+        fake_row(Cell(d, "dlinear", 512, 96, 2021, suite="paper_l512"), fit_seconds=s, device="NVIDIA H200")
+        for d, s in (("ETTh1", 20.0), ("Weather", 400.0))
+    ]
+    store.append(rows)
+    suite = str(REPO / "benchmarks" / "suites" / "paper_l512.toml")
+    args = ["reproduce", suite, "--out", str(tmp_path), "--dry-run", "--models", "dlinear", "--seeds", "2022",
+            "--datasets", "ETTh1,Weather", "--horizons", "96", "--gpus", "0", "--per-gpu", "1"]  # fmt: skip
+
+    def listed(*extra: str) -> list[str]:
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return [line.split()[1:] for line in result.output.splitlines() if line.startswith("  run ")]
+
+    as_given = listed()  # no budget: longest first, as the runner always started them
+    assert [r[0] for r in as_given] == ["Weather-dlinear-L512-H96-s2022", "ETTh1-dlinear-L512-H96-s2022"]
+    assert "~431" in " ".join(as_given[0]) and "~51" in " ".join(as_given[1])  # fit + predict + 30 s start-up
+    budget = listed("--budget-minutes", "5")  # 300 s of one slot cannot hold 431 + 51 s
+    assert [r[0] for r in budget] == ["ETTh1-dlinear-L512-H96-s2022", "Weather-dlinear-L512-H96-s2022"]
+    assert [r[0] for r in listed("--budget-minutes", "10")] == [r[0] for r in as_given]
+
+
 def test_cell_round_trips_and_counts_devices() -> None:
     cell = Cell("ETTh1", "tsm2", 512, 96, 2021, "ddp2", "test", {"devices": 2, "strategy": "ddp"}, "s")
     assert Cell.from_json(cell.to_json()) == cell

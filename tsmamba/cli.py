@@ -235,7 +235,9 @@ def reproduce(
     variants: str | None = typer.Option(
         None, "--variants", help="Only these variant tags of a sweep suite, e.g. default,nochannel."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List the cells, recorded or to run, and stop."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="List the cells, recorded or to run (launch order, estimated seconds), and stop."
+    ),
     summarize_only: bool = typer.Option(False, "--summarize-only", help="Only rewrite table.md and the plots."),
     live: bool | None = typer.Option(
         None, "--live/--no-live", help="Live display (default: on a terminal) or one plain line per epoch."
@@ -269,11 +271,15 @@ def reproduce(
             variants=values(variants),
         )
         store = ResultStore(out)
+        gpu_ids = None if gpus is None else [g.strip() for g in gpus.split(",") if g.strip()]
         if dry_run:
-            console.print(describe_plan(plan(the_suite, store), out), highlight=False, markup=False, soft_wrap=True)
+            listing = describe_plan(
+                plan(the_suite, store), out, gpus=gpu_ids, per_gpu=per_gpu, cpu_slots=cpu_slots,
+                budget_minutes=budget_minutes,
+            )  # fmt: skip
+            console.print(listing, highlight=False, markup=False, soft_wrap=True)
             return
         if not summarize_only:
-            gpu_ids = None if gpus is None else [g.strip() for g in gpus.split(",") if g.strip()]
             run_suite(
                 the_suite,
                 out,

@@ -23,7 +23,7 @@ from tsmamba.reproduce.cell import Cell
 from tsmamba.reproduce.configs import config_differences
 from tsmamba.reproduce.process import WorkerLauncher
 from tsmamba.reproduce.progress import PlainReporter, make_reporter
-from tsmamba.reproduce.scheduler import DurationEstimate, Handle, Outcome, Scheduler
+from tsmamba.reproduce.scheduler import DurationEstimate, Handle, Outcome, Scheduler, launch_order
 from tsmamba.reproduce.store import ResultStore
 from tsmamba.reproduce.suite import Suite
 
@@ -202,9 +202,28 @@ class _Logged:
         self.reporter.finished(outcome)
 
 
-def describe_plan(the_plan: Plan, out: Path) -> str:
-    """The ``--dry-run`` listing: every cell, recorded or to run (in launch order)."""
-    lines = [f"{len(the_plan.done)} recorded in {out}, {len(the_plan.todo)} to run (launch order):"]
-    lines += [f"  run   {cell.id}  ({cell.devices} GPU{'s' if cell.devices > 1 else ''})" for cell in the_plan.todo]
+def describe_plan(
+    the_plan: Plan,
+    out: Path,
+    *,
+    gpus: Sequence[str] | None = None,
+    per_gpu: int = 3,
+    cpu_slots: int = 1,
+    budget_minutes: float | None = None,
+) -> str:
+    """The ``--dry-run`` listing: every cell, recorded or to run, in the order a run with these options would
+    launch them, with each cell's estimated duration (as the run estimates it, from the folder's rows)."""
+    store = ResultStore(out)
+    gpus = list(visible_gpus() if gpus is None else gpus)
+    estimate = DurationEstimate(store.rows(), on_cpu=not gpus, cost=cell_cost)
+    slots = per_gpu * len(gpus) if gpus else cpu_slots
+    seconds = None if budget_minutes is None else 60.0 * budget_minutes
+    todo, shortest_first = launch_order(the_plan.todo, estimate, slots, seconds)
+    why = f"; {budget_minutes:g} min cannot hold their estimates: shortest first" if shortest_first else ""
+    lines = [f"{len(the_plan.done)} recorded in {out}, {len(todo)} to run (launch order{why}):"]
+    for cell in todo:
+        expected = estimate(cell)
+        guess = "no estimate" if expected is None else f"~{expected:.0f} s"
+        lines.append(f"  run   {cell.id}  ({cell.devices} GPU{'s' if cell.devices > 1 else ''}, {guess})")
     lines += [f"  done  {cell.id}" + ("  STALE" if cell.id in the_plan.stale else "") for cell in the_plan.done]
     return "\n".join(lines)

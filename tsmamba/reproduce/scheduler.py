@@ -142,6 +142,19 @@ class DurationEstimate:
         return None
 
 
+def launch_order(
+    cells: Sequence[Cell], estimate: DurationEstimate, slots: int, seconds: float | None
+) -> tuple[list[Cell], bool]:
+    """``cells`` as given, or, when ``seconds`` of ``slots`` cannot hold their estimated times, shortest first
+    (cells without an estimate last); the flag says which (see the module docstring)."""
+    if seconds is None:
+        return list(cells), False
+    expected = {cell.id: estimate(cell) for cell in cells}
+    if sum((expected[c.id] or 0.0) * c.devices for c in cells) <= slots * seconds:
+        return list(cells), False
+    return sorted(cells, key=lambda c: (expected[c.id] is None, expected[c.id] or 0.0)), True
+
+
 class Scheduler:
     """Keeps up to ``per_gpu`` cells on each GPU (or ``cpu_slots`` cells when ``gpus`` is empty)."""
 
@@ -212,18 +225,11 @@ class Scheduler:
         return outcomes
 
     def _order(self, pending: list[Cell], now: float) -> list[Cell]:
-        """``pending`` as given, or shortest first when the deadline cannot hold the estimated cells (sets
-        :attr:`shortest_first`; see the module docstring)."""
-        self.shortest_first = False
-        if self.deadline is None:
-            return pending
-        expected = {cell.id: self.estimate(cell) for cell in pending}
-        work = sum((expected[c.id] or 0.0) * c.devices for c in pending)
+        """``pending`` in :func:`launch_order` (sets :attr:`shortest_first`)."""
+        seconds = None if self.deadline is None else self.deadline - now
         slots = self.per_gpu * len(self.gpus) if self.gpus else self.cpu_slots
-        if work <= slots * (self.deadline - now):
-            return pending
-        self.shortest_first = True
-        return sorted(pending, key=lambda c: (expected[c.id] is None, expected[c.id] or 0.0))
+        order, self.shortest_first = launch_order(pending, self.estimate, slots, seconds)
+        return order
 
     def _loop(
         self, pending: list[Cell], running: dict[str, tuple[Cell, Handle, list[str], float]], outcomes: list[Outcome]
