@@ -87,12 +87,13 @@ class DurationEstimate:
                 dataset, model, lookback = str(row["dataset"]), str(row["model"]).lower(), int(row["lookback"])
                 variant = str(row.get("variant") or "")
                 horizon = int(row["horizon"]) if "horizon" in row else None
+                cell = None if horizon is None else Cell(dataset, model, lookback, horizon, 0)
             except (KeyError, TypeError, ValueError):
                 continue
             for key in self._keys(dataset, model, lookback, variant, horizon):
                 self._history[key].append(seconds)
-            if horizon is not None:
-                self._add_rate(self._history, Cell(dataset, model, lookback, horizon, 0), variant, seconds)
+            if cell is not None:
+                self._add_rate(self._history, cell, variant, seconds)
 
     def _add_rate(self, into: dict[tuple, list[float]], cell: Cell, variant: str, seconds: float) -> None:
         """Seconds per unit of ``cost`` under the keys a cell of another dataset is scaled from."""
