@@ -11,8 +11,8 @@ static batch size through a faster path, keyed by (training flag, grad mode, inf
   captured forward.
 - ``"compile"``: ``torch.compile`` (Inductor fuses the elementwise work; the scan and the fused convolution are
   custom ops, so there is no graph break); ``"compile-graphs"``: the same with mode ``"reduce-overhead"``.
-- ``"eager"``: the model as it is. ``"auto"``: ``"graphs"`` on CUDA in fp32, ``"eager"`` elsewhere (the CPU path
-  is never changed).
+- ``"eager"``: the model as it is. ``"auto"``: ``"graphs"`` on CUDA, ``"eager"`` elsewhere (the CPU path is
+  never changed).
 
 Calls whose batch size differs from the first one seen in that mode (the last partial batch of an epoch or of a
 prediction) run eagerly on the same parameters, so no second capture or compilation is made for them. Under
