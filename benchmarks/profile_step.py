@@ -92,12 +92,13 @@ GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addb
 
 def _layout(event) -> str:
     """``[64, 36] (36, 1) x [36, 128] (1, 36)``: an operator's tensor inputs with their strides where recorded."""
-    shapes = [s for s in getattr(event, "input_shapes", None) or [] if s]
+    shapes = getattr(event, "input_shapes", None) or []
     strides = getattr(event, "structured_input_strides", None) or getattr(event, "input_strides", None) or []
     parts = []
-    for i, shape in enumerate(shapes):
-        stride = strides[i] if i < len(strides) and strides[i] else None
-        parts.append(f"{list(shape)}" + (f" {tuple(stride)}" if stride else ""))
+    for i, shape in enumerate(shapes):  # scalars (addmm's beta, alpha) have no shape and are left out
+        if shape:
+            stride = strides[i] if i < len(strides) and strides[i] else None
+            parts.append(f"{list(shape)}" + (f" {tuple(stride)}" if stride else ""))
     return " x ".join(parts) or "?"
 
 

@@ -184,3 +184,11 @@ def test_model_speed_specs_choose_the_rows_of_one_process(profile_step) -> None:
     for bad in (["tsm2:ETTh1-like"], ["tsm3:ETTh1-like:graphs"], ["tsm2:ETTh2-like:graphs"], ["tsm2:ETTh1-like:fast"]):
         with pytest.raises(ValueError, match="--specs|unknown modes"):
             model_speed.row_plan(args(specs=bad))
+
+
+def test_layout_keeps_each_stride_with_its_own_input(profile_step) -> None:
+    # a scalar input (no shape) before the matrices must not shift the strides onto the wrong matrix
+    import types
+
+    event = types.SimpleNamespace(input_shapes=[[], [2, 3], [3, 4]], structured_input_strides=[[], [3, 1], [1, 3]])
+    assert profile_step._layout(event) == "[2, 3] (3, 1) x [3, 4] (1, 3)"

@@ -2,7 +2,7 @@
 
 Small models at short lookbacks are launch-bound on a GPU: a TSM2 training step is ~900 small kernels whose
 launches cost more CPU time than their GPU work. :class:`FastForward` wraps a model and runs each call of a
-static batch size through a faster path, keyed by (training flag, grad mode, inference mode, input shape):
+static batch size through a faster path, keyed by (training flag, grad mode, inference mode, input dtype):
 
 - ``"graphs"``: a training step asked through :meth:`FastForward.loss` replays its forward, loss and backward
   as one CUDA graph (:class:`_StepGraph`, captured in milliseconds), and :meth:`FastForward.backward` points the

@@ -23,7 +23,7 @@ from tsmamba.reproduce.cell import Cell
 from tsmamba.reproduce.configs import config_differences
 from tsmamba.reproduce.process import WorkerLauncher
 from tsmamba.reproduce.progress import PlainReporter, make_reporter
-from tsmamba.reproduce.scheduler import DurationEstimate, Handle, Outcome, Scheduler, launch_order
+from tsmamba.reproduce.scheduler import DurationEstimate, Handle, Outcome, Scheduler, launch_order, slot_count
 from tsmamba.reproduce.store import ResultStore
 from tsmamba.reproduce.suite import Suite
 
@@ -43,6 +43,11 @@ def cell_cost(cell: Cell) -> float:
 
     card = get_card(cell.dataset)
     return cell.cost(card.n_rows, len(card.columns) - 1)
+
+
+def run_estimate(store: ResultStore, gpus: Sequence[str]) -> DurationEstimate:
+    """Cell durations as a run on ``gpus`` (none: the CPU) estimates them from ``store``'s rows."""
+    return DurationEstimate(store.rows(), on_cpu=not gpus, cost=cell_cost)
 
 
 def cell_order_key(cell: Cell) -> float:
@@ -137,7 +142,7 @@ def run_suite(
         per_gpu=per_gpu,
         cpu_slots=cpu_slots,
         deadline=deadline,
-        estimate=DurationEstimate(store.rows(), on_cpu=not gpus, cost=cell_cost),
+        estimate=run_estimate(store, gpus),
         reporter=_Logged(reporter, store),
     )
     begin = dt.datetime.now(dt.timezone.utc)
@@ -213,12 +218,10 @@ def describe_plan(
 ) -> str:
     """The ``--dry-run`` listing: every cell, recorded or to run, in the order a run with these options would
     launch them, with each cell's estimated duration (as the run estimates it, from the folder's rows)."""
-    store = ResultStore(out)
     gpus = list(visible_gpus() if gpus is None else gpus)
-    estimate = DurationEstimate(store.rows(), on_cpu=not gpus, cost=cell_cost)
-    slots = per_gpu * len(gpus) if gpus else cpu_slots
+    estimate = run_estimate(ResultStore(out), gpus)
     seconds = None if budget_minutes is None else 60.0 * budget_minutes
-    todo, shortest_first = launch_order(the_plan.todo, estimate, slots, seconds)
+    todo, shortest_first = launch_order(the_plan.todo, estimate, slot_count(gpus, per_gpu, cpu_slots), seconds)
     why = f"; {budget_minutes:g} min cannot hold their estimates: shortest first" if shortest_first else ""
     lines = [f"{len(the_plan.done)} recorded in {out}, {len(todo)} to run (launch order{why}):"]
     for cell in todo:

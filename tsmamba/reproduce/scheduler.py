@@ -143,6 +143,11 @@ class DurationEstimate:
         return None
 
 
+def slot_count(gpus: Sequence[str], per_gpu: int, cpu_slots: int) -> int:
+    """Cells that run at once: ``per_gpu`` on each GPU, or ``cpu_slots`` without one."""
+    return per_gpu * len(gpus) if gpus else cpu_slots
+
+
 def launch_order(
     cells: Sequence[Cell], estimate: DurationEstimate, slots: int, seconds: float | None
 ) -> tuple[list[Cell], bool]:
@@ -228,7 +233,7 @@ class Scheduler:
     def _order(self, pending: list[Cell], now: float) -> list[Cell]:
         """``pending`` in :func:`launch_order` (sets :attr:`shortest_first`)."""
         seconds = None if self.deadline is None else self.deadline - now
-        slots = self.per_gpu * len(self.gpus) if self.gpus else self.cpu_slots
+        slots = slot_count(self.gpus, self.per_gpu, self.cpu_slots)
         order, self.shortest_first = launch_order(pending, self.estimate, slots, seconds)
         return order
 
