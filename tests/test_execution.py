@@ -71,6 +71,38 @@ def test_graphs_mode_equals_eager_on_cuda():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_graphs_mode_under_autocast_equals_eager_on_cuda(dtype):
+    # the model call's forward/backward graphs and the no-grad graph, captured under autocast with its cache off,
+    # give the eager outputs and gradients under the same autocast, and replay more than once
+    from tsmamba.models.registry import build_model, make_config
+
+    torch.manual_seed(0)
+    model = build_model("tsm2", make_config("tsm2", None, {"d_model": 16, "dropout": 0.0}), 96, 24, 5).cuda()
+    x = torch.randn(8, 96, 5, device="cuda")
+    fast = FastForward(model, "graphs")
+    results = []
+    for forward in (model, fast, fast):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=dtype):
+            out = forward(x)
+        (out.float().square().mean() * 1024.0).backward()  # as a GradScaler would scale an fp16 loss
+        results.append((out.detach().float(), [p.grad.clone() for p in model.parameters()]))
+        del out
+    assert fast._paths[(True, True, False, torch.float32, dtype)][1] is not None  # graphed, not eager
+    for out, grads in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=1e-2, atol=1e-3)
+        for a, b in zip(grads, results[0][1]):
+            torch.testing.assert_close(a, b, rtol=1e-2, atol=1e-3)
+    model.eval()
+    with torch.inference_mode(), torch.autocast("cuda", dtype=dtype):
+        expected = model(x).float()
+        for _ in range(2):
+            torch.testing.assert_close(fast(x).float(), expected, rtol=1e-2, atol=1e-3)
+    assert fast._paths[(False, False, True, torch.float32, dtype)][1] is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
 @pytest.mark.parametrize("bf16", [False, True])
 def test_step_graph_trains_as_the_eager_step_on_cuda(bf16):
     # FastForward.loss + backward with Adam between them: full batches replay one graph of forward, loss and
@@ -124,7 +156,7 @@ with warnings.catch_warnings(record=True) as caught:
         fast(x).square().mean().backward()
         opt.step()
     torch.cuda.synchronize()
-print("captured", fast._paths[(True, True, False, torch.float32)][1] is not None)
+print("captured", fast._paths[(True, True, False, torch.float32, None)][1] is not None)
 print("stream warnings", sum("AccumulateGrad" in str(w.message) for w in caught))
 """
 
@@ -161,7 +193,7 @@ def test_graphs_mode_with_an_eager_graph_still_alive_warns_and_stays_correct_on_
     for a, b in zip([p.grad for p in model.parameters()], expected):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     captured = not any("capture failed" in str(w.message) for w in caught)
-    assert captured == (fast._paths[(True, True, False, torch.float32)][1] is not None)
+    assert captured == (fast._paths[(True, True, False, torch.float32, None)][1] is not None)
 
 
 def test_a_failed_capture_warns_once_and_runs_eagerly(monkeypatch):
@@ -170,7 +202,7 @@ def test_a_failed_capture_warns_once_and_runs_eagerly(monkeypatch):
 
     calls = []
 
-    def failing_capture(model, x):
+    def failing_capture(model, x, autocast):
         calls.append(x.shape)
         raise RuntimeError("CUDA error: operation would make the legacy stream depend on a capturing blocking stream")
 
@@ -259,7 +291,7 @@ def test_training_through_step_graphs_applies_their_gradients_as_the_eager_step_
 
     monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: mode if mode == "eager" else "graphs")
     monkeypatch.setattr(execution, "_StepGraph", make_step)
-    monkeypatch.setattr(execution, "_InferenceGraph", lambda model, x: model)
+    monkeypatch.setattr(execution, "_InferenceGraph", lambda model, x, autocast: model)
     got = fitted("graphs")
     assert len(steps) == 1 and steps[0].calls == 2 * 21
     for name, value in expected.items():
@@ -276,6 +308,7 @@ def test_step_graph_is_captured_in_fp32_and_bf16_autocast_not_under_fp16(monkeyp
     made: list[EagerStep] = []
     monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
     monkeypatch.setattr(execution, "_StepGraph", lambda *args: made.append(EagerStep(*args)) or made[-1])
+    monkeypatch.setattr(execution, "_TrainingGraphs", lambda model, x, autocast: model)  # fp16: the model call's
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     fast = FastForward(model, "graphs")
@@ -286,6 +319,32 @@ def test_step_graph_is_captured_in_fp32_and_bf16_autocast_not_under_fp16(monkeyp
     assert [s.autocast_dtype for s in made] == ([dtype] if graphed else [])
 
 
+@pytest.mark.parametrize("grad", [True, False])
+def test_model_calls_under_autocast_are_captured_per_autocast_dtype(monkeypatch, grad):
+    # a model call under autocast (an fp16 training step, validation and prediction in mixed precision) is graphed
+    # too, one capture per autocast dtype, each told the dtype whose casts it records; they ran eagerly before
+    import tsmamba.execution as execution
+
+    made: list[tuple[str, torch.dtype | None]] = []
+
+    def capture(kind):
+        return lambda model, x, autocast: made.append((kind, autocast)) or model
+
+    monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
+    monkeypatch.setattr(execution, "_TrainingGraphs", capture("training"))
+    monkeypatch.setattr(execution, "_InferenceGraph", capture("inference"))
+    model = nn.Linear(3, 2).train(grad)
+    fast = FastForward(model, "graphs")
+    x = torch.randn(4, 3)
+    kind = "training" if grad else "inference"
+    with torch.set_grad_enabled(grad):
+        for dtype in (None, torch.bfloat16, torch.float16, torch.bfloat16):
+            with torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext():
+                out = fast(x)
+            assert out.dtype == (torch.float32 if dtype is None else dtype)  # the model ran under the casts
+    assert made == [(kind, None), (kind, torch.bfloat16), (kind, torch.float16)]
+
+
 def test_step_graph_is_not_used_when_ddp_all_reduces_gradients(monkeypatch):
     # DDP all-reduces gradients from autograd hooks during backward; a replayed step graph has no autograd
     # backward, so with several ranks the loss must come from the model call (whose backward is autograd's)
@@ -294,7 +353,7 @@ def test_step_graph_is_not_used_when_ddp_all_reduces_gradients(monkeypatch):
     made: list[EagerStep] = []
     monkeypatch.setattr(execution, "resolve_execution", lambda mode, device: "graphs")
     monkeypatch.setattr(execution, "_StepGraph", lambda *args: made.append(EagerStep(*args)) or made[-1])
-    monkeypatch.setattr(execution, "_TrainingGraphs", lambda model, x: model)
+    monkeypatch.setattr(execution, "_TrainingGraphs", lambda model, x, autocast: model)
     monkeypatch.setattr(torch.distributed, "is_available", lambda: True)
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 2)

@@ -2,7 +2,8 @@
 
 Small models at short lookbacks are launch-bound on a GPU: a TSM2 training step is ~900 small kernels whose
 launches cost more CPU time than their GPU work. :class:`FastForward` wraps a model and runs each call of a
-static batch size through a faster path, keyed by (training flag, grad mode, inference mode, input dtype):
+static batch size through a faster path, keyed by (training flag, grad mode, inference mode, input dtype,
+autocast dtype):
 
 - ``"graphs"``: a training step asked through :meth:`FastForward.loss` replays its forward, loss and backward
   as one CUDA graph (:class:`_StepGraph`, captured in milliseconds), and :meth:`FastForward.backward` points the
@@ -16,8 +17,9 @@ static batch size through a faster path, keyed by (training flag, grad mode, inf
 
 Calls whose batch size differs from the first one seen in that mode (the last partial batch of an epoch or of a
 prediction) run eagerly on the same parameters, so no second capture or compilation is made for them. Under
-autocast (mixed precision) ``"graphs"`` captures the bf16 training step with autocast's cache off; model calls
-and fp16 steps (whose loss a GradScaler scales afterwards) run eagerly.
+autocast (mixed precision) every ``"graphs"`` capture records the casts with autocast's cache off, keyed by the
+autocast dtype: the bf16 training step, the model call's forward and backward (fp16 steps, whose loss a GradScaler
+scales after :meth:`FastForward.loss`, take this path) and no-grad calls (validation, prediction).
 When a capture fails, that path runs eagerly from then on, with one warning that names the cause: the usual one
 is an autograd graph of an earlier eager step still alive (a loss or output kept by the caller), whose gradient
 accumulators sit on the default stream, which a capture on a side stream may not wait on.
@@ -55,7 +57,7 @@ def resolve_execution(execution: str, device: torch.device | str) -> str:
 class _InferenceGraph:
     """One captured no-grad forward for a fixed input shape: copy in, replay, copy out."""
 
-    def __init__(self, model: nn.Module, x: Tensor) -> None:
+    def __init__(self, model: nn.Module, x: Tensor, autocast_dtype: torch.dtype | None = None) -> None:
         self.static_x = x.clone()
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -64,7 +66,7 @@ class _InferenceGraph:
                 model(self.static_x)
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph), _capturing_casts(autocast_dtype):
             self.static_y = model(self.static_x)
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -102,6 +104,19 @@ def _warm_up(step: Callable[[], Any]) -> None:
     torch.cuda.synchronize()
 
 
+def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The dtype autocast casts to on ``device``'s type, or None when autocast is off there."""
+    return torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
+
+
+def _capturing_casts(dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast for a capture: a graph cannot use autocast's cache of cast weights (the cache is freed when the
+    caller's autocast region ends, and the graph would read freed memory), so it records the casts themselves."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=dtype, cache_enabled=False)
+
+
 def _distributed() -> bool:
     """Whether this process is one of several ranks of a process group (DDP)."""
     dist = torch.distributed
@@ -118,7 +133,7 @@ class _TrainingGraphs:
     accumulators are made on the stream that runs the step.
     """
 
-    def __init__(self, model: nn.Module, x: Tensor) -> None:
+    def __init__(self, model: nn.Module, x: Tensor, autocast_dtype: torch.dtype | None = None) -> None:
         self.params = tuple(p for p in model.parameters() if p.requires_grad)
         self.static_x = x.detach().clone()
 
@@ -130,7 +145,7 @@ class _TrainingGraphs:
             _warm_up(forward_backward)
             pool = torch.cuda.graph_pool_handle()
             self.forward_graph, self.backward_graph = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.forward_graph, pool=pool):
+            with torch.cuda.graph(self.forward_graph, pool=pool), _capturing_casts(autocast_dtype):
                 out = model(self.static_x)
             self.static_grad_out = torch.empty_like(out)
             with torch.cuda.graph(self.backward_graph, pool=pool):
@@ -192,13 +207,7 @@ class _StepGraph:
         with _put_back(model):
             _warm_up(step)
             self.graph = torch.cuda.CUDAGraph()
-            # a capture cannot use autocast's cache of cast weights: the graph records the casts themselves
-            casts = (
-                torch.autocast("cuda", dtype=autocast_dtype, cache_enabled=False)
-                if autocast_dtype is not None
-                else contextlib.nullcontext()
-            )
-            with torch.cuda.graph(self.graph), casts:
+            with torch.cuda.graph(self.graph), _capturing_casts(autocast_dtype):
                 loss, self.static_grads = step()
             self.static_loss = loss.detach()
             del loss
@@ -240,13 +249,12 @@ class FastForward:
             return self.model(x)
         if mode in ("compile", "compile-graphs"):
             return self._compiled_call(mode, x)
-        if torch.is_autocast_enabled(x.device.type):
-            return self.model(x)
         grad = torch.is_grad_enabled()
         if grad and not self.model.training:
             return self.model(x)
-        key = (self.model.training, grad, torch.is_inference_mode_enabled(), x.dtype)
-        capture = functools.partial(_TrainingGraphs if grad else _InferenceGraph, self.model, x)
+        autocast = _autocast_dtype(x.device)
+        key = (self.model.training, grad, torch.is_inference_mode_enabled(), x.dtype, autocast)
+        capture = functools.partial(_TrainingGraphs if grad else _InferenceGraph, self.model, x, autocast)
         shape, fn = self._path(key, tuple(x.shape), capture, x.is_cuda)
         return fn(x) if fn is not None and tuple(x.shape) == shape else self.model(x)
 
@@ -262,8 +270,7 @@ class FastForward:
         """
         self._replayed = None
         training = self.model.training and torch.is_grad_enabled()
-        device = x.device.type
-        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        autocast = _autocast_dtype(x.device)
         graphable = self.mode(x.device) == "graphs" and training and autocast in (None, torch.bfloat16)
         if not graphable or _distributed():
             return loss_function(self(x).float(), y)
