@@ -330,8 +330,8 @@ def _markdown(rows, args, device) -> str:
         "peak = max GPU memory allocated during the training steps; setup = the first calls' extra time: "
         "CUDA-graph capture or compilation, and in the first rows of a run Triton's one-off kernel compilation too."
         + (
-            " Under autocast graphs mode replays the bf16 training step as one graph; fp16 steps and inference run "
-            "eagerly (tsmamba.execution)."
+            " Under autocast graphs mode replays the bf16 training step as one graph, fp16 steps as forward and "
+            "backward graphs and inference as one graph, each capturing the casts (tsmamba.execution)."
             if args.precision in AUTOCAST
             else ""
         ),
