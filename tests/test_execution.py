@@ -43,16 +43,20 @@ def test_fast_forward_on_cpu_calls_the_model_itself():
         torch.testing.assert_close(FastForward(model, mode)(x), expected, rtol=0, atol=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
-def test_graphs_mode_equals_eager_on_cuda():
-    # without dropout a graphed training step and a graphed prediction give the eager outputs and gradients;
-    # a batch of another size (the last partial batch) runs eagerly
+def _graphed_tsm2_on_cuda() -> tuple[nn.Module, torch.Tensor, FastForward]:
+    """A small TSM2 without dropout (graphed and eager calls then agree), a batch of 8 and its graphs-mode wrapper."""
     from tsmamba.models.registry import build_model, make_config
 
     torch.manual_seed(0)
     model = build_model("tsm2", make_config("tsm2", None, {"d_model": 16, "dropout": 0.0}), 96, 24, 5).cuda()
-    x = torch.randn(8, 96, 5, device="cuda")
-    fast = FastForward(model, "graphs")
+    return model, torch.randn(8, 96, 5, device="cuda"), FastForward(model, "graphs")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs in the GPU requests)")
+def test_graphs_mode_equals_eager_on_cuda():
+    # without dropout a graphed training step and a graphed prediction give the eager outputs and gradients;
+    # a batch of another size (the last partial batch) runs eagerly
+    model, x, fast = _graphed_tsm2_on_cuda()
     grads = []
     for forward in (model, fast, fast):
         model.zero_grad(set_to_none=True)
@@ -75,12 +79,7 @@ def test_graphs_mode_equals_eager_on_cuda():
 def test_graphs_mode_under_autocast_equals_eager_on_cuda(dtype):
     # the model call's forward/backward graphs and the no-grad graph, captured under autocast with its cache off,
     # give the eager outputs and gradients under the same autocast, and replay more than once
-    from tsmamba.models.registry import build_model, make_config
-
-    torch.manual_seed(0)
-    model = build_model("tsm2", make_config("tsm2", None, {"d_model": 16, "dropout": 0.0}), 96, 24, 5).cuda()
-    x = torch.randn(8, 96, 5, device="cuda")
-    fast = FastForward(model, "graphs")
+    model, x, fast = _graphed_tsm2_on_cuda()
     results = []
     for forward in (model, fast, fast):
         model.zero_grad(set_to_none=True)
