@@ -199,3 +199,18 @@ def test_reduce_scatter_in_the_chunk_parallel_backward(monkeypatch):
     inputs = _inputs(1, 32, 40, 16, use_h0=True, seed=5)
     check_against_reference(inputs, torch.float32, softplus=True, reverse=True, backend="triton")
     assert flags == [True]
+
+
+@pytest.mark.parametrize(("prefetch", "discard"), [(1, 0), (0, 1), (1, 1)])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_backward_cache_hints_leave_gradients_unchanged(monkeypatch, prefetch, discard, reverse):
+    # the L2 prefetch of the next tile and the discard of the walked scratch are hints (inline PTX, compiled only
+    # for the GPU: in the interpreter this is the plain path); the discard must never drop a scratch line that a
+    # later step reads: 5 tiles with a partial last one, and the chunked backward (chunks of 2 tiles)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "prefetch", prefetch)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "discard", discard)
+    inputs = _inputs(2, 64, 70, 4, groups=1, use_h0=True, seed=7)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "min_programs", 10**6)
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "min_tiles", 2)
+    check_against_reference(inputs, torch.float32, softplus=True, reverse=reverse, backend="triton")
