@@ -43,8 +43,12 @@ CACHE_HINTS = os.environ.get("TRITON_INTERPRET") != "1"
 # state off the one-channel-per-lane layout.
 NO_ALIGN_HINTS = ("dim", "s_an")
 
-# Checkpoint interval = the backward's tile length (steps per tile).
-CKPT_STEPS = 16
+# Checkpoint interval = the backward's tile length (steps per tile). 8, not 16: the backward's recompute scratch
+# (steps x N x 32 channels x 4 bytes a program) is then 16 KB a program, 128 KB for the 8 programs an SM holds,
+# within the L1, where 16 steps' 256 KB spilled to the L2 and DRAM (715 MB written back a call at the Weather token
+# shape); fwd+bwd -5 to -9 % at TSM2's Weather shapes, -14 % with the backward's prefetch
+# (benchmarks/results/hold_h200_2026-12-02b.md).
+CKPT_STEPS = 8
 
 
 def checkpoint_slots(length: int) -> int:

@@ -237,16 +237,13 @@ def test_backward_walk_stays_in_one_warp(monkeypatch, dtype, bc_layout):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("hint", ["prefetch", "discard"])
-def test_backward_cache_hints_reach_the_compile_without_barriers(monkeypatch, dtype, hint):
-    # BWD_CONFIG prefetch: one L2 prefetch per row of the next tile's u, delta, dy, z (CKPT_STEPS each) and per
-    # state row of its checkpoint; discard: one per scratch row (N) in the loop after the walk. Still one warp with
-    # no barrier or shared memory, and no spill (both hints at once spill 4 bytes in bf16 under Triton 3.6)
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, hint, 1)
+@pytest.mark.parametrize(("level", "cache"), [(1, "L2"), (2, "L1")])
+def test_backward_prefetch_reaches_the_compile_without_barriers(monkeypatch, dtype, level, cache):
+    # BWD_CONFIG prefetch: one prefetch per row of the next tile's u, delta, dy, z (CKPT_STEPS each) and per state
+    # row of its checkpoint, into the level's cache; still one warp with no barrier or shared memory, no spill
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "prefetch", level)
     ptx = _compile_backward(monkeypatch, dtype, "tsm2").asm["ptx"]
-    prefetches = 4 * scan_triton_fwd.CKPT_STEPS + N_STATE if hint == "prefetch" else 0
-    assert ptx.count("prefetch.global.L2") == prefetches
-    assert ptx.count("discard.global.L2") == (N_STATE if hint == "discard" else 0)
+    assert ptx.count(f"prefetch.global.{cache}") == 4 * scan_triton_fwd.CKPT_STEPS + N_STATE
     for instr in ("bar.sync", "st.shared", "ld.shared"):
         assert instr not in ptx, f"{instr} in the backward's PTX"
     report = _ptxas_report(ptx)
