@@ -13,7 +13,7 @@ import pytest
 import torch
 from selective_scan_cases import TOLERANCES, assert_close, make_inputs
 from tsmamba.kernels.reference import selective_scan_loop
-from tsmamba.kernels.scan_triton_fwd import checkpoint_slots
+from tsmamba.kernels.scan_triton_fwd import CKPT_STEPS, checkpoint_slots
 
 from tsmamba.models.registry import build_model, make_config
 
@@ -55,10 +55,10 @@ def test_fast_path_equals_reference_path():
     assert checked == len(ref_params)
 
 
-def test_scan_forward_op_checkpoints_are_the_states_before_every_16th_step():
-    # the op's checkpoint output holds exactly the states before scanned steps 16, 32, ... (the backward's tile
-    # starts past tile 0; none for L <= 16) and no uninitialised memory (torch.compile compares and reuses
-    # outputs): in both directions, with and without an initial state, on the launcher's chunked two-pass path
+def test_scan_forward_op_checkpoints_are_the_states_before_every_tile():
+    # the op's checkpoint output holds exactly the states before scanned steps T, 2T, ... (T = CKPT_STEPS, the
+    # backward's tile starts past tile 0; none for L <= T) and no uninitialised memory (torch.compile compares and
+    # reuses outputs): in both directions, with and without an initial state, on the launcher's chunked two-pass path
     # (L=130 on 2 x 4 channels) too; each slot equals the last state of the fp64 loop over the steps before it
     fields = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
     for use_h0, reverse, length in ((True, True, 37), (False, False, 37), (True, False, 130), (False, True, 16)):
@@ -68,9 +68,9 @@ def test_scan_forward_op_checkpoints_are_the_states_before_every_16th_step():
             torch.empty(4096, device=DEVICE).fill_(fill)
             _, _, ckpt = torch.ops.tsmamba.selective_scan_fwd(*args, True, reverse, True)
             assert ckpt.shape == (2, checkpoint_slots(length), 2, 4)
-            assert ckpt.shape[1] == (length - 1) // 16 and torch.isfinite(ckpt).all()
+            assert ckpt.shape[1] == (length - 1) // CKPT_STEPS and torch.isfinite(ckpt).all()
         for k in range(1, ckpt.shape[1] + 1):
-            steps = slice(length - 16 * k, None) if reverse else slice(0, 16 * k)
+            steps = slice(length - CKPT_STEPS * k, None) if reverse else slice(0, CKPT_STEPS * k)
             cut = {name: inputs[name] for name in fields}
             cut.update({name: inputs[name][..., steps] for name in ("u", "delta", "z", "B", "C")})
             _, state = selective_scan_loop(**cut, delta_softplus=True, reverse=reverse, return_last_state=True)
