@@ -46,10 +46,9 @@ from .scan_triton_fwd import (
 # Below min_programs programs (32 channels of one batch row each) the walk splits the tiles into chunks of at
 # least min_tiles tiles that run in parallel.
 # maxnreg: register cap per thread, as in FWD_CONFIG.
-# prefetch: at the start of each tile, ask for the next tile's u, Δ, dy, z rows and its checkpoint, so that their
-# loads do not wait on DRAM (47 % of the stall samples before: benchmarks/results/hold_h200_2026-12-02b.md);
-# 1 = into the L2, 2 = into the L1 too, 0 = off.
-BWD_CONFIG = {"min_programs": 4096, "min_tiles": 8, "maxnreg": None, "prefetch": 1}
+# prefetch: at the start of each tile, ask the L2 for the next tile's u, Δ, dy, z rows and its checkpoint, so that
+# their loads do not wait on DRAM (47 % of the stall samples before: benchmarks/results/hold_h200_2026-12-02b.md).
+BWD_CONFIG = {"min_programs": 4096, "min_tiles": 8, "maxnreg": None, "prefetch": True}
 BLOCK_D = 32
 
 
@@ -59,19 +58,12 @@ def _sigmoid(x):
 
 
 @triton.jit
-def _prefetch(ptrs, mask, LEVEL: tl.constexpr):
-    """Ask the L2 (LEVEL 1) or the L1 (LEVEL 2) for the lines at ``ptrs`` (where ``mask``) without waiting: a
-    hint, no value, no fault."""
-    if LEVEL == 1:
-        tl.inline_asm_elementwise(
-            "{ .reg .pred p; setp.ne.b32 p, $2, 0; @p prefetch.global.L2 [$1]; mov.u32 $0, 0; }",
-            "=r,l,r", [ptrs, mask.to(tl.int32)], dtype=tl.int32, is_pure=False, pack=1,
-        )  # fmt: skip
-    else:
-        tl.inline_asm_elementwise(
-            "{ .reg .pred p; setp.ne.b32 p, $2, 0; @p prefetch.global.L1 [$1]; mov.u32 $0, 0; }",
-            "=r,l,r", [ptrs, mask.to(tl.int32)], dtype=tl.int32, is_pure=False, pack=1,
-        )  # fmt: skip
+def _prefetch_l2(ptrs, mask):
+    """Ask the L2 for the lines at ``ptrs`` (where ``mask``) without waiting: a hint, no value, no fault."""
+    tl.inline_asm_elementwise(
+        "{ .reg .pred p; setp.ne.b32 p, $2, 0; @p prefetch.global.L2 [$1]; mov.u32 $0, 0; }",
+        "=r,l,r", [ptrs, mask.to(tl.int32)], dtype=tl.int32, is_pure=False, pack=1,
+    )  # fmt: skip
 
 
 @triton.jit
@@ -210,7 +202,7 @@ def _scan_bwd_kernel(
     HAS_DLAST: tl.constexpr,
     SCATTER: tl.constexpr,
     BC_UNIT: tl.constexpr = 1,
-    PREFETCH: tl.constexpr = 0,
+    PREFETCH: tl.constexpr = False,
 ):
     """Grid (channel blocks x batch, 1, chunks), batch folded into axis 0. Program axis 2 is a chunk of
     ``tiles_per_chunk`` tiles; its adjoint at the chunk's end comes from ``dlast_ptr`` (chunk stride ``s_qc``),
@@ -275,17 +267,17 @@ def _scan_bwd_kernel(
 
     for kk in range(0, tile_hi - tile_lo):
         k = tile_hi - 1 - kk
-        if PREFETCH > 0:  # the next tile's rows (tile k - 1: always whole) and checkpoint, while this one runs
+        if PREFETCH:  # the next tile's rows (tile k - 1: always whole) and checkpoint, while this one runs
             if k > tile_lo:
                 t_p = _time((k - 1) * T + tl.arange(0, T), L, REVERSE)[:, None]
                 ok_p = (t_p >= 0) & mask_d[None, :]
-                _prefetch(u_row[None, :] + t_p * s_ul, ok_p, PREFETCH)
-                _prefetch(d_row[None, :] + t_p * s_dl, ok_p, PREFETCH)
-                _prefetch(g_row[None, :] + t_p * s_gl, ok_p, PREFETCH)
+                _prefetch_l2(u_row[None, :] + t_p * s_ul, ok_p)
+                _prefetch_l2(d_row[None, :] + t_p * s_dl, ok_p)
+                _prefetch_l2(g_row[None, :] + t_p * s_gl, ok_p)
                 if HAS_Z:
-                    _prefetch(z_row[None, :] + t_p * s_zl, ok_p, PREFETCH)
+                    _prefetch_l2(z_row[None, :] + t_p * s_zl, ok_p)
                 if k > 1:
-                    _prefetch(ckpt_ptr + (pid_b * (n_tiles - 1) + k - 2) * dim * N + state_off, mask_nd, PREFETCH)
+                    _prefetch_l2(ckpt_ptr + (pid_b * (n_tiles - 1) + k - 2) * dim * N + state_off, mask_nd)
         # ---- recompute the tile's states (scan order) into the scratch ----
         h = tl.load(  # slot k - 1 holds the state before tile k; tile 0 starts from the initial state (or zeros)
             ckpt_ptr + (pid_b * (n_tiles - 1) + tl.maximum(k - 1, 0)) * dim * N + state_off,
@@ -656,7 +648,7 @@ def scan_backward(
         *du.stride(), *ddelta.stride(), *dz.stride(),
         T=CKPT_STEPS, HAS_D=args.D is not None, HAS_INIT=init is not None, HAS_DLAST=has_dlast,
         SCATTER=block_d == 32 and block_n <= 32,  # else the all-reduce and _store_n (narrow groups, N > 32)
-        PREFETCH=cfg["prefetch"] if CACHE_HINTS else 0,
+        PREFETCH=bool(cfg["prefetch"]) and CACHE_HINTS,
         **flags, **launch_options(1, cfg["maxnreg"]),
     )  # fmt: skip
     dB, dC, dA, dD, dbias = sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)

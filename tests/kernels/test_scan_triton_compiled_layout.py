@@ -237,13 +237,14 @@ def test_backward_walk_stays_in_one_warp(monkeypatch, dtype, bc_layout):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize(("level", "cache"), [(1, "L2"), (2, "L1")])
-def test_backward_prefetch_reaches_the_compile_without_barriers(monkeypatch, dtype, level, cache):
-    # BWD_CONFIG prefetch: one prefetch per row of the next tile's u, delta, dy, z (CKPT_STEPS each) and per state
-    # row of its checkpoint, into the level's cache; still one warp with no barrier or shared memory, no spill
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "prefetch", level)
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_backward_prefetch_reaches_the_compile_without_barriers(monkeypatch, dtype, prefetch):
+    # BWD_CONFIG prefetch (on by default): one L2 prefetch per row of the next tile's u, delta, dy, z (CKPT_STEPS
+    # each) and per state row of its checkpoint, none when off; still one warp with no barrier or shared memory, no
+    # spill
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "prefetch", prefetch)
     ptx = _compile_backward(monkeypatch, dtype, "tsm2").asm["ptx"]
-    assert ptx.count(f"prefetch.global.{cache}") == 4 * scan_triton_fwd.CKPT_STEPS + N_STATE
+    assert ptx.count("prefetch.global") == (4 * scan_triton_fwd.CKPT_STEPS + N_STATE if prefetch else 0)
     for instr in ("bar.sync", "st.shared", "ld.shared"):
         assert instr not in ptx, f"{instr} in the backward's PTX"
     report = _ptxas_report(ptx)
