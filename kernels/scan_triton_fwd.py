@@ -45,9 +45,9 @@ NO_ALIGN_HINTS = ("dim", "s_an")
 
 # Checkpoint interval = the backward's tile length (steps per tile). 8, not 16: the backward's recompute scratch
 # (steps x N x 32 channels x 4 bytes a program) is then 16 KB a program, 128 KB for the 8 programs an SM holds,
-# within the L1, where 16 steps' 256 KB spilled to the L2 and DRAM (715 MB written back a call at the Weather token
-# shape); fwd+bwd -5 to -9 % at TSM2's Weather shapes, -14 % with the backward's prefetch
-# (benchmarks/results/hold_h200_2026-12-02b.md).
+# within the L1, where 16 steps' 256 KB missed it (L1 hit rate 30 %, 0.8 GB of DRAM traffic a call beyond the
+# compulsory at the Weather token shape); fwd+bwd -5 to -9 % at TSM2's Weather shapes, -10 to -16 % with the
+# backward's prefetch (benchmarks/results/hold_h200_2026-12-02b.md).
 CKPT_STEPS = 8
 
 
