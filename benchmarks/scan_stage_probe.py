@@ -33,12 +33,12 @@ _DECAY = "            q = tl.exp2(dt[None, :] * A2) * g"
 
 EDITS = [
     (
-        'BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None}',
-        'BWD_CONFIG = {"min_programs": 4096, "min_tiles": 4, "maxnreg": None, "skip": 0}  # probe copy',
+        "\nBLOCK_D = 32\n",
+        '\nBWD_CONFIG["skip"] = 0  # probe copy\nBLOCK_D = 32\n',
     ),
     (
-        "    SCATTER: tl.constexpr,\n    BC_UNIT: tl.constexpr = 1,\n):",
-        "    SCATTER: tl.constexpr,\n    BC_UNIT: tl.constexpr = 1,\n    SKIP: tl.constexpr = 0,\n):",
+        "    PREFETCH: tl.constexpr = False,\n):",
+        "    PREFETCH: tl.constexpr = False,\n    SKIP: tl.constexpr = 0,\n):",
     ),
     (
         "        for j in range(0, steps):\n",
