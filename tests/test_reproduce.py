@@ -157,6 +157,10 @@ def test_cli_reproduce_dry_run_shows_the_budget_order_and_estimates(tmp_path: Pa
     budget = listed("--budget-minutes", "5")  # 300 s of one slot cannot hold 431 + 51 s
     assert [r[0] for r in budget] == ["ETTh1-dlinear-L512-H96-s2022", "Weather-dlinear-L512-H96-s2022"]
     assert [r[0] for r in listed("--budget-minutes", "10")] == [r[0] for r in as_given]
+    assert all("(1 GPU," in " ".join(r) for r in as_given)
+    on_cpu = CliRunner().invoke(app, [*args[:-4], "--gpus", "", "--cpu-slots", "1"])  # no GPU: CPU slots
+    run_lines = [line for line in on_cpu.output.splitlines() if line.startswith("  run ")]
+    assert on_cpu.exit_code == 0 and run_lines and all("(CPU slot," in line for line in run_lines), on_cpu.output
 
 
 def test_cell_round_trips_and_counts_devices() -> None:

@@ -227,6 +227,7 @@ def describe_plan(
     for cell in todo:
         expected = estimate(cell)
         guess = "no estimate" if expected is None else f"~{expected:.0f} s"
-        lines.append(f"  run   {cell.id}  ({cell.devices} GPU{'s' if cell.devices > 1 else ''}, {guess})")
+        where = f"{cell.devices} GPU{'s' if cell.devices > 1 else ''}" if gpus else "CPU slot"
+        lines.append(f"  run   {cell.id}  ({where}, {guess})")
     lines += [f"  done  {cell.id}" + ("  STALE" if cell.id in the_plan.stale else "") for cell in the_plan.done]
     return "\n".join(lines)
