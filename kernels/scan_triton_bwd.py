@@ -44,11 +44,12 @@ from .scan_triton_fwd import (
 )
 
 # Below min_programs programs (32 channels of one batch row each) the walk splits the tiles into chunks of at
-# least min_tiles tiles that run in parallel.
+# least min_tiles tiles that run in parallel: 64 steps whatever the tile length (with 8-step tiles and 4 tiles a
+# chunk, ETTh1's (448, 32, 65) went chunked and ran 28 % slower).
 # maxnreg: register cap per thread, as in FWD_CONFIG.
 # prefetch: at the start of each tile, ask the L2 for the next tile's u, Δ, dy, z rows and its checkpoint, so that
 # their loads do not wait on DRAM (47 % of the stall samples before: benchmarks/results/hold_h200_2026-12-02b.md).
-BWD_CONFIG = {"min_programs": 4096, "min_tiles": 8, "maxnreg": None, "prefetch": True}
+BWD_CONFIG = {"min_programs": 4096, "min_tiles": 64 // CKPT_STEPS, "maxnreg": None, "prefetch": True}
 BLOCK_D = 32
 
 
@@ -270,7 +271,7 @@ def _scan_bwd_kernel(
         if PREFETCH:  # the next tile's rows (tile k - 1: always whole) and checkpoint, while this one runs
             if k > tile_lo:
                 t_p = _time((k - 1) * T + tl.arange(0, T), L, REVERSE)[:, None]
-                ok_p = (t_p >= 0) & mask_d[None, :]
+                ok_p = (t_p >= 0) & mask_d[None, :]  # always true along T: broadcasts the mask to [T, BLOCK_D]
                 _prefetch_l2(u_row[None, :] + t_p * s_ul, ok_p)
                 _prefetch_l2(d_row[None, :] + t_p * s_dl, ok_p)
                 _prefetch_l2(g_row[None, :] + t_p * s_gl, ok_p)
