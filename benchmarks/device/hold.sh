@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run THERE (the lent GPU machine), from the repo root, after prepare.sh here: one part per `run` call, results
 # packed into $OUT/<part>.tar.gz (at most 8 files come back). Parts:
-#   kernels  native kernel tests, then kernel_bench --sweep --defaults-only for the working tree and each shim
+#   kernels  native kernel tests (TESTS=0 skips them), then kernel_bench --sweep --defaults-only for the working tree and each shim
 #            (BUILDS="cur <commit> probe ..."; SHAPES; EXTRA="--extra-bwd ..." for every build), two rounds
 #   ncu      Nsight Compute sections of one kernel launch per build (NCU_KERNEL regex, default the scan forward;
 #            NCU_SHAPE; NCU_ARGS, default --inference: benchmarks/scan_once.py's options)
@@ -63,7 +63,7 @@ native_tests() {  # the kernel tests natively (CI runs them in Triton's interpre
 case $part in
 kernels)
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv > "$R/env.txt"
-  native_tests
+  [ "${TESTS:-1}" = 1 ] && native_tests
   for round in 1 2; do
     for build in ${BUILDS:-cur}; do
       late && { echo "$build round $round skipped t=$(el)"; continue; }
