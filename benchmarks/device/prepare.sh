@@ -10,7 +10,8 @@
 #   PROBE=1 adds .stage/shims/probe, the working tree's kernels with benchmarks/scan_stage_probe.py's switchable
 #   backward stages. WHEELS=0 skips the wheels, DATASETS="" the CSVs, STAGE another folder than .stage (tests)
 # - .peers/ (PEERS=1): the mamba_ssm sdist unpacked from TSMAMBA_PEERS_DIR (default ../shared/peers), which
-#   benchmarks/run_kernel_bench.sh builds there (~1.5 MB; carry it without .whl: both together pass 64 MiB)
+#   benchmarks/run_kernel_bench.sh builds there (~1.5 MB), or installs from .peers/wheels/ when an earlier call's
+#   wheel was joined there (~40 MB; carry .peers without .whl: both together pass 64 MiB)
 # Then run hold.sh there, e.g. carry [".stage", ".whl", ".data"] and command `bash benchmarks/device/hold.sh kernels`.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
