@@ -129,6 +129,28 @@ def test_cli_reproduce_dry_run_lists_only_the_selected_cells(tmp_path: Path) -> 
     assert bad.exit_code == 2 and "has no seed" in bad.output
 
 
+def test_cli_summary_after_a_slice_lists_what_the_whole_suite_lacks(tmp_path: Path) -> None:
+    # a run restricted with --datasets rewrites table.md for the whole folder: its "no result yet" list must name
+    # the other datasets' cells too, not only the slice's
+    from typer.testing import CliRunner
+
+    from tsmamba.cli import app
+
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(
+        'name = "s"\ndatasets = ["ETTh1", "ETTh2"]\nmodels = ["dlinear"]\nlookbacks = [96]\nhorizons = [24]\n'
+        "seeds = [1]\n"
+    )
+    out = tmp_path / "out"
+    etth1 = next(c for c in load_suite(suite_file).cells if c.dataset == "ETTh1")
+    ResultStore(out).append([fake_row(etth1)])
+    args = ["reproduce", str(suite_file), "--out", str(out), "--datasets", "ETTh1", "--summarize-only"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = (out / "table.md").read_text()
+    assert "1 cell(s) of the suite have no result yet: ETTh2-dlinear-L96-H24-s1." in table
+
+
 def test_cli_reproduce_dry_run_shows_the_budget_order_and_estimates(tmp_path: Path) -> None:
     # seed 2021 recorded for DLinear on ETTh1 (H=96: 20 s) and Weather (H=96: 400 s); seed 2022 to run. A budget
     # that cannot hold them lists the short cells first, and every listed cell shows its estimate

@@ -262,8 +262,9 @@ def reproduce(
     try:
         if execution is not None and execution not in EXECUTIONS:
             raise ValueError(f"--execution {execution!r} is not a mode; use one of {', '.join(EXECUTIONS)}.")
+        whole_suite = load_suite(suite)
         the_suite = select(
-            load_suite(suite),
+            whole_suite,
             models=values(models),
             datasets=values(datasets),
             horizons=values(horizons),
@@ -291,7 +292,8 @@ def reproduce(
                 live=live,
                 execution=execution,
             )
-        missing = [cell.id for cell in plan(the_suite, store).todo]
+        # table.md covers every row of the folder, so it lists what the whole suite lacks, not only this run's slice
+        missing = [cell.id for cell in plan(whole_suite, store).todo]
         files = write_summary(out, title=f"{the_suite.name}: {the_suite.description}".rstrip(": "), missing=missing)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
