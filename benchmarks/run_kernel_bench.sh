@@ -17,10 +17,11 @@ export PYTHONPATH=/tmp/shim
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" >> "$OUT/gpu.txt" 2>&1
 # A wheel an earlier call built (copied back in parts from $OUT/mamba_whl.part-*, joined here into .peers/wheels/,
-# ~40 MB: carry .peers without .whl) is installed instead of building (~3 min of the 16 cores)
+# ~40 MB: carry .peers without .whl) is installed instead of building (~3 min of the 16 cores); built from the
+# sdist when there is none or it does not install (e.g. another Python there: the wheel is cp312)
 wheel=$(ls .peers/wheels/mamba_ssm-*.whl 2>/dev/null | head -1)
 build() (
-  if [ -n "$wheel" ]; then python3 -m pip install -q --no-deps "$wheel"; exit; fi
+  if [ -n "$wheel" ] && python3 -m pip install -q --no-deps "$wheel"; then exit 0; fi
   cd .peers/mamba_ssm-2.3.2.post1 &&
   python3 - <<'PY'
 import re
