@@ -107,6 +107,26 @@ def test_steps_give_each_build_its_shim_and_scan_overrides(tmp_path):
         }
 
 
+@pytest.mark.parametrize("tests", ["1", "0"])
+def test_kernels_runs_the_native_tests_unless_told_not_to(tmp_path, tests):
+    # TESTS=0: a call that builds mamba_ssm in the background leaves the native tests to the next call; the
+    # kernel_bench rounds run either way (stand-ins for python3 and nvidia-smi record the launches)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    for name in ("python3", "nvidia-smi"):
+        (bin_dir / name).write_text(f'#!/usr/bin/env bash\necho "{name} $*" >> {calls}\n')
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path), "HOLD_INSTALL": "0", "TESTS": tests,
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "BUILDS": "cur"}  # fmt: skip
+    result = subprocess.run(["bash", str(HOLD), "kernels"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    launched = calls.read_text().splitlines()
+    assert any("-m pytest" in line for line in launched) == (tests == "1")
+    assert sum("kernel_bench.py" in line for line in launched) == 2  # two rounds of the one build
+
+
 def test_prepare_stages_a_commits_kernels_or_its_whole_package(tmp_path):
     # "<commit>" shims only tsmamba.kernels; "tree:<commit>" the whole package, so a model change can be timed
     # beside the working tree in one call (BUILDS="cur tree-<commit>"). Imported as hold.sh runs the benchmarks:
