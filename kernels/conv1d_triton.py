@@ -33,7 +33,12 @@ _NUM_WARPS = 8
 # dpre_16bit: with fp16/bf16 x, the dpre scratch in x's dtype (half its bytes, written once and read by the second
 # pass; dweight and dbias are summed from the fp32 values either way, dx rounds once more): bf16 -5 to -10 % at
 # the L=512 shapes, -17 % at L=11520.
-DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 264, "dpre_16bit": 1}
+# fold: rows of each tile a thread sums in registers before its five per-element sums take them, so those sums
+# hold (block_r / fold) x 64 values instead of block_r x 64 (fewer registers: 254 -> 184 at (64, 8) in fp32; at
+# (32, 8) 113 in fp32, two programs per SM; benchmarks/results/kernel_sass_cpu.md). 1 folds nothing (the default,
+# the kernel timed so far); 0 folds the rows the tile's layout gives a thread (_rows_per_thread); a fold across
+# threads still sums right, through shared memory each tile (the layout test checks that the auto fold does not).
+DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 264, "dpre_16bit": 1, "fold": 1}
 
 
 @triton.jit
@@ -126,6 +131,15 @@ def _conv1d_fwd_kernel(
 
 
 @triton.jit
+def _fold(v, FOLD: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    """(BLOCK_R, BLOCK_C) -> (BLOCK_R // FOLD, BLOCK_C): row r' sums rows r' + i * BLOCK_R // FOLD, i < FOLD (in
+    registers when those rows are one thread's, i.e. FOLD divides the tile's repeats along the rows)."""
+    if FOLD == 1:
+        return v
+    return tl.sum(tl.reshape(v, (FOLD, BLOCK_R // FOLD, BLOCK_C)), axis=0)
+
+
+@triton.jit
 def _conv1d_bwd_dpre_kernel(
     x_ptr,
     w_ptr,
@@ -151,6 +165,7 @@ def _conv1d_bwd_dpre_kernel(
     ACC_F64: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
+    FOLD: tl.constexpr,
 ):
     """Pass 1: dpre = grad_u * SiLU'(pre) once per element into a (batch x L, C) scratch, and this program's
     partial sums over its row tiles of dweight (Σ dpre * x[t + k - SHIFT]) and, with a bias, dbias (Σ dpre): row
@@ -161,12 +176,13 @@ def _conv1d_bwd_dpre_kernel(
     offs_k = tl.arange(0, K_POW2)
     # Σ dpre and Σ dpre * x[t + k - SHIFT] per element over the program's tiles, reduced over the rows once at the
     # end: a reduction per tile crosses the warps (the rows lie across them), a shared-memory round trip and
-    # barriers each time. Taps past the 4th (Mamba's d_conv is 4) are reduced per tile into dw_acc.
-    db_acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
-    dw0 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
-    dw1 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
-    dw2 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
-    dw3 = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+    # barriers each time; FOLD rows of a tile a thread holds are summed first, in registers. Taps past the 4th
+    # (Mamba's d_conv is 4) are reduced per tile into dw_acc.
+    db_acc = tl.zeros((BLOCK_R // FOLD, BLOCK_C), dtype=acc_dtype)
+    dw0 = tl.zeros((BLOCK_R // FOLD, BLOCK_C), dtype=acc_dtype)
+    dw1 = tl.zeros((BLOCK_R // FOLD, BLOCK_C), dtype=acc_dtype)
+    dw2 = tl.zeros((BLOCK_R // FOLD, BLOCK_C), dtype=acc_dtype)
+    dw3 = tl.zeros((BLOCK_R // FOLD, BLOCK_C), dtype=acc_dtype)
     dw_acc = tl.zeros((K_POW2, BLOCK_C), dtype=acc_dtype)
     for i in range(tiles_per_prog):
         b, t, ok = _rows(pid * tiles_per_prog + i, L, n_rows, BLOCK_R)
@@ -181,17 +197,17 @@ def _conv1d_bwd_dpre_kernel(
         dpre = gu * sig * (1.0 + pre * (1.0 - sig))
         rows = b * L + t
         tl.store(dpre_ptr + rows[:, None] * C + offs_c[None, :], dpre.to(dpre_ptr.dtype.element_ty), mask=mask)
-        db_acc += dpre
+        db_acc += _fold(dpre, FOLD, BLOCK_R, BLOCK_C)
         for k in tl.static_range(K):  # the taps' x tiles again: L1/L2 hits of the loads above
             prod = dpre * _tap(x_ptr, b, t + (k - SHIFT), ok, offs_c, mask_c, L, s_xb, s_xl, s_xc, acc_dtype)
             if k == 0:
-                dw0 += prod
+                dw0 += _fold(prod, FOLD, BLOCK_R, BLOCK_C)
             elif k == 1:
-                dw1 += prod
+                dw1 += _fold(prod, FOLD, BLOCK_R, BLOCK_C)
             elif k == 2:
-                dw2 += prod
+                dw2 += _fold(prod, FOLD, BLOCK_R, BLOCK_C)
             elif k == 3:
-                dw3 += prod
+                dw3 += _fold(prod, FOLD, BLOCK_R, BLOCK_C)
             else:
                 dw_acc += tl.where(offs_k[:, None] == k, tl.sum(prod, axis=0)[None, :], 0.0)
     dw_acc += tl.where(offs_k[:, None] == 0, tl.sum(dw0, axis=0)[None, :], 0.0)
@@ -233,6 +249,13 @@ def _conv1d_bwd_dx_kernel(
     tl.store(
         dx_ptr + rows[:, None] * C + offs_c[None, :], dx.to(dx_ptr.dtype.element_ty), mask=ok[:, None] & mask_c[None, :]
     )
+
+
+def _rows_per_thread(block_r: int, block_c: int, num_warps: int, itemsize: int) -> int:
+    """Rows of a (block_r, block_c) tile each thread holds under Triton's coalesced layout for loads contiguous
+    along the channels: 16-byte vectors of them, a warp's lanes across the channels first, warps down the rows."""
+    lanes_c = min(32, max(1, block_c // max(1, 16 // itemsize)))
+    return max(1, block_r // ((32 // lanes_c) * num_warps))
 
 
 def _blocks(channels: int) -> tuple[int, int]:
@@ -280,9 +303,13 @@ def conv1d_silu_backward(
     k = weight.shape[-1]
     w = weight.reshape(channels, k).contiguous()
     block_r, block_c = _blocks(channels)
-    dpre_r = DPRE_CONFIG["block_r"]
+    dpre_r, fold = DPRE_CONFIG["block_r"], DPRE_CONFIG["fold"]
     if dpre_r < 1 or dpre_r & (dpre_r - 1):
         raise ValueError(f"DPRE_CONFIG['block_r'] is {dpre_r}; use a power of two (a Triton tile size)")
+    if fold == 0:
+        fold = _rows_per_thread(dpre_r, block_c, DPRE_CONFIG["num_warps"], x.element_size())
+    if fold < 1 or fold & (fold - 1) or fold > dpre_r:
+        raise ValueError(f"DPRE_CONFIG['fold'] is {fold}; use 0 (auto) or a power of two up to block_r ({dpre_r})")
     n_rows = batch * length
     n_tiles, n_c = triton.cdiv(n_rows, dpre_r), triton.cdiv(channels, block_c)
     tiles_per_prog = triton.cdiv(n_tiles, max(1, DPRE_CONFIG["programs"] // n_c))
@@ -314,6 +341,7 @@ def conv1d_silu_backward(
         ACC_F64=acc == torch.float64,
         BLOCK_R=dpre_r,
         BLOCK_C=block_c,
+        FOLD=fold,
         num_warps=DPRE_CONFIG["num_warps"],
     )
     dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)

@@ -125,13 +125,14 @@ def main() -> None:
         report(f"_scan_bwd_kernel (fp32, maxnreg {cap})", layout._compile_backward(monkeypatch, torch.float32))
         monkeypatch.undo()
     names = ("_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
-    x = torch.zeros(1344, 65, 256)[..., :128]  # the Weather token mixer's conv input: half of the in_proj output
-    w, b = torch.zeros(128, 1, 4), torch.zeros(128)
-    calls = layout._captured(
-        monkeypatch, conv1d_triton, names, lambda: conv1d_triton.conv1d_silu_backward(x, w, b, x, False)
-    )
-    monkeypatch.undo()
-    report("_conv1d_bwd_dpre_kernel (1344 x 65 x 128, K=4, fp32)", layout._compile_sm90(*calls[0]))
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.zeros(1344, 65, 256, dtype=dtype)[..., :128]  # the Weather token mixer's conv input: half of
+        w, b = torch.zeros(128, 1, 4), torch.zeros(128)  # the in_proj output (bf16 under autocast)
+        calls = layout._captured(
+            monkeypatch, conv1d_triton, names, lambda: conv1d_triton.conv1d_silu_backward(x, w, b, x, False)
+        )
+        monkeypatch.undo()
+        report(f"_conv1d_bwd_dpre_kernel (1344 x 65 x 128, K=4, {dtype})", layout._compile_sm90(*calls[0]))
 
 
 if __name__ == "__main__":

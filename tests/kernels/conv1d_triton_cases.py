@@ -83,6 +83,26 @@ def test_first_backward_pass_in_other_tiles(monkeypatch, block_r, num_warps):
     _check(3, 30, 70, 4, reverse=block_r == 32, dtype=torch.float32, seed=11)
 
 
+@pytest.mark.parametrize(("block_r", "num_warps", "fold"), [(64, 8, 0), (32, 8, 2), (16, 4, 16)])
+def test_first_backward_pass_folds_rows(monkeypatch, block_r, num_warps, fold):
+    # DPRE_CONFIG's fold (rows summed in registers before the per-element sums): the layout's own (0, 4 rows at
+    # (64, 8) in fp32), an explicit 2, and the whole tile (16: rows that span threads, summed through shared
+    # memory on a GPU); several tiles per program, tiles across sequence boundaries and a last partial one
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", block_r)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", num_warps)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "fold", fold)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", 3)
+    _check(3, 30, 70, 4, reverse=fold == 2, dtype=torch.float32, seed=13 + fold)
+
+
+@pytest.mark.parametrize("fold", [3, 128, -1])
+def test_first_backward_pass_fold_must_divide_the_tile(monkeypatch, fold):
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "fold", fold)
+    x, w, b = (t.detach() for t in _inputs(2, 5, 3, 4, torch.float32))
+    with pytest.raises(ValueError, match="fold"):
+        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(2, 5, 3, device=DEVICE), False)
+
+
 def test_first_backward_pass_tile_must_be_a_power_of_two(monkeypatch):
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", 24)
     x, w, b = (t.detach() for t in _inputs(2, 5, 3, 4, torch.float32))
