@@ -17,7 +17,8 @@ HOLD = ROOT / "benchmarks" / "device" / "hold.sh"
 
 def _run(part: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "HOLD_INSTALL": "0", **env}
-    full["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full['PATH']}"  # python3 = this interpreter
+    if "PATH" not in env:  # python3 = this interpreter, unless a test passes stand-ins
+        full["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full['PATH']}"
     return subprocess.run(["bash", str(HOLD), part], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
 
 
@@ -40,6 +41,36 @@ def test_grid_runs_detached_and_wait_packs_its_results(tmp_path):
         log = tar.extractfile("grid_out/grid.log").read().decode()
     assert "grid_out/results.jsonl" in names
     assert "Weather-dlinear-L512-H96-s2021" in log  # the dry run listed the slice's cell
+
+
+def test_wait_with_stop_ends_a_running_grid_through_its_runner(tmp_path):
+    # a stand-in python3 plays a runner that would outlive the call: STOP=1 SIGTERMs it (not the shells around
+    # it), it records the signal as the runner's handler would, and the results folder is packed all the same
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    marker = tmp_path / "runner_stopped"
+    fake = bin_dir / "python3"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'case "$*" in *reproduce*) ;; *) exit 0 ;; esac\n'
+        f"trap 'echo TERM > {marker}; exit 143' TERM\n"
+        "sleep 120 & wait $!\n"
+    )
+    fake.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    results = tmp_path / "folder"
+    results.mkdir()
+    (results / "results.jsonl").write_text("{}\n")
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    started = _run("grid", tmp_path, GRID=f"suite.toml --out {results}", HOLD="2", PATH=path)
+    assert "grid started" in started.stdout, started.stdout + started.stderr
+    assert not (tmp_path / "work" / "grid.done").exists()  # still running after the call
+    stopped = _run("wait", tmp_path, WAIT="1", STOP="1", PATH=path)
+    assert "grid stopped" in stopped.stdout and "not done" not in stopped.stdout, stopped.stdout + stopped.stderr
+    assert marker.read_text().strip() == "TERM"
+    with tarfile.open(tmp_path / "out" / "grid.tar.gz") as tar:
+        assert "grid_out/results.jsonl" in tar.getnames()
 
 
 @pytest.mark.slow  # one CLI process

@@ -20,7 +20,9 @@
 #   suite    run `tsmamba reproduce` in the foreground (SUITE="<suite> <options>", e.g. a validation sweep) into
 #            $OUT/suite, killed at LIMIT + 60 s; FROM=<committed results folder> resumes that folder's table
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
-#   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder
+#   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder; STOP=1 then stops a grid
+#            still running (SIGTERM to its runner, which stops the cells: what finished stays recorded), the way
+#            to end a grid early (a `pkill -f PATTERN` in the call's own command also matches that command's shell)
 # Every part stops starting new work after LIMIT seconds (default 480), so a call ends inside its 600 s.
 # WORK (default /tmp) holds the detached grid's files; HOLD_INSTALL=0 skips the installs (tests).
 set -u
@@ -159,13 +161,17 @@ grid)
   suite=$1; shift; out=$2; shift 2
   cp -r "$out" "$W/grid_out"
   setsid bash -c "python3 -m tsmamba.cli reproduce $suite --out $W/grid_out --data-dir $W/grid_data --no-live $* \
-    > $W/grid.log 2>&1; touch $W/grid.done" < /dev/null > /dev/null 2>&1 &
+    > $W/grid.log 2>&1 & echo \$! > $W/grid.pid; wait \$!; touch $W/grid.done" < /dev/null > /dev/null 2>&1 &
   echo "grid started t=$(el)"
   while [ "$(el)" -lt "${HOLD:-570}" ] && [ ! -f "$W/grid.done" ]; do sleep 5; done
   tail -3 "$W/grid.log"
   rmdir "$R" ;;
 wait)
   while [ "$(el)" -lt "${WAIT:-560}" ] && [ ! -f "$W/grid.done" ]; do sleep 5; done
+  if [ ! -f "$W/grid.done" ] && [ "${STOP:-0}" = 1 ]; then  # SIGTERM the runner: it stops its cells, as Ctrl-C
+    kill -TERM "$(cat "$W/grid.pid")" 2>/dev/null; echo "grid stopped at t=$(el)"
+    for _ in $(seq 60); do [ -f "$W/grid.done" ] && break; sleep 1; done
+  fi
   [ -f "$W/grid.done" ] || echo "grid not done after $(el) s: packing what is there"
   tail -8 "$W/grid.log"; cp "$W/grid.log" "$W/grid_out/"
   rmdir "$R"; (cd "$W" && tar czf "$OUT/grid.tar.gz" grid_out) ;;
