@@ -1,5 +1,5 @@
 """Per-iteration machine code of the hot loops (sm_90a SASS), on the CPU: the scan backward and the conv backward's
-first pass, compiled exactly as their launchers call them at TSM2's shapes.
+two passes, compiled exactly as their launchers call them at TSM2's shapes.
 
 For each kernel: registers and spills (ptxas), shuffles and barriers in the whole kernel, then every loop (a branch
 back to an earlier label) with its instruction, barrier, shuffle and shared-memory counts. Uses the sm_90 compile
@@ -132,7 +132,8 @@ def main() -> None:
             monkeypatch, conv1d_triton, names, lambda: conv1d_triton.conv1d_silu_backward(x, w, b, x, False)
         )
         monkeypatch.undo()
-        report(f"_conv1d_bwd_dpre_kernel (1344 x 65 x 128, K=4, {dtype})", layout._compile_sm90(*calls[0]))
+        for name, call in zip(names, calls, strict=True):
+            report(f"{name} (1344 x 65 x 128, K=4, {dtype})", layout._compile_sm90(*call))
 
 
 if __name__ == "__main__":
