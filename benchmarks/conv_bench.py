@@ -6,8 +6,9 @@ Kernel time is replayed from CUDA graphs (``kernel_bench.bench_graph``), so laun
 % floor = (bytes a pass must move) / measured copy bandwidth over the time: forward reads x and writes u,
 forward+backward also reads grad_u and x again and writes dx (5 tensors of rows x L x C in the activations'
 dtype). The baseline's module is loaded from ``git show REV:kernels/conv1d_triton.py`` with its custom-op
-namespace renamed, in this process. ``--dpre-configs block_r=32,num_warps=16 ...`` adds a column per
-``conv1d_triton.DPRE_CONFIG`` override (the first backward pass's tile).
+namespace renamed, in this process (several: ``--baseline A B@block_r=32,fold=0``, the second in its own first-pass
+tile). ``--dpre-configs block_r=32,num_warps=16 ...`` adds a column per ``conv1d_triton.DPRE_CONFIG`` override
+(the first backward pass's tile).
 
     python benchmarks/conv_bench.py --baseline 66388f1 --out benchmarks/results/conv_h200.md
     python benchmarks/conv_bench.py --dtypes fp32 bf16 --dpre-configs block_r=32,num_warps=16 block_r=16,num_warps=8
@@ -38,11 +39,27 @@ SHAPES = {
 K = 4
 
 
-def load_baseline(where: str) -> ModuleType:
+def load_baseline(where: str, tag: str = "baseline") -> ModuleType:
     """A conv1d_triton.py (a file, or kernels/conv1d_triton.py at a git revision), importable beside ours: its
-    custom ops are registered as ``tsmamba_baseline::``."""
-    rename = {'"tsmamba::': '"tsmamba_baseline::', "torch.ops.tsmamba.": "torch.ops.tsmamba_baseline."}
-    return load_revision_module(where, "kernels/conv1d_triton.py", "conv1d_triton_baseline", rename)
+    custom ops are registered as ``tsmamba_<tag>::`` (one tag per baseline loaded in a process)."""
+    rename = {'"tsmamba::': f'"tsmamba_{tag}::', "torch.ops.tsmamba.": f"torch.ops.tsmamba_{tag}."}
+    return load_revision_module(where, "kernels/conv1d_triton.py", f"conv1d_triton_{tag}", rename)
+
+
+def baseline_impls(specs: list[str]) -> dict[str, tuple]:
+    """``WHERE`` or ``WHERE@KEY=INT,...`` (that module's DPRE_CONFIG overrides) -> columns ``baseline``,
+    ``baseline2``, ... of kernels_of, in order."""
+    impls = {}
+    for i, spec in enumerate(specs, start=1):
+        where, _, overrides = spec.partition("@")
+        tag = "baseline" if i == 1 else f"baseline{i}"
+        module = load_baseline(where, tag)
+        dpre = None
+        if overrides:
+            dpre = dict(module.DPRE_CONFIG)
+            apply_overrides(dpre, overrides.split(","))
+        impls[tag] = kernels_of(module, dpre)
+    return impls
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -134,7 +151,13 @@ def max_rel_diff(c: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", help="also time this conv1d_triton.py (a file, or a git revision's)")
+    parser.add_argument(
+        "--baseline",
+        nargs="*",
+        default=[],
+        help="also time these conv1d_triton.py (files, or git revisions'), each as WHERE or WHERE@KEY=INT,... "
+        "(its DPRE_CONFIG overrides)",
+    )
     parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=["fp32"], help="activations' dtypes")
     parser.add_argument(
         "--dpre-configs",
@@ -148,8 +171,7 @@ def main() -> None:
     impls = {"ours": kernels_of(conv1d_triton), "torch": torch_kernels()}
     for text in args.dpre_configs:
         impls[f"ours {text}"] = kernels_of(conv1d_triton, parse_config(text))
-    if args.baseline:
-        impls["baseline"] = kernels_of(load_baseline(args.baseline))
+    impls.update(baseline_impls(args.baseline))
     names = list(impls)
     lines = [
         f"Command: `python benchmarks/conv_bench.py {' '.join(sys.argv[1:])}`  ",

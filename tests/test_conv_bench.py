@@ -58,3 +58,18 @@ def test_a_first_pass_config_holds_during_the_backward_only():
     fwd_bwd({"x": None, "w": None, "b": None, "g": None})
     assert seen == [("fwd", {"block_r": 64, "num_warps": 8}), ("bwd", {"block_r": 16, "num_warps": 4})]
     assert module.DPRE_CONFIG == {"block_r": 64, "num_warps": 8}
+
+
+def test_several_baselines_load_under_their_own_ops_each_with_its_first_pass_config(monkeypatch):
+    conv_bench = load_benchmark("conv_bench")
+    seen = []
+    monkeypatch.setattr(conv_bench, "kernels_of", lambda module, dpre=None: seen.append((module, dpre)) or len(seen))
+    ours = str(ROOT / "kernels" / "conv1d_triton.py")
+    impls = conv_bench.baseline_impls([ours, f"{ours}@block_r=32,fold=0"])
+    assert impls == {"baseline": 1, "baseline2": 2}
+    assert hasattr(torch.ops.tsmamba_baseline2, "conv1d_silu_bwd")
+    (first, none), (second, dpre) = seen
+    assert none is None and first is not second and second.__name__ == "conv1d_triton_baseline2"
+    assert dpre == {**second.DPRE_CONFIG, "block_r": 32, "fold": 0}
+    with pytest.raises(ValueError, match="block_r"):
+        conv_bench.baseline_impls([f"{ours}@rows=32"])
