@@ -6,8 +6,9 @@ e.g. a half of the in_proj output) and writes u contiguous (batch, L, C), so no 
 channels, so a short L (the channel mixer's, e.g. 21 variates) pads nothing. The backward takes two passes: the
 first recomputes the pre-activation from x (K is tiny, 4 in Mamba) and writes dpre = grad_u * SiLU'(pre) once per
 element to a scratch (fp32; x's dtype for 16-bit x with DPRE_CONFIG's dpre_16bit), with dweight and dbias summed
-per element over the program's tiles and reduced over the rows once per program into partial rows that torch
-sums (deterministic, no atomics); the second forms dx from K shifted reads of that scratch. Output t reads
+per element over the program's tiles and reduced over the rows once per program into partial rows (deterministic,
+no atomics); the second forms dx from K shifted reads of that scratch, and its first K [+ 1] row tiles each sum
+one row of those partials into dweight or dbias. Output t reads
 x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as ``conv1d_reference.conv1d_silu_reference``.
 Accumulation is in fp32 (fp64 for fp64 inputs).
 """
@@ -169,7 +170,7 @@ def _conv1d_bwd_dpre_kernel(
 ):
     """Pass 1: dpre = grad_u * SiLU'(pre) once per element into a (batch x L, C) scratch, and this program's
     partial sums over its row tiles of dweight (Σ dpre * x[t + k - SHIFT]) and, with a bias, dbias (Σ dpre): row
-    ``pid`` of a (programs, K [+ 1], C) buffer, so that one torch sum over the programs finishes both."""
+    ``pid`` of a (programs, K [+ 1], C) buffer, which pass 2 sums over the programs."""
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
     pid = tl.program_id(0)
     offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
@@ -228,19 +229,39 @@ def _conv1d_bwd_dx_kernel(
     dpre_ptr,
     w_ptr,
     dx_ptr,
+    part_ptr,
+    dw_ptr,
+    db_ptr,
+    n_progs,
     L,
     C,
     n_rows,
     K: tl.constexpr,
+    PART_ROWS: tl.constexpr,
     SHIFT: tl.constexpr,
     ACC_F64: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
 ):
-    """Pass 2: dx[t] = Σ_m w[m] dpre[t - m + SHIFT], the outputs that read x[t] through tap m."""
+    """Pass 2: dx[t] = Σ_m w[m] dpre[t - m + SHIFT], the outputs that read x[t] through tap m. Row tile j <
+    PART_ROWS also sums row j of pass 1's (programs, K [+ 1], C) partials into dweight[:, j] (dbias for j = K), in
+    their dtypes: no torch sum and no cast copies after the kernel."""
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
-    b, t, ok = _rows(tl.program_id(0), L, n_rows, BLOCK_R)
+    pid_r = tl.program_id(0)
     offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
+    if pid_r < PART_ROWS:
+        offs_p = tl.arange(0, BLOCK_R)
+        total = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
+        for p0 in range(0, n_progs, BLOCK_R):
+            p = p0 + offs_p
+            ptrs = part_ptr + (p[:, None] * PART_ROWS + pid_r) * C + offs_c[None, :]
+            total += tl.load(ptrs, mask=(p < n_progs)[:, None] & mask_c[None, :], other=0.0)
+        s = tl.sum(total, axis=0)
+        if pid_r < K:
+            tl.store(dw_ptr + offs_c * K + pid_r, s.to(dw_ptr.dtype.element_ty), mask=mask_c)
+        else:
+            tl.store(db_ptr + offs_c, s.to(db_ptr.dtype.element_ty), mask=mask_c)
+    b, t, ok = _rows(pid_r, L, n_rows, BLOCK_R)
     dx = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
     for m in tl.static_range(K):
         w = tl.load(w_ptr + offs_c * K + m, mask=mask_c, other=0.0).to(acc_dtype)
@@ -318,7 +339,7 @@ def conv1d_silu_backward(
     shift = 0 if reverse else k - 1
     half = x.dtype in (torch.float16, torch.bfloat16) and DPRE_CONFIG["dpre_16bit"]
     dpre = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype if half else acc)
-    # dweight's K rows and dbias's one per program: one reduction launch for both (each was ~16 us on the H200)
+    # dweight's K rows and dbias's one per program, summed by pass 2 (a torch sum was ~16 us on the H200)
     part = torch.empty(n_progs, k + (bias is not None), channels, device=x.device, dtype=acc)
     _conv1d_bwd_dpre_kernel[(n_progs, n_c)](
         x,
@@ -345,23 +366,27 @@ def conv1d_silu_backward(
         num_warps=DPRE_CONFIG["num_warps"],
     )
     dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
-    _conv1d_bwd_dx_kernel[(triton.cdiv(n_rows, block_r), n_c)](
+    dweight = torch.empty(weight.shape, device=x.device, dtype=weight.dtype)  # contiguous: channel c at c * K
+    dbias = torch.empty_like(bias) if bias is not None else None
+    _conv1d_bwd_dx_kernel[(max(triton.cdiv(n_rows, block_r), part.shape[1]), n_c)](
         dpre,
         w,
         dx,
+        part,
+        dweight,
+        dbias if dbias is not None else dweight,
+        n_progs,
         length,
         channels,
         n_rows,
         K=k,
+        PART_ROWS=part.shape[1],
         SHIFT=shift,
         ACC_F64=acc == torch.float64,
         BLOCK_R=block_r,
         BLOCK_C=block_c,
         num_warps=_NUM_WARPS,
     )
-    sums = part.sum(0)  # copied out: a custom op's outputs may not be views of one buffer
-    dweight = sums[:k].t().to(weight.dtype, memory_format=torch.contiguous_format, copy=True).view(weight.shape)
-    dbias = sums[k].to(bias.dtype, copy=True) if bias is not None else None
     return dx, dweight, dbias
 
 

@@ -73,6 +73,15 @@ def test_wide_channels_many_rows_split_across_programs(monkeypatch, programs):
     _check(5, 30, 70, 4, reverse=programs == 4, dtype=torch.float32, seed=7)
 
 
+def test_partial_sums_of_more_programs_than_a_row_tile(monkeypatch):
+    # the second pass sums pass 1's partial rows in chunks of its 64-row tile: 75 programs (one 16-row tile each of
+    # 1200 rows) take two chunks, the second partial; dweight and dbias come out in the parameters' fp32
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", 16)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", 4)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", 1000)
+    _check(4, 300, 6, 4, reverse=False, dtype=torch.bfloat16, seed=17)
+
+
 @pytest.mark.parametrize(("block_r", "num_warps"), [(16, 4), (32, 16)])
 def test_first_backward_pass_in_other_tiles(monkeypatch, block_r, num_warps):
     # DPRE_CONFIG's other tiles (timed and not kept: conv1d_triton.py): smaller row tiles, several per
