@@ -39,7 +39,19 @@ _NUM_WARPS = 8
 # (32, 8) 113 in fp32, two programs per SM; benchmarks/results/kernel_sass_cpu.md). 1 folds nothing (the default,
 # the kernel timed so far); 0 folds the rows the tile's layout gives a thread (_rows_per_thread); a fold across
 # threads still sums right, through shared memory each tile (the layout test checks that the auto fold does not).
-DPRE_CONFIG = {"block_r": 64, "num_warps": 8, "programs": 264, "dpre_16bit": 1, "fold": 1}
+# block_r_16bit, fold_16bit: the tile for fp16/bf16 x (block_r and fold are fp32's and fp64's). Timed on the H200
+# beside the partial sums in the second pass (benchmarks/results/hold_h200_2026-12-02f.md): (32, 8) with the auto
+# fold, two programs an SM, took the bf16 conv fwd+bwd -6 % at both Weather shapes and -3 % at L=11520 (ETTh1's
+# shape even); in fp32 it gained nothing at Weather and lost 4.5 % at L=11520, and fold 0 at (64, 8) lost 6 %.
+DPRE_CONFIG = {
+    "block_r": 64,
+    "num_warps": 8,
+    "programs": 264,
+    "dpre_16bit": 1,
+    "fold": 1,
+    "block_r_16bit": 32,
+    "fold_16bit": 0,
+}
 
 
 @triton.jit
@@ -324,21 +336,25 @@ def conv1d_silu_backward(
     k = weight.shape[-1]
     w = weight.reshape(channels, k).contiguous()
     block_r, block_c = _blocks(channels)
-    dpre_r, fold = DPRE_CONFIG["block_r"], DPRE_CONFIG["fold"]
+    half = x.dtype in (torch.float16, torch.bfloat16)
+    key_r, key_fold = ("block_r_16bit", "fold_16bit") if half else ("block_r", "fold")
+    dpre_r, fold = DPRE_CONFIG[key_r], DPRE_CONFIG[key_fold]
     if dpre_r < 1 or dpre_r & (dpre_r - 1):
-        raise ValueError(f"DPRE_CONFIG['block_r'] is {dpre_r}; use a power of two (a Triton tile size)")
+        raise ValueError(f"DPRE_CONFIG['{key_r}'] is {dpre_r}; use a power of two (a Triton tile size)")
     if fold == 0:
         fold = _rows_per_thread(dpre_r, block_c, DPRE_CONFIG["num_warps"], x.element_size())
     if fold < 1 or fold & (fold - 1) or fold > dpre_r:
-        raise ValueError(f"DPRE_CONFIG['fold'] is {fold}; use 0 (auto) or a power of two up to block_r ({dpre_r})")
+        raise ValueError(
+            f"DPRE_CONFIG['{key_fold}'] is {fold}; use 0 (auto) or a power of two up to {key_r} ({dpre_r})"
+        )
     n_rows = batch * length
     n_tiles, n_c = triton.cdiv(n_rows, dpre_r), triton.cdiv(channels, block_c)
     tiles_per_prog = triton.cdiv(n_tiles, max(1, DPRE_CONFIG["programs"] // n_c))
     n_progs = triton.cdiv(n_tiles, tiles_per_prog)
     acc = torch.float64 if _acc_f64(x, weight, bias) else torch.float32
     shift = 0 if reverse else k - 1
-    half = x.dtype in (torch.float16, torch.bfloat16) and DPRE_CONFIG["dpre_16bit"]
-    dpre = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype if half else acc)
+    dpre_dtype = x.dtype if half and DPRE_CONFIG["dpre_16bit"] else acc
+    dpre = torch.empty(batch, length, channels, device=x.device, dtype=dpre_dtype)
     # dweight's K rows and dbias's one per program, summed by pass 2 (a torch sum was ~16 us on the H200)
     part = torch.empty(n_progs, k + (bias is not None), channels, device=x.device, dtype=acc)
     _conv1d_bwd_dpre_kernel[(n_progs, n_c)](

@@ -76,7 +76,7 @@ def test_wide_channels_many_rows_split_across_programs(monkeypatch, programs):
 def test_partial_sums_of_more_programs_than_a_row_tile(monkeypatch):
     # the second pass sums pass 1's partial rows in chunks of its 64-row tile: 75 programs (one 16-row tile each of
     # 1200 rows) take two chunks, the second partial; dweight and dbias come out in the parameters' fp32
-    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", 16)
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r_16bit", 16)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", 4)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", 1000)
     _check(4, 300, 6, 4, reverse=False, dtype=torch.bfloat16, seed=17)
@@ -104,12 +104,14 @@ def test_first_backward_pass_folds_rows(monkeypatch, block_r, num_warps, fold):
     _check(3, 30, 70, 4, reverse=fold == 2, dtype=torch.float32, seed=13 + fold)
 
 
-@pytest.mark.parametrize("fold", [3, 128, -1])
-def test_first_backward_pass_fold_must_divide_the_tile(monkeypatch, fold):
-    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "fold", fold)
-    x, w, b = (t.detach() for t in _inputs(2, 5, 3, 4, torch.float32))
-    with pytest.raises(ValueError, match="fold"):
-        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(2, 5, 3, device=DEVICE), False)
+@pytest.mark.parametrize(("fold", "dtype"), [(3, torch.float32), (128, torch.float32), (-1, torch.bfloat16)])
+def test_first_backward_pass_fold_must_divide_the_tile(monkeypatch, fold, dtype):
+    # 16-bit x takes its own tile's keys, and the error names the key that was read
+    key = "fold_16bit" if dtype == torch.bfloat16 else "fold"
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, key, fold)
+    x, w, b = (t.detach() for t in _inputs(2, 5, 3, 4, dtype))
+    with pytest.raises(ValueError, match=f"DPRE_CONFIG\\['{key}'\\] is {fold}"):
+        conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(2, 5, 3, device=DEVICE, dtype=dtype), False)
 
 
 def test_first_backward_pass_tile_must_be_a_power_of_two(monkeypatch):
@@ -119,12 +121,19 @@ def test_first_backward_pass_tile_must_be_a_power_of_two(monkeypatch):
         conv1d_triton.conv1d_silu_backward(x, w, b, torch.zeros(2, 5, 3, device=DEVICE), False)
 
 
+@pytest.mark.parametrize("tile", [None, (64, 1)])
 @pytest.mark.parametrize("dpre_16bit", [0, 1])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision(monkeypatch, dtype, dpre_16bit):
-    # dpre_16bit: the first backward pass's scratch in x's dtype (the default) or fp32, within the dtype's tolerance
+def test_half_precision(monkeypatch, dtype, dpre_16bit, tile):
+    # dpre_16bit: the first backward pass's scratch in x's dtype (the default) or fp32, within the dtype's tolerance;
+    # the first pass in the 16-bit default tile (32 rows, auto fold) and in fp32's (64 rows, no fold), one program
+    # looping over all 200 rows (7 or 4 tiles, the last partial)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "dpre_16bit", dpre_16bit)
-    _check(2, 17, 6, 4, reverse=True, dtype=dtype, seed=3)
+    if tile is not None:
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r_16bit", tile[0])
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "fold_16bit", tile[1])
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", 1)
+    _check(2, 100, 6, 4, reverse=True, dtype=dtype, seed=3)
 
 
 def test_bad_shapes_are_clear_errors():

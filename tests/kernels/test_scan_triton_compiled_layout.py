@@ -332,10 +332,21 @@ def test_launch_grids_fit_cuda_limits_for_large_batches(monkeypatch):
         assert all(n <= 65535 for n in grid[1:]), f"grid {grid} exceeds CUDA's 65535 limit on axis 1 or 2"
 
 
+def _set_dpre_tile(monkeypatch, dtype, block_r=None, num_warps=None, fold=None) -> None:
+    """DPRE_CONFIG's first-pass tile under ``dtype``'s keys (16-bit x has its own block_r and fold)."""
+    suffix = "_16bit" if dtype in (torch.bfloat16, torch.float16) else ""
+    if block_r is not None:
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r" + suffix, block_r)
+    if num_warps is not None:
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", num_warps)
+    if fold is not None:
+        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "fold" + suffix, fold)
+
+
 @pytest.mark.parametrize(
     ("reverse", "dpre", "dtype"),
     [(False, None, torch.float32), (True, None, torch.float32), (True, (32, 16), torch.float32),
-     (False, (16, 8), torch.float32), (False, (32, 16), torch.bfloat16)],
+     (False, (16, 8), torch.float32), (False, None, torch.bfloat16), (False, (32, 16), torch.bfloat16)],
 )  # fmt: skip
 def test_conv_kernels_compile_without_spills(monkeypatch, reverse, dpre, dtype):
     """The fused conv's three kernels at TSM2's Weather-width shape (1344 rows x 65 patches, d_inner 128 of the
@@ -344,8 +355,7 @@ def test_conv_kernels_compile_without_spills(monkeypatch, reverse, dpre, dtype):
     of DPRE_CONFIG. The one-pass backward before them spilled 964 bytes per thread; its successor's first pass
     spills at 4 warps."""
     if dpre is not None:
-        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", dpre[0])
-        monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", dpre[1])
+        _set_dpre_tile(monkeypatch, dtype, *dpre)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "dpre_16bit", 1)  # bf16 x: the 16-bit scratch (fp32: no effect)
     names = ("_conv1d_fwd_kernel", "_conv1d_bwd_dpre_kernel", "_conv1d_bwd_dx_kernel")
     x = torch.zeros(1344, 65, 256, dtype=dtype)[..., :128]
@@ -384,7 +394,7 @@ def _ptx_loops(ptx: str) -> list[str]:
 
 def _conv_first_pass_loop(monkeypatch, dtype, fold: int) -> tuple[int, str]:
     """(fold used, PTX of the loop) of the conv backward's first pass at TSM2's Weather width."""
-    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "fold", fold)
+    _set_dpre_tile(monkeypatch, dtype, fold=fold)
     x = torch.zeros(1344, 65, 256, dtype=dtype)[..., :128]
     w, b = torch.zeros(128, 1, 4), torch.zeros(128)
     with pytest.MonkeyPatch.context() as patch:  # the kernels restored after each capture
@@ -408,8 +418,7 @@ def test_conv_backward_auto_fold_is_the_rows_a_thread_holds(monkeypatch, dpre, d
     loop then has no barrier or shared-memory access, and twice that fold (rows of other threads) has both in the
     loop (conv1d_triton._rows_per_thread follows the layout, not a guess that happens to pass). Registers and
     spills of these tiles: benchmarks/cpu_probes/kernel_sass.py (Triton 3.9 spills 4 bytes at (64, 8) in bf16)."""
-    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r", dpre[0])
-    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", dpre[1])
+    _set_dpre_tile(monkeypatch, dtype, *dpre)
     fold, loop = _conv_first_pass_loop(monkeypatch, dtype, 0)
     assert fold == rows
     assert "bar.sync" not in loop and ".shared" not in loop, f"fold {fold} crosses threads"
