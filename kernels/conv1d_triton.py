@@ -24,6 +24,10 @@ _FWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, bool reverse) -> Tensor"
 _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool reverse) -> (Tensor, Tensor, Tensor)"
 # 8 warps per (64 x 64) tile: 16 elements per thread (the forward and the backward's second pass)
 _NUM_WARPS = 8
+# The second pass's first K + 1 row tiles sum the first pass's partial rows this many at a time: 8 keeps its
+# registers at those of the pass without the sums (64 fp32 / 70 bf16 at Triton 3.6, sm_90, four programs an SM in
+# fp32), where a whole 64-row tile at a time took 78 / 72 (three; benchmarks/results/kernel_sass_cpu.md)
+_SUM_ROWS = 8
 # The backward's first pass: its (block_r rows x up to 64 channels) tile and warps, and the programs it aims at
 # (each loops over a run of row tiles, one partial-sum row each). It holds five per-element sums (dbias, 4 taps
 # of dweight) across its tiles: 254 registers at (64, 8) (Triton 3.6, sm_90), one program per SM. Timed on the
@@ -254,17 +258,18 @@ def _conv1d_bwd_dx_kernel(
     ACC_F64: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
+    SUM_ROWS: tl.constexpr,
 ):
     """Pass 2: dx[t] = Σ_m w[m] dpre[t - m + SHIFT], the outputs that read x[t] through tap m. Row tile j <
     PART_ROWS also sums row j of pass 1's (programs, K [+ 1], C) partials into dweight[:, j] (dbias for j = K), in
-    their dtypes: no torch sum and no cast copies after the kernel."""
+    their dtypes: no torch sum and no cast copies after the kernel. SUM_ROWS partial rows are summed at a time."""
     acc_dtype: tl.constexpr = tl.float64 if ACC_F64 else tl.float32
     pid_r = tl.program_id(0)
     offs_c, mask_c = _channels(tl.program_id(1), C, BLOCK_C)
     if pid_r < PART_ROWS:
-        offs_p = tl.arange(0, BLOCK_R)
-        total = tl.zeros((BLOCK_R, BLOCK_C), dtype=acc_dtype)
-        for p0 in range(0, n_progs, BLOCK_R):
+        offs_p = tl.arange(0, SUM_ROWS)
+        total = tl.zeros((SUM_ROWS, BLOCK_C), dtype=acc_dtype)
+        for p0 in range(0, n_progs, SUM_ROWS):
             p = p0 + offs_p
             ptrs = part_ptr + (p[:, None] * PART_ROWS + pid_r) * C + offs_c[None, :]
             total += tl.load(ptrs, mask=(p < n_progs)[:, None] & mask_c[None, :], other=0.0)
@@ -401,6 +406,7 @@ def conv1d_silu_backward(
         ACC_F64=acc == torch.float64,
         BLOCK_R=block_r,
         BLOCK_C=block_c,
+        SUM_ROWS=_SUM_ROWS,
         num_warps=_NUM_WARPS,
     )
     return dx, dweight, dbias

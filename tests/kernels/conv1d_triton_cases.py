@@ -73,9 +73,9 @@ def test_wide_channels_many_rows_split_across_programs(monkeypatch, programs):
     _check(5, 30, 70, 4, reverse=programs == 4, dtype=torch.float32, seed=7)
 
 
-def test_partial_sums_of_more_programs_than_a_row_tile(monkeypatch):
-    # the second pass sums pass 1's partial rows in chunks of its 64-row tile: 75 programs (one 16-row tile each of
-    # 1200 rows) take two chunks, the second partial; dweight and dbias come out in the parameters' fp32
+def test_partial_sums_of_many_programs(monkeypatch):
+    # the second pass sums pass 1's partial rows 8 at a time: 75 programs (one 16-row tile each of 1200 rows) take
+    # ten chunks, the last partial; dweight and dbias come out in the parameters' fp32
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "block_r_16bit", 16)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "num_warps", 4)
     monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "programs", 1000)
