@@ -1,5 +1,5 @@
-"""Per-iteration machine code of the hot loops (sm_90a SASS), on the CPU: the scan backward and the conv backward's
-two passes, compiled exactly as their launchers call them at TSM2's shapes.
+"""Per-iteration machine code of the hot loops (sm_90a SASS), on the CPU: the scan backward, the conv backward's
+two passes and the scan backward's partial-sum launch, compiled exactly as their launchers call them at TSM2's shapes.
 
 For each kernel: registers and spills (ptxas), shuffles and barriers in the whole kernel, then every loop (a branch
 back to an earlier label) with its instruction, barrier, shuffle and shared-memory counts. Uses the sm_90 compile
@@ -49,7 +49,10 @@ def _counts(lines: list[str]) -> str:
 
     shared = count("STS") + count("LDS")
     local = count("STL") + count("LDL")  # spills
-    return f"{len(lines)} instructions, BAR {count('BAR')}, SHFL {count('SHFL')}, STS/LDS {shared}, STL/LDL {local}"
+    return (
+        f"{len(lines)} instructions, LDG {count('LDG')}, BAR {count('BAR')}, SHFL {count('SHFL')}, "
+        f"STS/LDS {shared}, STL/LDL {local}"
+    )
 
 
 def report(name: str, compiled) -> None:
@@ -134,6 +137,23 @@ def main() -> None:
         monkeypatch.undo()
         for name, call in zip(names, calls, strict=True):
             report(f"{name} (1344 x 65 x 128, K=4, {dtype})", layout._compile_sm90(*call))
+    report_sum_partials(monkeypatch)
+
+
+def report_sum_partials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backward's partial-sum launch at the Weather channel mixer's shape (4160 rows of 21 variates, d_inner
+    128 in 4 channel blocks, N=16), as scan_backward calls it under BWD_CONFIG's sums_rows and sums_cols_first."""
+    batch, blocks, length, n_state, dim = 4160, 4, 21, 16, 128
+    bc = torch.zeros(batch, blocks, length, n_state)
+    cfg = scan_triton_bwd.BWD_CONFIG
+    run = lambda: scan_triton_bwd.sum_partials(  # noqa: E731
+        bc, bc, torch.zeros(batch, n_state, dim), torch.zeros(batch, dim), torch.zeros(batch, dim), 1,
+        cfg["sums_rows"], bool(cfg["sums_cols_first"]),
+    )  # fmt: skip
+    (call,) = layout._captured(monkeypatch, scan_triton_bwd, ("_scan_sum_partials_kernel",), run)
+    monkeypatch.undo()
+    shape = f"{batch} x {dim} x {length}, sums_rows {cfg['sums_rows']}, cols_first {cfg['sums_cols_first']}"
+    report(f"_scan_sum_partials_kernel ({shape})", layout._compile_sm90(*call))
 
 
 if __name__ == "__main__":

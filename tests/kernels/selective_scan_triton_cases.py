@@ -168,9 +168,11 @@ def test_dB_dC_reduce_scatter_over_a_full_warp(monkeypatch, n_state, groups, rev
     assert flags == [True]
 
 
-def test_partial_sums_in_one_kernel_match_torch():
-    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 2 row tiles of 256 (300 rows),
-    # column blocks cut by dim = 40 and N·dim = 680, two groups of 3 channel blocks
+@pytest.mark.parametrize(("rows_a_trip", "cols_first"), [(256, False), (64, True), (1024, True)])
+def test_partial_sums_in_one_kernel_match_torch(rows_a_trip, cols_first):
+    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 300 rows in trips of 256 (2), 64
+    # (5) or 1024 (1, partial), column blocks cut by dim = 40 and N·dim = 680, two groups of 3 channel blocks; the
+    # column programs after the dB/dC ones or before them
     gen = torch.Generator().manual_seed(0)
     batch, groups, per_group, length, n_state, rows, dim = 2, 2, 3, 70, 17, 300, 40
 
@@ -182,12 +184,21 @@ def test_partial_sums_in_one_kernel_match_torch():
         rand(batch, groups * per_group, length, n_state),
     )
     dA_part, dD_part, dbias_part = rand(rows, n_state, dim), rand(rows, dim), rand(rows, dim)
-    dB, dC, dA, dD, dbias = scan_triton_bwd.sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)
-    torch.testing.assert_close(dB, dB_part.view(batch, groups, per_group, length, n_state).sum(2))
-    torch.testing.assert_close(dC, dC_part.view(batch, groups, per_group, length, n_state).sum(2))
-    torch.testing.assert_close(dA, dA_part.sum(0))
-    torch.testing.assert_close(dD, dD_part.sum(0))
-    torch.testing.assert_close(dbias, dbias_part.sum(0))
+    dB, dC, dA, dD, dbias = scan_triton_bwd.sum_partials(
+        dB_part, dC_part, dA_part, dD_part, dbias_part, groups, rows_a_trip, cols_first
+    )
+    tol = {"rtol": 1e-5, "atol": 1e-4}  # fp32 sums of up to 300 terms, in another order than torch's
+    torch.testing.assert_close(dB, dB_part.view(batch, groups, per_group, length, n_state).sum(2), **tol)
+    torch.testing.assert_close(dC, dC_part.view(batch, groups, per_group, length, n_state).sum(2), **tol)
+    torch.testing.assert_close(dA, dA_part.sum(0), **tol)
+    torch.testing.assert_close(dD, dD_part.sum(0), **tol)
+    torch.testing.assert_close(dbias, dbias_part.sum(0), **tol)
+
+
+def test_partial_sums_rows_a_trip_must_be_a_power_of_two(monkeypatch):
+    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "sums_rows", 100)
+    with pytest.raises(ValueError, match=r"BWD_CONFIG\['sums_rows'\] is 100; use a power of two"):
+        check_against_reference(_inputs(1, 32, 9, 16, seed=1), torch.float32, True, False, backend="triton")
 
 
 def test_reduce_scatter_in_the_chunk_parallel_backward(monkeypatch):
