@@ -46,7 +46,7 @@ _SUM_ROWS = 8
 # block_r_16bit, fold_16bit: the tile for fp16/bf16 x (block_r and fold are fp32's and fp64's). Timed on the H200
 # beside the partial sums in the second pass (benchmarks/results/hold_h200_2026-12-02f.md): (32, 8) with the auto
 # fold, two programs an SM, took the bf16 conv fwd+bwd -6 % at both Weather shapes and -3 % at L=11520 (ETTh1's
-# shape even); in fp32 it gained nothing at Weather and lost 4.5 % at L=11520, and fold 0 at (64, 8) lost 6 %.
+# shape even); in fp32 it gained nothing at Weather and lost 4.5 % at L=11520, and fold 0 at (64, 8) lost 5-8 %.
 DPRE_CONFIG = {
     "block_r": 64,
     "num_warps": 8,
