@@ -20,6 +20,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .l2_prefetch import prefetch_l2
+from .scan_triton_fwd import CACHE_HINTS
+
 _FWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, bool reverse) -> Tensor"
 _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool reverse) -> (Tensor, Tensor, Tensor)"
 # 8 warps per (64 x 64) tile: 16 elements per thread (the forward and the backward's second pass)
@@ -47,6 +50,8 @@ _SUM_ROWS = 8
 # beside the partial sums in the second pass (benchmarks/results/hold_h200_2026-12-02f.md): (32, 8) with the auto
 # fold, two programs an SM, took the bf16 conv fwd+bwd -6 % at both Weather shapes and -3 % at L=11520 (ETTh1's
 # shape even); in fp32 it gained nothing at Weather and lost 4.5 % at L=11520, and fold 0 at (64, 8) lost 5-8 %.
+# prefetch: 1 asks the L2 for the next tile's x and grad_u rows at the start of each tile (one hint a 128-byte line
+# of them), as the scan backward does for its rows (it took DRAM waits off its loads there). Untimed, off.
 DPRE_CONFIG = {
     "block_r": 64,
     "num_warps": 8,
@@ -55,6 +60,7 @@ DPRE_CONFIG = {
     "fold": 1,
     "block_r_16bit": 32,
     "fold_16bit": 0,
+    "prefetch": 0,
 }
 
 
@@ -183,6 +189,8 @@ def _conv1d_bwd_dpre_kernel(
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
     FOLD: tl.constexpr,
+    PREFETCH: tl.constexpr,
+    LINE_C: tl.constexpr,
 ):
     """Pass 1: dpre = grad_u * SiLU'(pre) once per element into a (batch x L, C) scratch, and this program's
     partial sums over its row tiles of dweight (Σ dpre * x[t + k - SHIFT]) and, with a bias, dbias (Σ dpre): row
@@ -203,6 +211,13 @@ def _conv1d_bwd_dpre_kernel(
     dw_acc = tl.zeros((K_POW2, BLOCK_C), dtype=acc_dtype)
     for i in range(tiles_per_prog):
         b, t, ok = _rows(pid * tiles_per_prog + i, L, n_rows, BLOCK_R)
+        if PREFETCH:  # the next tile's x and grad_u rows into the L2 while this one runs, one hint a 128-byte line
+            nb, nt, nok = _rows(pid * tiles_per_prog + i + 1, L, n_rows, BLOCK_R)
+            lines = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C // LINE_C) * LINE_C
+            hint = (nok & (i + 1 < tiles_per_prog))[:, None] & (lines < C)[None, :]
+            nt64 = nt[:, None].to(tl.int64)
+            prefetch_l2(x_ptr + nb[:, None] * s_xb + nt64 * s_xl + lines[None, :] * s_xc, hint)
+            prefetch_l2(gu_ptr + nb[:, None] * s_gb + nt64 * s_gl + lines[None, :] * s_gc, hint)
         pre = _pre_activation(
             x_ptr, w_ptr, b_ptr, b, t, ok, offs_c, mask_c, L, s_xb, s_xl, s_xc,
             acc_dtype, K, SHIFT, HAS_BIAS, BLOCK_R, BLOCK_C,
@@ -384,6 +399,8 @@ def conv1d_silu_backward(
         BLOCK_R=dpre_r,
         BLOCK_C=block_c,
         FOLD=fold,
+        PREFETCH=bool(DPRE_CONFIG["prefetch"]) and CACHE_HINTS,
+        LINE_C=max(1, min(block_c, 128 // x.element_size())),
         num_warps=DPRE_CONFIG["num_warps"],
     )
     dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)

@@ -26,6 +26,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .l2_prefetch import prefetch_l2
 from .scan_torch import ScanArgs
 from .scan_triton_fwd import (
     CACHE_HINTS,
@@ -68,15 +69,6 @@ BLOCK_D = 32
 @triton.jit
 def _sigmoid(x):
     return 1.0 / (1.0 + tl.exp2(-x * LOG2E))
-
-
-@triton.jit
-def _prefetch_l2(ptrs, mask):
-    """Ask the L2 for the lines at ``ptrs`` (where ``mask``) without waiting: a hint, no value, no fault."""
-    tl.inline_asm_elementwise(
-        "{ .reg .pred p; setp.ne.b32 p, $2, 0; @p prefetch.global.L2 [$1]; mov.u32 $0, 0; }",
-        "=r,l,r", [ptrs, mask.to(tl.int32)], dtype=tl.int32, is_pure=False, pack=1,
-    )  # fmt: skip
 
 
 @triton.jit
@@ -286,13 +278,13 @@ def _scan_bwd_kernel(
             if k > tile_lo:
                 t_p = _time((k - 1) * T + tl.arange(0, T), L, REVERSE)[:, None]
                 ok_p = (t_p >= 0) & mask_d[None, :]  # always true along T: broadcasts the mask to [T, BLOCK_D]
-                _prefetch_l2(u_row[None, :] + t_p * s_ul, ok_p)
-                _prefetch_l2(d_row[None, :] + t_p * s_dl, ok_p)
-                _prefetch_l2(g_row[None, :] + t_p * s_gl, ok_p)
+                prefetch_l2(u_row[None, :] + t_p * s_ul, ok_p)
+                prefetch_l2(d_row[None, :] + t_p * s_dl, ok_p)
+                prefetch_l2(g_row[None, :] + t_p * s_gl, ok_p)
                 if HAS_Z:
-                    _prefetch_l2(z_row[None, :] + t_p * s_zl, ok_p)
+                    prefetch_l2(z_row[None, :] + t_p * s_zl, ok_p)
                 if k > 1:
-                    _prefetch_l2(ckpt_ptr + (pid_b * (n_tiles - 1) + k - 2) * dim * N + state_off, mask_nd)
+                    prefetch_l2(ckpt_ptr + (pid_b * (n_tiles - 1) + k - 2) * dim * N + state_off, mask_nd)
         # ---- recompute the tile's states (scan order) into the scratch ----
         h = tl.load(  # slot k - 1 holds the state before tile k; tile 0 starts from the initial state (or zeros)
             ckpt_ptr + (pid_b * (n_tiles - 1) + tl.maximum(k - 1, 0)) * dim * N + state_off,

@@ -426,6 +426,20 @@ def test_conv_backward_auto_fold_is_the_rows_a_thread_holds(monkeypatch, dpre, d
     assert "bar.sync" in wider and ".shared" in wider, f"fold {2 * rows} stayed in registers"
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_conv_backward_l2_prefetch_is_in_the_first_pass_loop(monkeypatch, dtype):
+    """DPRE_CONFIG prefetch=1 (an L2 hint for the next tile's x and grad_u rows, one a 128-byte line) compiles at
+    the dtype's default tile into the first pass's loop: a tile's lines (64 rows x 2 in fp32, 32 x 1 in bf16) are
+    fewer than its 256 threads, so each thread issues one hint for x and one for grad_u a tile; prefetch=0 none.
+    Registers and spills: benchmarks/cpu_probes/kernel_sass.py conv.prefetch=1."""
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "prefetch", 1)
+    fold = conv1d_triton.DPRE_CONFIG["fold_16bit" if dtype == torch.bfloat16 else "fold"]
+    _, loop = _conv_first_pass_loop(monkeypatch, dtype, fold)
+    assert loop.count("prefetch.global.L2") == 2, loop
+    monkeypatch.setitem(conv1d_triton.DPRE_CONFIG, "prefetch", 0)
+    assert "prefetch.global.L2" not in _conv_first_pass_loop(monkeypatch, dtype, fold)[1]
+
+
 def test_partial_sums_kernel_compiles_for_sm90(monkeypatch):
     """The one-launch partial sums (a branch per program role, pointers chosen at run time) compile natively, not
     only in the interpreter that runs them on CPU; no spills."""
