@@ -8,9 +8,8 @@ first recomputes the pre-activation from x (K is tiny, 4 in Mamba) and writes dp
 element to a scratch (fp32; x's dtype for 16-bit x with DPRE_CONFIG's dpre_16bit), with dweight and dbias summed
 per element over the program's tiles and reduced over the rows once per program into partial rows (deterministic,
 no atomics); the second forms dx from K shifted reads of that scratch, and its first K [+ 1] row tiles each sum
-one row of those partials into dweight or dbias. Output t reads
-x[t-K+1 .. t] (causal) or x[t .. t+K-1] (``reverse``), as ``conv1d_reference.conv1d_silu_reference``.
-Accumulation is in fp32 (fp64 for fp64 inputs).
+one row of those partials into dweight or dbias. Output t reads x[t-K+1 .. t] (causal) or x[t .. t+K-1]
+(``reverse``), as ``conv1d_reference.conv1d_silu_reference``. Accumulation is in fp32 (fp64 for fp64 inputs).
 """
 
 from __future__ import annotations
@@ -405,7 +404,7 @@ def conv1d_silu_backward(
     )
     dx = torch.empty(batch, length, channels, device=x.device, dtype=x.dtype)
     dweight = torch.empty(weight.shape, device=x.device, dtype=weight.dtype)  # contiguous: channel c at c * K
-    dbias = torch.empty_like(bias) if bias is not None else None
+    dbias = torch.empty(channels, device=x.device, dtype=bias.dtype) if bias is not None else None
     _conv1d_bwd_dx_kernel[(max(triton.cdiv(n_rows, block_r), part.shape[1]), n_c)](
         dpre,
         w,
