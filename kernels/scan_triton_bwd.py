@@ -525,8 +525,8 @@ def _scan_sum_partials_kernel(
             src = (bg * per_group + k) * LN + offs
             acc_b += tl.load(dB_part_ptr + src, mask=mask, other=0.0)
             acc_c += tl.load(dC_part_ptr + src, mask=mask, other=0.0)
-        tl.store(dB_ptr + bg * LN + offs, acc_b, mask=mask)
-        tl.store(dC_ptr + bg * LN + offs, acc_c, mask=mask)
+        tl.store(dB_ptr + bg * LN + offs, acc_b.to(dB_ptr.dtype.element_ty), mask=mask)
+        tl.store(dC_ptr + bg * LN + offs, acc_c.to(dC_ptr.dtype.element_ty), mask=mask)
     else:
         a_blocks = tl.cdiv(ND, BLOCK_C)
         d_blocks = tl.cdiv(dim, BLOCK_C)
@@ -554,16 +554,18 @@ def sum_partials(
     groups: int,
     rows_a_trip: int = 256,
     cols_first: bool = False,
+    bc_dtypes: tuple[torch.dtype, torch.dtype] = (torch.float32, torch.float32),
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """(dB, dC) as (batch, groups, L, N) from (batch, channel blocks, L, N) partials, and the row sums of dA
-    (rows, N, dim), dD and dΔbias (rows, dim); all fp32, contiguous, one kernel launch (BWD_CONFIG's sums_rows
-    and sums_cols_first are ``rows_a_trip`` and ``cols_first``)."""
+    """(dB, dC) as (batch, groups, L, N) in ``bc_dtypes`` (B's and C's: summed in fp32, rounded once as they are
+    stored, so no cast copies follow) from (batch, channel blocks, L, N) partials, and the fp32 row sums of dA
+    (rows, N, dim), dD and dΔbias (rows, dim); contiguous, one kernel launch (BWD_CONFIG's sums_rows and
+    sums_cols_first are ``rows_a_trip`` and ``cols_first``)."""
     if rows_a_trip < 1 or rows_a_trip & (rows_a_trip - 1):
         raise ValueError(f"BWD_CONFIG['sums_rows'] is {rows_a_trip}; use a power of two (a Triton tile size)")
     batch, n_dblk, length, n_state = dB_part.shape
     rows, _, dim = dA_part.shape
-    dB = dB_part.new_empty(batch, groups, length, n_state)
-    dC = torch.empty_like(dB)
+    dB = dB_part.new_empty(batch, groups, length, n_state, dtype=bc_dtypes[0])
+    dC = dB_part.new_empty(batch, groups, length, n_state, dtype=bc_dtypes[1])
     dA = dA_part.new_empty(n_state, dim)
     dD = dA_part.new_empty(dim)
     dbias = torch.empty_like(dD)
@@ -675,14 +677,15 @@ def scan_backward(
         **flags, **launch_options(1, cfg["maxnreg"]),
     )  # fmt: skip
     dB, dC, dA, dD, dbias = sum_partials(
-        dB_part, dC_part, dA_part, dD_part, dbias_part, groups, cfg["sums_rows"], bool(cfg["sums_cols_first"])
-    )
+        dB_part, dC_part, dA_part, dD_part, dbias_part, groups, cfg["sums_rows"], bool(cfg["sums_cols_first"]),
+        (args.B.dtype, args.C.dtype),
+    )  # fmt: skip
     return (
         du,
         ddelta,
         dA.t().to(A.dtype),
-        dB.transpose(2, 3).to(args.B.dtype),
-        dC.transpose(2, 3).to(args.C.dtype),
+        dB.transpose(2, 3),
+        dC.transpose(2, 3),
         None if args.D is None else dD.to(args.D.dtype),
         dz if args.z is not None else None,
         None if args.delta_bias is None else dbias.to(args.delta_bias.dtype),

@@ -195,6 +195,25 @@ def test_partial_sums_in_one_kernel_match_torch(rows_a_trip, cols_first):
     torch.testing.assert_close(dbias, dbias_part.sum(0), **tol)
 
 
+def test_partial_sums_store_db_dc_in_b_and_c_dtypes():
+    # dB and dC leave the launch in B's and C's dtypes, each the fp32 sum rounded once (what a cast after it gave:
+    # bitwise on a GPU; Triton's interpreter rounds fp32 to bf16 toward zero, so there within one bf16 ulp)
+    gen = torch.Generator().manual_seed(1)
+    parts = [torch.randn(*shape, generator=gen).to(DEVICE) for shape in ((2, 4, 33, 16),) * 2 + ((5, 16, 40),)]
+    rows = [torch.randn(5, 40, generator=gen).to(DEVICE) for _ in range(2)]
+    full = scan_triton_bwd.sum_partials(*parts, *rows, 2)
+    half = scan_triton_bwd.sum_partials(*parts, *rows, 2, bc_dtypes=(torch.bfloat16, torch.float16))
+    assert half[0].dtype == torch.bfloat16 and half[1].dtype == torch.float16
+    assert torch.equal(half[1], full[1].to(torch.float16))
+    if DEVICE == "cuda":
+        assert torch.equal(half[0], full[0].to(torch.bfloat16))
+    else:
+        ulp = 2.0 ** (torch.frexp(full[0])[1] - 8)  # bf16 keeps 8 significant bits
+        assert ((half[0].float() - full[0]).abs() < ulp).all()
+    for got, want in zip(half[2:], full[2:], strict=True):
+        assert got.dtype == torch.float32 and torch.equal(got, want)
+
+
 def test_partial_sums_rows_a_trip_must_be_a_power_of_two(monkeypatch):
     monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "sums_rows", 100)
     with pytest.raises(ValueError, match=r"BWD_CONFIG\['sums_rows'\] is 100; use a power of two"):
