@@ -14,8 +14,9 @@ from types import ModuleType
 
 def load_revision_module(where: str, repo_path: str, name: str, replace: dict[str, str] | None = None) -> ModuleType:
     """``repo_path`` (e.g. ``kernels/scan_torch.py``) from the file ``where`` or from git revision ``where``, each
-    key of ``replace`` in its source replaced by its value (e.g. a custom-op namespace), imported as ``name``. The
-    file must import nothing relative to its package."""
+    key of ``replace`` in its source replaced by its value (e.g. a custom-op namespace), imported as ``name``. Its
+    relative imports resolve in the installed package that holds ``repo_path`` (``kernels/`` is
+    ``tsmamba.kernels``): helpers come from the working tree, only this file is the revision's."""
     if Path(where).is_file():
         source = Path(where).read_text()
     else:
@@ -28,6 +29,8 @@ def load_revision_module(where: str, repo_path: str, name: str, replace: dict[st
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    parent = Path(repo_path).parent.as_posix()
+    module.__package__ = "tsmamba.kernels" if parent == "kernels" else parent.replace("/", ".")
     sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
