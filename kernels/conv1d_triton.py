@@ -19,8 +19,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .l2_prefetch import prefetch_l2
-from .scan_triton_fwd import CACHE_HINTS
+from .l2_prefetch import CACHE_HINTS, prefetch_l2
 
 _FWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, bool reverse) -> Tensor"
 _BWD_SCHEMA = "(Tensor x, Tensor weight, Tensor? bias, Tensor grad_u, bool reverse) -> (Tensor, Tensor, Tensor)"

@@ -1,13 +1,18 @@
 """An L2 prefetch hint for Triton kernels: ask the L2 for global lines ahead of their loads, without waiting.
 
 Inline PTX (``prefetch.global.L2``), which Triton's CPU interpreter cannot run; callers gate it on
-``scan_triton_fwd.CACHE_HINTS``. A hint only: it returns no value and cannot fault (masked lanes issue nothing).
+``CACHE_HINTS``. A hint only: it returns no value and cannot fault (masked lanes issue nothing).
 """
 
 from __future__ import annotations
 
+import os
+
 import triton
 import triton.language as tl
+
+# False under Triton's interpreter (no inline PTX there); the hint changes no value, so kernels simply skip it
+CACHE_HINTS = os.environ.get("TRITON_INTERPRET") != "1"
 
 
 @triton.jit

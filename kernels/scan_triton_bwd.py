@@ -26,10 +26,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .l2_prefetch import prefetch_l2
+from .l2_prefetch import CACHE_HINTS, prefetch_l2
 from .scan_torch import ScanArgs
 from .scan_triton_fwd import (
-    CACHE_HINTS,
     CKPT_STEPS,
     LN2,
     LOG2E,

@@ -35,8 +35,6 @@ LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
 # the hardware lg2 (libdevice's log2f is a long software sequence); the interpreter has no libdevice
 FAST_LOG = tl.constexpr(os.environ.get("TRITON_INTERPRET") != "1")
-# the backward's L2 prefetch is inline PTX, which the interpreter cannot run (a hint: it changes no value)
-CACHE_HINTS = os.environ.get("TRITON_INTERPRET") != "1"
 
 # Launch arguments that Triton must not specialize on: a divisibility hint on dim (the pitch of the (N, dim)
 # tiles: A^T, checkpoints) lets the coalescer vectorise those tiles along the channels, which moves the whole
