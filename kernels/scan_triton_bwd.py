@@ -49,19 +49,7 @@ from .scan_triton_fwd import (
 # maxnreg: register cap per thread, as in FWD_CONFIG.
 # prefetch: at the start of each tile, ask the L2 for the next tile's u, Δ, dy, z rows and its checkpoint, so that
 # their loads do not wait on DRAM (47 % of the stall samples before: benchmarks/results/hold_h200_2026-12-02b.md).
-# sums_rows, sums_cols_first: the partial-sum launch after the walk (_scan_sum_partials_kernel, 2.5 % of the bf16
-# Weather step in its last profile, ~35 us a call). Its column sums of dA, dD and dΔbias are ~144 programs, each
-# looping over all rows (4160 at the channel mixer's shape), sums_rows rows a trip; the default 256 keeps 16 KB of
-# loads in flight a program. Launched after the dB/dC programs (cols_first 0) they run as the launch's tail;
-# cols_first 1 starts them first, beside those. Both untimed alternatives for the next hold (kernels/NOTES.md).
-BWD_CONFIG = {
-    "min_programs": 4096,
-    "min_tiles": 64 // CKPT_STEPS,
-    "maxnreg": None,
-    "prefetch": True,
-    "sums_rows": 256,
-    "sums_cols_first": 0,
-}
+BWD_CONFIG = {"min_programs": 4096, "min_tiles": 64 // CKPT_STEPS, "maxnreg": None, "prefetch": True}
 BLOCK_D = 32
 
 
@@ -500,20 +488,13 @@ def _scan_sum_partials_kernel(
     BLOCK_LN: tl.constexpr,
     BLOCK_R: tl.constexpr,
     BLOCK_C: tl.constexpr,
-    COLS_FIRST: tl.constexpr,
 ):
-    """The backward's partial sums in one launch (five torch reductions before). ``n_bc_programs`` programs sum dB
-    and dC over the channel blocks of a group: (batch·groups, per_group, L·N) -> (batch·groups, L·N). The others
-    each sum one column block of dA (rows, N·dim), dD or dΔbias (rows, dim) over the rows, in a fixed order
-    (deterministic). The dB/dC programs come first, or with COLS_FIRST last."""
+    """The backward's partial sums in one launch (five torch reductions before). Programs below ``n_bc_programs``
+    sum dB and dC over the channel blocks of a group: (batch·groups, per_group, L·N) -> (batch·groups, L·N). The
+    others each sum one column block of dA (rows, N·dim), dD or dΔbias (rows, dim) over the rows, 256 rows a trip,
+    in a fixed order (deterministic)."""
     pid = tl.program_id(0)
-    n_col_programs = tl.cdiv(ND, BLOCK_C) + 2 * tl.cdiv(dim, BLOCK_C)
-    if COLS_FIRST:
-        bc_pid, block = pid - n_col_programs, pid
-    else:
-        bc_pid, block = pid, pid - n_bc_programs
-    if (bc_pid >= 0) & (bc_pid < n_bc_programs):
-        pid = bc_pid
+    if pid < n_bc_programs:
         n_blocks = tl.cdiv(LN, BLOCK_LN)
         bg = (pid // n_blocks).to(tl.int64)
         offs = (pid % n_blocks) * BLOCK_LN + tl.arange(0, BLOCK_LN)
@@ -527,6 +508,7 @@ def _scan_sum_partials_kernel(
         tl.store(dB_ptr + bg * LN + offs, acc_b.to(dB_ptr.dtype.element_ty), mask=mask)
         tl.store(dC_ptr + bg * LN + offs, acc_c.to(dC_ptr.dtype.element_ty), mask=mask)
     else:
+        block = pid - n_bc_programs
         a_blocks = tl.cdiv(ND, BLOCK_C)
         d_blocks = tl.cdiv(dim, BLOCK_C)
         src_ptr, dst_ptr, width, col0 = dA_part_ptr, dA_ptr, ND, block * BLOCK_C
@@ -551,16 +533,11 @@ def sum_partials(
     dD_part: Tensor,
     dbias_part: Tensor,
     groups: int,
-    rows_a_trip: int = 256,
-    cols_first: bool = False,
     bc_dtypes: tuple[torch.dtype, torch.dtype] = (torch.float32, torch.float32),
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """(dB, dC) as (batch, groups, L, N) in ``bc_dtypes`` (B's and C's: summed in fp32, rounded once as they are
     stored, so no cast copies follow) from (batch, channel blocks, L, N) partials, and the fp32 row sums of dA
-    (rows, N, dim), dD and dΔbias (rows, dim); contiguous, one kernel launch (BWD_CONFIG's sums_rows and
-    sums_cols_first are ``rows_a_trip`` and ``cols_first``)."""
-    if rows_a_trip < 1 or rows_a_trip & (rows_a_trip - 1):
-        raise ValueError(f"BWD_CONFIG['sums_rows'] is {rows_a_trip}; use a power of two (a Triton tile size)")
+    (rows, N, dim), dD and dΔbias (rows, dim); contiguous, one kernel launch."""
     batch, n_dblk, length, n_state = dB_part.shape
     rows, _, dim = dA_part.shape
     dB = dB_part.new_empty(batch, groups, length, n_state, dtype=bc_dtypes[0])
@@ -575,7 +552,7 @@ def sum_partials(
     _scan_sum_partials_kernel[(n_bc + n_cols,)](
         dB_part, dC_part, dB, dC, dA_part, dD_part, dbias_part, dA, dD, dbias,
         ln, n_dblk // groups, n_bc, rows, nd, dim,
-        BLOCK_LN=block_ln, BLOCK_R=rows_a_trip, BLOCK_C=block_c, COLS_FIRST=cols_first, num_warps=8,
+        BLOCK_LN=block_ln, BLOCK_R=256, BLOCK_C=block_c, num_warps=8,
     )  # fmt: skip
     return dB, dC, dA, dD, dbias
 
@@ -676,9 +653,8 @@ def scan_backward(
         **flags, **launch_options(1, cfg["maxnreg"]),
     )  # fmt: skip
     dB, dC, dA, dD, dbias = sum_partials(
-        dB_part, dC_part, dA_part, dD_part, dbias_part, groups, cfg["sums_rows"], bool(cfg["sums_cols_first"]),
-        (args.B.dtype, args.C.dtype),
-    )  # fmt: skip
+        dB_part, dC_part, dA_part, dD_part, dbias_part, groups, (args.B.dtype, args.C.dtype)
+    )
     return (
         du,
         ddelta,

@@ -142,17 +142,15 @@ def main() -> None:
 
 def report_sum_partials(monkeypatch: pytest.MonkeyPatch) -> None:
     """The backward's partial-sum launch at the Weather channel mixer's shape (4160 rows of 21 variates, d_inner
-    128 in 4 channel blocks, N=16), as scan_backward calls it under BWD_CONFIG's sums_rows and sums_cols_first."""
+    128 in 4 channel blocks, N=16), as scan_backward calls it."""
     batch, blocks, length, n_state, dim = 4160, 4, 21, 16, 128
     bc = torch.zeros(batch, blocks, length, n_state)
-    cfg = scan_triton_bwd.BWD_CONFIG
     run = lambda: scan_triton_bwd.sum_partials(  # noqa: E731
-        bc, bc, torch.zeros(batch, n_state, dim), torch.zeros(batch, dim), torch.zeros(batch, dim), 1,
-        cfg["sums_rows"], bool(cfg["sums_cols_first"]),
-    )  # fmt: skip
+        bc, bc, torch.zeros(batch, n_state, dim), torch.zeros(batch, dim), torch.zeros(batch, dim), 1
+    )
     (call,) = layout._captured(monkeypatch, scan_triton_bwd, ("_scan_sum_partials_kernel",), run)
     monkeypatch.undo()
-    shape = f"{batch} x {dim} x {length}, sums_rows {cfg['sums_rows']}, cols_first {cfg['sums_cols_first']}"
+    shape = f"{batch} x {dim} x {length}"
     report(f"_scan_sum_partials_kernel ({shape})", layout._compile_sm90(*call))
 
 

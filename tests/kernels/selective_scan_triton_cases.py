@@ -168,11 +168,9 @@ def test_dB_dC_reduce_scatter_over_a_full_warp(monkeypatch, n_state, groups, rev
     assert flags == [True]
 
 
-@pytest.mark.parametrize(("rows_a_trip", "cols_first"), [(256, False), (64, True), (1024, True)])
-def test_partial_sums_in_one_kernel_match_torch(rows_a_trip, cols_first):
-    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 300 rows in trips of 256 (2), 64
-    # (5) or 1024 (1, partial), column blocks cut by dim = 40 and N·dim = 680, two groups of 3 channel blocks; the
-    # column programs after the dB/dC ones or before them
+def test_partial_sums_in_one_kernel_match_torch():
+    # sizes that exercise every mask and loop: 2 blocks of L·N (70 x 17 > 1024), 300 rows in 2 trips of 256,
+    # column blocks cut by dim = 40 and N·dim = 680, two groups of 3 channel blocks
     gen = torch.Generator().manual_seed(0)
     batch, groups, per_group, length, n_state, rows, dim = 2, 2, 3, 70, 17, 300, 40
 
@@ -184,9 +182,7 @@ def test_partial_sums_in_one_kernel_match_torch(rows_a_trip, cols_first):
         rand(batch, groups * per_group, length, n_state),
     )
     dA_part, dD_part, dbias_part = rand(rows, n_state, dim), rand(rows, dim), rand(rows, dim)
-    dB, dC, dA, dD, dbias = scan_triton_bwd.sum_partials(
-        dB_part, dC_part, dA_part, dD_part, dbias_part, groups, rows_a_trip, cols_first
-    )
+    dB, dC, dA, dD, dbias = scan_triton_bwd.sum_partials(dB_part, dC_part, dA_part, dD_part, dbias_part, groups)
     tol = {"rtol": 1e-5, "atol": 1e-4}  # fp32 sums of up to 300 terms, in another order than torch's
     torch.testing.assert_close(dB, dB_part.view(batch, groups, per_group, length, n_state).sum(2), **tol)
     torch.testing.assert_close(dC, dC_part.view(batch, groups, per_group, length, n_state).sum(2), **tol)
@@ -212,12 +208,6 @@ def test_partial_sums_store_db_dc_in_b_and_c_dtypes():
         assert ((half[0].float() - full[0]).abs() < ulp).all()
     for got, want in zip(half[2:], full[2:], strict=True):
         assert got.dtype == torch.float32 and torch.equal(got, want)
-
-
-def test_partial_sums_rows_a_trip_must_be_a_power_of_two(monkeypatch):
-    monkeypatch.setitem(scan_triton_bwd.BWD_CONFIG, "sums_rows", 100)
-    with pytest.raises(ValueError, match=r"BWD_CONFIG\['sums_rows'\] is 100; use a power of two"):
-        check_against_reference(_inputs(1, 32, 9, 16, seed=1), torch.float32, True, False, backend="triton")
 
 
 def test_reduce_scatter_in_the_chunk_parallel_backward(monkeypatch):
