@@ -19,9 +19,10 @@ from tsmamba.reproduce.process import CellProcess, WorkerLauncher
 from tsmamba.reproduce.progress import PlainReporter, parse_epoch
 from tsmamba.reproduce.runner import plan, run_suite
 from tsmamba.reproduce.scheduler import DurationEstimate, Outcome, Scheduler
+from tsmamba.reproduce.sharing import device_sharing
 from tsmamba.reproduce.store import ResultStore
 from tsmamba.reproduce.suite import load_suite, parse_suite, select
-from tsmamba.reproduce.summary import aggregate, comparison_counts, write_summary
+from tsmamba.reproduce.summary import aggregate, comparison_counts, runs_table, write_summary
 from tsmamba.training import TrainConfig, epoch_line, fit_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,6 +181,12 @@ def test_cli_reproduce_dry_run_shows_the_budget_order_and_estimates(tmp_path: Pa
     assert [r[0] for r in budget] == ["ETTh1-dlinear-L512-H96-s2022", "Weather-dlinear-L512-H96-s2022"]
     assert [r[0] for r in listed("--budget-minutes", "10")] == [r[0] for r in as_given]
     assert all("(1 GPU," in " ".join(r) for r in as_given)
+    # the Weather row's cell shared its GPU with one other for its whole 400 s: at 1 a GPU, (400 + 31) / 2 s
+    store.log_event({"event": "cell", "cell": rows[1]["cell"], "status": "done", "seconds": 400.0, "gpus": ["0"],
+                     "time": "2026-12-02T10:00:00+00:00"})  # fmt: skip
+    store.log_event({"event": "cell", "cell": "other", "status": "done", "seconds": 400.0, "gpus": ["0"],
+                     "time": "2026-12-02T10:00:00+00:00"})  # fmt: skip
+    assert "~216" in " ".join(listed()[0]) and "~431" in " ".join(listed("--per-gpu", "2")[0])
     on_cpu = CliRunner().invoke(app, [*args[:-4], "--gpus", "", "--cpu-slots", "1"])  # no GPU: CPU slots
     run_lines = [line for line in on_cpu.output.splitlines() if line.startswith("  run ")]
     assert on_cpu.exit_code == 0 and run_lines and all("(CPU slot," in line for line in run_lines), on_cpu.output
@@ -269,6 +276,41 @@ def test_run_suite_skips_recorded_cells_and_picks_up_rows_left_by_a_killed_run(t
     run = [json.loads(x) for x in store.runs.read_text().splitlines()][-1]
     assert run["event"] == "run" and run["done"] == 1 and run["recorded_before"] == 2
     assert plan(suite, store).todo == []
+
+
+def test_a_stopped_run_records_its_killed_cells_and_itself(tmp_path: Path) -> None:
+    # SIGTERM (hold.sh's STOP=1) or Ctrl-C while cells run: the finished cell is recorded, the running one logged as
+    # killed, and the run line written (it was missing from runs.jsonl after the H200 grid of 2026-12-02)
+    suite = parse_suite(GRID, name="s")
+    store = ResultStore(tmp_path)
+    quick, slow = suite.cells
+
+    class Interrupted(FakeProcess):  # the signal arrives on its second poll, after the quick cell ended
+        polls = 0
+
+        def poll(self) -> int | None:
+            self.polls += 1
+            if self.polls == 2:
+                raise KeyboardInterrupt("signal 15")
+            return super().poll()
+
+    def launch(cell: Cell, gpus: list[str]) -> FakeProcess:
+        if cell.id == quick.id:
+            row = json.dumps(fake_row(cell))
+            return FakeProcess(time.monotonic, 0.0, lambda: store.cell_file(cell.id).write_text(row))
+        handles.append(Interrupted(time.monotonic, 1e9, lambda: None))
+        return handles[-1]
+
+    handles: list[FakeProcess] = []
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):
+        run_suite(suite, tmp_path, gpus=[], cpu_slots=2, launch=launch, reporter=PlainReporter(2))
+    events = [json.loads(x) for x in store.runs.read_text().splitlines()]
+    outcomes = {(e["cell"], e["status"]) for e in events if e["event"] == "cell"}
+    assert outcomes == {(quick.id, "done"), (slow.id, "killed")}
+    assert handles[0].stopped and list(store.done()) == [quick.id]
+    run = events[-1]
+    assert run["event"] == "run" and (run["done"], run["killed"], run["stopped"]) == (1, 1, "signal 15")
+    assert "(stopped) |" in runs_table(store).splitlines()[-1]
 
 
 def test_failed_cells_are_not_recorded_and_run_again(tmp_path: Path) -> None:
@@ -432,6 +474,38 @@ def test_a_waiting_cell_is_judged_on_time_when_it_could_start() -> None:
     )  # fmt: skip
     assert [o.status for o in scheduler.run(two)] == ["done", "done"]
     assert clock.now <= 725.0
+
+
+def test_device_sharing_is_the_time_mean_count_of_cells_on_a_device() -> None:
+    def event(cell: str, end: int, seconds: float, gpus: list[str], status: str = "done") -> dict:
+        time_ = f"2026-12-02T15:{end // 60:02d}:{end % 60:02d}+00:00"
+        return {"event": "cell", "cell": cell, "status": status, "seconds": seconds, "gpus": gpus, "time": time_}
+
+    events = [
+        event("a", 100, 100.0, ["0"]),  # 0-100 on GPU 0, beside b for 50 s
+        event("b", 150, 100.0, ["0"]),  # 50-150 on GPU 0
+        event("c", 100, 100.0, ["1"]),  # alone on GPU 1
+        event("k", 200, 200.0, ["1"], "killed"),  # 0-200 on GPU 1: no result, but it held a slot beside c
+        event("d", 60, 60.0, []),  # CPU cells share "cpu"
+        event("e", 60, 30.0, []),
+        event("n", 60, 0.0, ["0"], "no-time"),  # never ran
+        {"event": "run", "done": 5},
+    ]
+    sharing = device_sharing(events)
+    assert sharing == {"a": 1.5, "b": 1.5, "c": 2.0, "d": 1.5, "e": 2.0}
+
+
+def test_earlier_walls_are_rescaled_to_this_runs_cells_per_device() -> None:
+    # on the H200 on 2026-12-02 two walls recorded with 12 cells on the GPU (1386 / 1428 s) kept every cell of a
+    # 5-a-GPU run out of a 22-minute budget; those cells then took 675-934 s
+    rows = [{"dataset": "Weather", "model": "patchtst", "lookback": 96, "horizon": 336, "cell": f"c{i}",
+             "fit_seconds": s, "predict_seconds": 0} for i, s in ((1, 1386.0), (2, 1428.0))]  # fmt: skip
+    cell = Cell("Weather", "patchtst", 96, 336, 2021)
+    estimate = DurationEstimate(rows, startup_seconds=0, sharing={"c1": 12.0, "c2": 12.0}, per_device=5)
+    assert estimate(cell) == pytest.approx((1386.0 + 1428.0) / 2 * 5 / 12)
+    assert DurationEstimate(rows, startup_seconds=0)(cell) == (1386.0 + 1428.0) / 2  # no sharing known: as recorded
+    partly = DurationEstimate(rows, startup_seconds=0, sharing={"c1": 2.0}, per_device=4)  # c2's count unknown
+    assert partly(cell) == (1386.0 * 2 + 1428.0) / 2
 
 
 def test_duration_estimate_prefers_the_closest_match() -> None:

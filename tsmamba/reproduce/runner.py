@@ -24,6 +24,7 @@ from tsmamba.reproduce.configs import config_differences
 from tsmamba.reproduce.process import WorkerLauncher
 from tsmamba.reproduce.progress import PlainReporter, make_reporter
 from tsmamba.reproduce.scheduler import DurationEstimate, Handle, Outcome, Scheduler, launch_order, slot_count
+from tsmamba.reproduce.sharing import device_sharing
 from tsmamba.reproduce.store import ResultStore
 from tsmamba.reproduce.suite import Suite
 
@@ -45,9 +46,16 @@ def cell_cost(cell: Cell) -> float:
     return cell.cost(card.n_rows, len(card.columns) - 1)
 
 
-def run_estimate(store: ResultStore, gpus: Sequence[str]) -> DurationEstimate:
-    """Cell durations as a run on ``gpus`` (none: the CPU) estimates them from ``store``'s rows."""
-    return DurationEstimate(store.rows(), on_cpu=not gpus, cost=cell_cost)
+def run_estimate(store: ResultStore, gpus: Sequence[str], per_device: int) -> DurationEstimate:
+    """Cell durations as a run on ``gpus`` (none: the CPU) with ``per_device`` cells a GPU (or CPU slots)
+    estimates them from ``store``'s rows, each scaled from the cells that shared its device to ``per_device``."""
+    return DurationEstimate(
+        store.rows(),
+        on_cpu=not gpus,
+        cost=cell_cost,
+        sharing=device_sharing(store.events()),
+        per_device=per_device,
+    )
 
 
 def cell_order_key(cell: Cell) -> float:
@@ -111,7 +119,8 @@ def run_suite(
 
     ``gpus``: ids to use (default: :func:`visible_gpus`; empty: CPU, ``cpu_slots`` cells at a time).
     ``budget_minutes``: no cell starts that is not expected to end in time; cells running at the end are
-    stopped (recorded in ``runs.jsonl`` as killed, not as results).
+    stopped (recorded in ``runs.jsonl`` as killed, not as results). A SIGTERM or Ctrl-C stops the running cells
+    the same way, logs the run with ``stopped`` and is raised again.
     ``execution``: every cell's ``TrainConfig.execution`` in this run (e.g. ``"compile-graphs"``), a runtime
     setting: rows recorded in another mode still count.
     """
@@ -142,19 +151,23 @@ def run_suite(
         per_gpu=per_gpu,
         cpu_slots=cpu_slots,
         deadline=deadline,
-        estimate=run_estimate(store, gpus),
+        estimate=run_estimate(store, gpus, per_gpu if gpus else cpu_slots),
         reporter=_Logged(reporter, store),
     )
     begin = dt.datetime.now(dt.timezone.utc)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM stops the cells as Ctrl-C does
+    stopped: KeyboardInterrupt | None = None
     try:
-        outcomes = scheduler.run(the_plan.todo)
+        scheduler.run(the_plan.todo)
+    except KeyboardInterrupt as interrupt:  # the cells it stopped are in the outcomes as killed; the run is logged
+        stopped = interrupt
     finally:
         reporter.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    outcomes = scheduler.outcomes
     counts = Counter(o.status for o in outcomes)
     store.log_event(
         {
@@ -174,8 +187,11 @@ def run_suite(
             if scheduler.shortest_first
             else "longest first",
             **{status: counts.get(status, 0) for status in ("done", "failed", "killed", "no-time", "unplaceable")},
+            "stopped": None if stopped is None else str(stopped) or "interrupted",
         }
     )
+    if stopped is not None:
+        raise stopped
     return outcomes
 
 
@@ -219,7 +235,7 @@ def describe_plan(
     """The ``--dry-run`` listing: every cell, recorded or to run, in the order a run with these options would
     launch them, with each cell's estimated duration (as the run estimates it, from the folder's rows)."""
     gpus = list(visible_gpus() if gpus is None else gpus)
-    estimate = run_estimate(ResultStore(out), gpus)
+    estimate = run_estimate(ResultStore(out), gpus, per_gpu if gpus else cpu_slots)
     seconds = None if budget_minutes is None else 60.0 * budget_minutes
     todo, shortest_first = launch_order(the_plan.todo, estimate, slot_count(gpus, per_gpu, cpu_slots), seconds)
     why = f"; {budget_minutes:g} min cannot hold their estimates: shortest first" if shortest_first else ""

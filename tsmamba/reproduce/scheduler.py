@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +64,11 @@ class DurationEstimate:
     names it: "cpu (...)" or the GPU's name): a cell trained on the CPU takes minutes that a GPU run takes
     seconds for, and would keep the GPU run's cells out of its budget.
 
+    With ``sharing`` (per recorded cell id, the mean number of cells on its device while it ran:
+    :func:`~tsmamba.reproduce.sharing.device_sharing`) and ``per_device`` (this run's cells per GPU, or CPU slots),
+    an earlier row's seconds are scaled by ``per_device / sharing``: walls grow with the cells that share a device
+    (a saturated GPU), and this run's cells are expected to share theirs with ``per_device - 1`` others.
+
     With ``cost`` (a cell's relative size, :meth:`Cell.cost` of its dataset), a cell that matches no row at all
     (a dataset not run yet) is estimated from other datasets' cells of the same model, lookback and variant (then
     model and lookback, then model): their mean seconds per unit of cost times its own cost.
@@ -75,6 +80,8 @@ class DurationEstimate:
         startup_seconds: float = 30.0,
         on_cpu: bool | None = None,
         cost: Callable[[Cell], float] | None = None,
+        sharing: Mapping[str, float] | None = None,
+        per_device: int | None = None,
     ) -> None:
         self._cost = cost
         self._history: dict[tuple, list[float]] = defaultdict(list)
@@ -84,6 +91,9 @@ class DurationEstimate:
                 continue
             try:
                 seconds = float(row["fit_seconds"]) + float(row["predict_seconds"]) + startup_seconds
+                shared = (sharing or {}).get(str(row.get("cell")))
+                if shared and per_device:
+                    seconds *= per_device / shared
                 dataset, model, lookback = str(row["dataset"]), str(row["model"]).lower(), int(row["lookback"])
                 variant = str(row.get("variant") or "")
                 horizon = int(row["horizon"]) if "horizon" in row else None
@@ -188,6 +198,7 @@ class Scheduler:
         self.load: dict[str, int] = {gpu: 0 for gpu in self.gpus}
         self.cpu_load = 0
         self.shortest_first = False  # whether the last run() put the shortest cells first (a binding budget)
+        self.outcomes: list[Outcome] = []  # the last run()'s outcomes so far (all of them once it returns)
 
     def _place(self, cell: Cell) -> list[str] | None:
         """GPUs for ``cell`` (least loaded first), ``[]`` for a CPU slot, or None when none is free now."""
@@ -212,6 +223,7 @@ class Scheduler:
     def run(self, cells: Sequence[Cell]) -> list[Outcome]:
         """Run ``cells``; returns one outcome per cell (done, failed, killed, no-time or unplaceable)."""
         outcomes: list[Outcome] = []
+        self.outcomes = outcomes
         pending = []
         for cell in cells:
             if cell.devices > max(1, len(self.gpus)) or (cell.devices > 1 and not self.gpus):
@@ -222,11 +234,14 @@ class Scheduler:
         pending = self._order(pending, self.clock())
         try:
             self._loop(pending, running, outcomes)
-        except BaseException:  # Ctrl-C or SIGTERM: never leave cells running behind the runner
+        except BaseException:  # Ctrl-C or SIGTERM: never leave cells running behind the runner, and record them
+            now = self.clock()
             for _, handle, _, _ in running.values():
                 getattr(handle, "terminate", lambda: None)()
-            for _, handle, _, _ in running.values():
+            for cell, handle, gpus, started in running.values():
                 handle.stop()
+                self._hold(gpus, -1)
+                self._report(Outcome(cell, "killed", now - started, tuple(gpus)), outcomes)
             raise
         return outcomes
 

@@ -57,6 +57,19 @@ class ResultStore:
                     raise ValueError(f"{self.jsonl} line {number} is not JSON ({exc}); fix or remove it.") from exc
         return rows
 
+    def events(self) -> list[dict[str, Any]]:
+        """Every line of ``runs.jsonl`` (cell outcomes and runs), in order; unreadable lines are named."""
+        if not self.runs.exists():
+            return []
+        events = []
+        for number, line in enumerate(self.runs.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    events.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{self.runs} line {number} is not JSON ({exc}); fix or remove it.") from exc
+        return events
+
     def done(self) -> dict[str, dict[str, Any]]:
         """Recorded rows by cell id (the last row wins if a cell was recorded twice)."""
         return {row["cell"]: row for row in self.rows() if row.get("cell")}

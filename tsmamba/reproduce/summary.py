@@ -8,7 +8,6 @@ variant and validation-split rows go to their own tables (sweeps, the DDP compar
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -236,10 +235,7 @@ def sweep_choice(groups: dict[tuple, Group]) -> str:
 
 def runs_table(store: ResultStore) -> str:
     """Markdown of the runs recorded in ``runs.jsonl`` (wall time, budget, GPUs, outcome counts)."""
-    if not store.runs.exists():
-        return ""
-    runs = [json.loads(x) for x in store.runs.read_text(encoding="utf-8").splitlines() if x.strip()]
-    runs = [r for r in runs if r.get("event") == "run"]
+    runs = [r for r in store.events() if r.get("event") == "run"]
     if not runs:
         return ""
     lines = [
@@ -249,8 +245,9 @@ def runs_table(store: ResultStore) -> str:
     for r in runs:
         gpus = f"gpu {','.join(r['gpus'])}" if r.get("gpus") else f"cpu x {r.get('cpu_slots')}"
         per = f" x {r.get('per_gpu')}" if r.get("gpus") else ""
+        wall = f"{r.get('wall_seconds')}" + (" (stopped)" if r.get("stopped") else "")
         lines.append(
-            f"| {r.get('started')} | {r.get('suite')} | {r.get('wall_seconds')} | {r.get('budget_minutes') or ''} | "
+            f"| {r.get('started')} | {r.get('suite')} | {wall} | {r.get('budget_minutes') or ''} | "
             f"{gpus}{per} | {r.get('done', 0)} | {r.get('failed', 0)} | {r.get('killed', 0)} | "
             f"{r.get('no-time', 0)} |"
         )

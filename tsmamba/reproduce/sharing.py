@@ -1,0 +1,44 @@
+"""How many cells shared a device with each finished cell, read back from ``runs.jsonl``.
+
+A cell's wall time depends on how many cells ran beside it on its GPU (or in the CPU slots): on the H200 a
+PatchTST Weather L=96 cell took 22.1 s an epoch with 12 cells on the GPU and 9.1-9.5 s with 5, the same ~1.85
+GPU-seconds an epoch. A run's duration estimates rescale earlier walls by this count, so walls recorded under a
+heavy load do not keep a lighter run's cells out of its budget (as they did on 2026-12-02).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+
+def _interval(event: dict[str, Any]) -> tuple[float, float, frozenset[str]] | None:
+    """(start, end, devices) of one cell event; None without a usable time and duration."""
+    try:
+        end = dt.datetime.fromisoformat(str(event["time"])).timestamp()
+        seconds = float(event["seconds"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if seconds <= 0:
+        return None
+    return end - seconds, end, frozenset(event.get("gpus") or ["cpu"])
+
+
+def device_sharing(events: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Per finished cell id: the time-mean number of cells (itself included) on a device it ran on.
+
+    Every cell event with a duration counts as a neighbour (done, failed or killed: each held its slot); cells
+    on the CPU share the "cpu" device. A cell recorded twice keeps its last count.
+    """
+    cells = [(e, span) for e in events if e.get("event") == "cell" and (span := _interval(e)) is not None]
+    sharing: dict[str, float] = {}
+    for event, (start, end, devices) in cells:
+        if event.get("status") != "done":
+            continue
+        overlap = 0.0
+        for other, (o_start, o_end, o_devices) in cells:
+            if other is not event and devices & o_devices:
+                overlap += max(0.0, min(end, o_end) - max(start, o_start))
+        sharing[str(event["cell"])] = 1.0 + overlap / (end - start)
+    return sharing
