@@ -313,6 +313,19 @@ def test_a_stopped_run_records_its_killed_cells_and_itself(tmp_path: Path) -> No
     assert "(stopped) |" in runs_table(store).splitlines()[-1]
 
 
+def test_an_unreadable_record_line_is_named_with_its_file_and_line(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    assert store.rows() == [] and store.events() == []  # a new folder
+    store.log_event({"event": "run", "done": 1})
+    with open(store.runs, "a", encoding="utf-8") as handle:
+        handle.write('{"event": "cell", "cell": \n')  # a line cut by a full disk or a killed writer
+    with pytest.raises(ValueError, match=r"runs\.jsonl line 2 is not JSON .*fix or remove it"):
+        store.events()
+    store.jsonl.write_text("not json\n")
+    with pytest.raises(ValueError, match=r"results\.jsonl line 1 is not JSON"):
+        store.rows()
+
+
 def test_failed_cells_are_not_recorded_and_run_again(tmp_path: Path) -> None:
     suite = parse_suite(GRID, name="s")
     store = ResultStore(tmp_path)

@@ -46,29 +46,11 @@ class ResultStore:
 
     def rows(self) -> list[dict[str, Any]]:
         """Every recorded row, in order."""
-        if not self.jsonl.exists():
-            return []
-        rows = []
-        for number, line in enumerate(self.jsonl.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{self.jsonl} line {number} is not JSON ({exc}); fix or remove it.") from exc
-        return rows
+        return read_jsonl(self.jsonl)
 
     def events(self) -> list[dict[str, Any]]:
-        """Every line of ``runs.jsonl`` (cell outcomes and runs), in order; unreadable lines are named."""
-        if not self.runs.exists():
-            return []
-        events = []
-        for number, line in enumerate(self.runs.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{self.runs} line {number} is not JSON ({exc}); fix or remove it.") from exc
-        return events
+        """Every line of ``runs.jsonl`` (cell outcomes and runs), in order."""
+        return read_jsonl(self.runs)
 
     def done(self) -> dict[str, dict[str, Any]]:
         """Recorded rows by cell id (the last row wins if a cell was recorded twice)."""
@@ -113,6 +95,20 @@ class ResultStore:
         self.out.mkdir(parents=True, exist_ok=True)
         with open(self.runs, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` (none if it does not exist); a line that is not JSON is named with the fix."""
+    if not path.exists():
+        return []
+    lines = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {number} is not JSON ({exc}); fix or remove it.") from exc
+    return lines
 
 
 def write_row_atomically(path: Path, row: dict[str, Any]) -> None:
