@@ -152,6 +152,29 @@ def test_cli_summary_after_a_slice_lists_what_the_whole_suite_lacks(tmp_path: Pa
     assert "1 cell(s) of the suite have no result yet: ETTh2-dlinear-L96-H24-s1." in table
 
 
+def test_cli_reproduce_stopped_still_writes_the_summary_and_says_how_to_resume(monkeypatch, tmp_path: Path) -> None:
+    # hold.sh's STOP=1 SIGTERMs the runner: the table of what was recorded is written, the exit code says stopped
+    from typer.testing import CliRunner
+
+    import tsmamba.reproduce.runner as runner
+    from tsmamba.cli import app
+
+    def stopped_run(suite, out, **kwargs):
+        ResultStore(out).append([fake_row(suite.cells[0])])  # one cell finished before the signal
+        raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(runner, "run_suite", stopped_run)
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(
+        'name = "s"\ndatasets = ["ETTh1"]\nmodels = ["dlinear"]\nlookbacks = [96]\nhorizons = [24, 48]\nseeds = [1]\n'
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["reproduce", str(suite_file), "--out", str(out), "--gpus", ""])
+    assert result.exit_code == 130, result.output
+    assert "stopped (signal 15): the finished cells are recorded, 1 cell(s) of the suite are not" in result.output
+    assert "1 cell(s) of the suite have no result yet" in (out / "table.md").read_text()
+
+
 def test_cli_reproduce_dry_run_shows_the_budget_order_and_estimates(tmp_path: Path) -> None:
     # seed 2021 recorded for DLinear on ETTh1 (H=96: 20 s) and Weather (H=96: 400 s); seed 2022 to run. A budget
     # that cannot hold them lists the short cells first, and every listed cell shows its estimate

@@ -280,18 +280,22 @@ def reproduce(
             )  # fmt: skip
             console.print(listing, highlight=False, markup=False, soft_wrap=True)
             return
+        stopped: KeyboardInterrupt | None = None
         if not summarize_only:
-            run_suite(
-                the_suite,
-                out,
-                gpus=gpu_ids,
-                per_gpu=per_gpu,
-                cpu_slots=cpu_slots,
-                budget_minutes=budget_minutes,
-                data_dir=None if data_dir is None else str(data_dir),
-                live=live,
-                execution=execution,
-            )
+            try:
+                run_suite(
+                    the_suite,
+                    out,
+                    gpus=gpu_ids,
+                    per_gpu=per_gpu,
+                    cpu_slots=cpu_slots,
+                    budget_minutes=budget_minutes,
+                    data_dir=None if data_dir is None else str(data_dir),
+                    live=live,
+                    execution=execution,
+                )
+            except KeyboardInterrupt as interrupt:  # the runner stopped its cells and logged the run
+                stopped = interrupt
         # table.md covers every row of the folder, so it lists what the whole suite lacks, not only this run's slice
         missing = [cell.id for cell in plan(whole_suite, store).todo]
         files = write_summary(out, title=f"{the_suite.name}: {the_suite.description}".rstrip(": "), missing=missing)
@@ -299,6 +303,13 @@ def reproduce(
         _fail(str(exc))
         return
     console.print(f"summary: {', '.join(str(f) for f in files)}", highlight=False, soft_wrap=True)
+    if stopped is not None:
+        typer.echo(
+            f"stopped ({stopped or 'interrupted'}): the finished cells are recorded, {len(missing)} cell(s) of the "
+            "suite are not; run the same command to resume.",
+            err=True,
+        )
+        raise typer.Exit(code=130)
 
 
 def main() -> None:
