@@ -21,8 +21,9 @@
 #            $OUT/suite, killed at LIMIT + 60 s; FROM=<committed results folder> resumes that folder's table
 #   grid     start `tsmamba reproduce` detached (GRID="<suite> <options>"), return after HOLD seconds
 #   wait     wait for the detached grid (at most WAIT seconds) and pack its results folder; STOP=1 then stops a grid
-#            still running (SIGTERM to its runner, which stops the cells: what finished stays recorded), the way
-#            to end a grid early (a `pkill -f PATTERN` in the call's own command also matches that command's shell)
+#            still running (SIGTERM to its runner, which stops the cells: what finished stays recorded, the stopped
+#            cells are logged as killed and the run as stopped), the way to end a grid early (a `pkill -f PATTERN`
+#            in the call's own command also matches that command's shell)
 # Every part stops starting new work after LIMIT seconds (default 480), so a call ends inside its 600 s.
 # WORK (default /tmp) holds the detached grid's files; HOLD_INSTALL=0 skips the installs (tests).
 set -u
