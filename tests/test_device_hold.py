@@ -22,6 +22,17 @@ def _run(part: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(HOLD), part], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
 
 
+def _stand_in_runner(tmp_path: Path, body: str) -> str:
+    """A PATH whose python3 plays the runner: ``body`` runs for `reproduce` calls (the results folder is
+    $WORK/grid_out), every other call exits 0."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/usr/bin/env bash\ncase "$*" in *reproduce*) ;; *) exit 0 ;; esac\n{body}\n')
+    fake.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
 @pytest.mark.slow  # two CLI processes
 def test_grid_runs_detached_and_wait_packs_its_results(tmp_path):
     (tmp_path / "out").mkdir()
@@ -46,23 +57,13 @@ def test_grid_runs_detached_and_wait_packs_its_results(tmp_path):
 def test_wait_with_stop_ends_a_running_grid_through_its_runner(tmp_path):
     # a stand-in python3 plays a runner that would outlive the call: STOP=1 SIGTERMs it (not the shells around
     # it), it records the signal as the runner's handler would, and the results folder is packed all the same
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     marker = tmp_path / "runner_stopped"
-    fake = bin_dir / "python3"
-    fake.write_text(
-        "#!/usr/bin/env bash\n"
-        'case "$*" in *reproduce*) ;; *) exit 0 ;; esac\n'
-        f"trap 'echo TERM > {marker}; exit 143' TERM\n"
-        "sleep 120 & wait $!\n"
-    )
-    fake.chmod(0o755)
+    path = _stand_in_runner(tmp_path, f"trap 'echo TERM > {marker}; exit 143' TERM\nsleep 120 & wait $!")
     (tmp_path / "out").mkdir()
     (tmp_path / "work").mkdir()
     results = tmp_path / "folder"
     results.mkdir()
     (results / "results.jsonl").write_text("{}\n")
-    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
     started = _run("grid", tmp_path, GRID=f"suite.toml --out {results}", HOLD="2", PATH=path)
     assert "grid started" in started.stdout, started.stdout + started.stderr
     assert not (tmp_path / "work" / "grid.done").exists()  # still running after the call
@@ -71,6 +72,36 @@ def test_wait_with_stop_ends_a_running_grid_through_its_runner(tmp_path):
     assert marker.read_text().strip() == "TERM"
     with tarfile.open(tmp_path / "out" / "grid.tar.gz") as tar:
         assert "grid_out/results.jsonl" in tar.getnames()
+
+
+def test_a_second_grid_on_the_machine_goes_on_in_the_first_ones_copy(tmp_path):
+    # on the H200 on 2026-12-02 a start whose budget ran nothing logged its run, and the next start's fresh copy
+    # of the committed folder dropped that line: a grid of the same folder now continues the machine's copy, a
+    # grid still running refuses a second start, and another folder gets a fresh copy
+    (tmp_path / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    results = tmp_path / "folder"
+    results.mkdir()
+    (results / "runs.jsonl").write_text('{"event": "run", "n": 0}\n')
+    (results / "results.jsonl").write_text("{}\n")
+    runs = tmp_path / "work" / "grid_out" / "runs.jsonl"
+    quick = _stand_in_runner(tmp_path, f'echo \'{{"event": "run", "n": 1}}\' >> {runs}')
+    assert "grid started" in _run("grid", tmp_path, GRID=f"suite.toml --out {results}", HOLD="5", PATH=quick).stdout
+    second = _run("grid", tmp_path, GRID=f"suite.toml --out {results}", HOLD="5", PATH=quick)
+    assert "continuing" in second.stdout, second.stdout + second.stderr
+    assert runs.read_text().count("\n") == 3  # the committed line and both starts' lines
+
+    other = tmp_path / "other"
+    shutil.copytree(results, other)
+    (other / "runs.jsonl").write_text('{"event": "run", "n": 9}\n')
+    fresh = _run("grid", tmp_path, GRID=f"suite.toml --out {other}", HOLD="5", PATH=quick)
+    assert "continuing" not in fresh.stdout and runs.read_text().startswith('{"event": "run", "n": 9}')
+
+    slow = _stand_in_runner(tmp_path, "trap 'exit 143' TERM\nsleep 120 & wait $!")
+    assert "grid started" in _run("grid", tmp_path, GRID=f"suite.toml --out {results}", HOLD="1", PATH=slow).stdout
+    refused = _run("grid", tmp_path, GRID=f"suite.toml --out {results}", HOLD="1", PATH=slow)
+    assert refused.returncode == 2 and "a grid is running already" in refused.stdout, refused.stdout
+    assert "grid stopped" in _run("wait", tmp_path, WAIT="1", STOP="1", PATH=slow).stdout
 
 
 @pytest.mark.slow  # one CLI process

@@ -157,10 +157,23 @@ suite)
   echo "suite rc=$? t=$(el)"; tail -3 "$R/suite.log"
   pack ;;
 grid)
-  rm -f "$W/grid.done"; rm -rf "$W/grid_out" "$W/grid_data"; unpack_data "$W/grid_data"
+  if [ -f "$W/grid.pid" ] && [ ! -f "$W/grid.done" ] && kill -0 "$(cat "$W/grid.pid")" 2>/dev/null; then
+    echo "a grid is running already (pid $(cat "$W/grid.pid")): collect it with wait, or end it with STOP=1 wait"
+    exit 2
+  fi
   set -- ${GRID:?GRID='<suite> --out <results folder> [options]'}
   suite=$1; shift; out=$2; shift 2
-  cp -r "$out" "$W/grid_out"
+  # a grid started earlier on this machine from the same folder goes on in its own copy, so the lines its runs
+  # logged (e.g. a start whose budget ran nothing) stay in runs.jsonl; another folder starts a fresh copy
+  size=$(stat -c %s "$out/runs.jsonl" 2>/dev/null || echo 0)
+  if [ ! -d "$W/grid_out" ] || ! cmp -s -n "$size" "$out/runs.jsonl" "$W/grid_out/runs.jsonl" 2>/dev/null \
+    || ! cmp -s -n "$(stat -c %s "$out/results.jsonl" 2>/dev/null || echo 0)" "$out/results.jsonl" \
+      "$W/grid_out/results.jsonl" 2>/dev/null; then
+    rm -rf "$W/grid_out"; cp -r "$out" "$W/grid_out"
+  else
+    echo "continuing $W/grid_out (a grid of this machine started from $out)"
+  fi
+  rm -f "$W/grid.done"; rm -rf "$W/grid_data"; unpack_data "$W/grid_data"
   setsid bash -c "python3 -m tsmamba.cli reproduce $suite --out $W/grid_out --data-dir $W/grid_data --no-live $* \
     > $W/grid.log 2>&1 & echo \$! > $W/grid.pid; wait \$!; touch $W/grid.done" < /dev/null > /dev/null 2>&1 &
   echo "grid started t=$(el)"
