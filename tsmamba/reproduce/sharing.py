@@ -1,9 +1,9 @@
 """How many cells shared a device with each finished cell, read back from ``runs.jsonl``.
 
-A cell's wall time depends on how many cells ran beside it on its GPU (or in the CPU slots): on the H200 a
-PatchTST Weather L=96 cell took 22.1 s an epoch with 12 cells on the GPU and 9.1-9.5 s with 5, the same ~1.85
-GPU-seconds an epoch. A run's duration estimates rescale earlier walls by this count, so walls recorded under a
-heavy load do not keep a lighter run's cells out of its budget (as they did on 2026-12-02).
+A cell's wall time grows with the cells beside it on its GPU (or in the CPU slots): a busy GPU time-slices
+their kernels (PatchTST Weather L=96 cells on an H200: ~1.85 GPU-seconds an epoch with 5 cells and with 12).
+A run's duration estimates rescale earlier walls by this count, so walls recorded under a heavy load do not keep
+a lighter run's cells out of its budget.
 """
 
 from __future__ import annotations
