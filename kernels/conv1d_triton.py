@@ -49,7 +49,8 @@ _SUM_ROWS = 8
 # fold, two programs an SM, took the bf16 conv fwd+bwd -6 % at both Weather shapes and -3 % at L=11520 (ETTh1's
 # shape even); in fp32 it gained nothing at Weather and lost 4.5 % at L=11520, and fold 0 at (64, 8) lost 5-8 %.
 # prefetch: 1 asks the L2 for the next tile's x and grad_u rows at the start of each tile (one hint a 128-byte line
-# of them), as the scan backward does for its rows (it took DRAM waits off its loads there). Untimed, off.
+# of them), as the scan backward does for its rows (it took DRAM waits off its loads there). Off: on the H200 it
+# took fp32 at the Weather shapes -6 to -8.5 % but lost 1.5-9 % everywhere else (hold_h200_2026-12-02g.md).
 DPRE_CONFIG = {
     "block_r": 64,
     "num_warps": 8,
