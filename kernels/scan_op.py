@@ -7,8 +7,11 @@ direction instead of a graph break, and CUDA-graph capture sees only device work
 
 Layout contract (the fake functions state it, the real functions enforce it with at most one copy): the scan
 output, du, ddelta and dz have the layout of u, delta and z (``torch.empty_like``), so channel-last (batch, L, dim)
-inputs passed as transposed views give channel-last outputs. Optional gradients that do not exist (no D, z,
-delta_bias or initial state) come back as empty tensors from the op and as ``None`` from autograd.
+inputs passed as transposed views give channel-last outputs; dB and dC (batch, G, N, L) are views of contiguous
+(batch, G, L, N) tensors, the order the backward sums them in and TSM2's x_proj output has. Optional gradients
+that do not exist (no D, z, delta_bias or initial state) come back as empty tensors from the op and as ``None``
+from autograd. B and C that the kernels could not load as vectors are copied by ``triton_scan`` before the ops
+(``scan_bc``): in the traced graph, once, and saved for the backward, instead of once inside each op.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .scan_bc import bc_contiguous, bc_needs_copy
 from .scan_torch import ScanArgs
 
 _FWD_SCHEMA = (
@@ -73,13 +77,18 @@ def _bwd(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints, grad_o
         _like(du, u),
         _like(ddelta, delta),
         dA.contiguous(),
-        dB.contiguous(),
-        dC.contiguous(),
+        _bc_grad_layout(dB),
+        _bc_grad_layout(dC),
         u.new_empty(0) if dD is None else dD.contiguous(),
         u.new_empty(0) if dz is None else _like(dz, z),
         u.new_empty(0) if dbias is None else dbias.contiguous(),
         u.new_empty(0) if dh0 is None else dh0.contiguous(),
     )
+
+
+def _bc_grad_layout(x: Tensor) -> Tensor:
+    """dB or dC (batch, G, N, L) as a view of a contiguous (batch, G, L, N) tensor (a copy only if it is not)."""
+    return x if x.transpose(2, 3).is_contiguous() else bc_contiguous(x)
 
 
 @_bwd.register_fake
@@ -91,12 +100,16 @@ def _bwd_fake(
             return u.new_empty(0)
         return torch.empty_like(x) if layout else x.new_empty(x.shape)
 
+    def bc_grad(x: Tensor) -> Tensor:  # _bc_grad_layout's layout
+        batch, groups, n_state, length = x.shape
+        return x.new_empty(batch, groups, length, n_state).transpose(2, 3)
+
     return (
         grad(u, True),
         grad(delta, True),
         grad(A),
-        grad(B),
-        grad(C),
+        bc_grad(B),
+        bc_grad(C),
         grad(D),
         grad(z, True),
         grad(delta_bias),
@@ -145,7 +158,10 @@ _fwd.register_autograd(_backward, setup_context=_setup_context)
 
 def triton_scan(args: ScanArgs) -> tuple[Tensor, Tensor]:
     """Output and last state of the Triton scan over canonical ``args``, differentiable through the custom ops."""
-    tensors = (args.u, args.delta, args.A, args.B, args.C, args.D, args.z, args.delta_bias, args.initial_state)
+    B, C = args.B, args.C
+    if bc_needs_copy(B, C, static=True):
+        B, C = bc_contiguous(B), bc_contiguous(C)
+    tensors = (args.u, args.delta, args.A, B, C, args.D, args.z, args.delta_bias, args.initial_state)
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     out, last, _ = torch.ops.tsmamba.selective_scan_fwd(*tensors, args.delta_softplus, args.reverse, needs_grad)
     return out, last

@@ -27,6 +27,7 @@ import triton.language as tl
 from torch import Tensor
 
 from .l2_prefetch import CACHE_HINTS, prefetch_l2
+from .scan_bc import bc_operands, bc_strides
 from .scan_torch import ScanArgs
 from .scan_triton_fwd import (
     CKPT_STEPS,
@@ -37,8 +38,6 @@ from .scan_triton_fwd import (
     _load_a_t,
     _time,
     a_strides,
-    bc_operands,
-    bc_strides,
     launch_options,
     softplus,
 )

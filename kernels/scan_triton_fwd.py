@@ -29,6 +29,7 @@ import triton.language as tl
 from torch import Tensor
 from triton.language.extra import libdevice
 
+from .scan_bc import bc_operands, bc_strides
 from .scan_torch import ScanArgs
 
 LOG2E = tl.constexpr(1.4426950408889634)
@@ -65,7 +66,7 @@ def checkpoint_slots(length: int) -> int:
 # so 12 warps share an SM (1584 on the H200's 132 SMs); capped at 128 it spills 3 accesses a step but fits 16: it
 # ran 2-27 % faster where its grid had 2048 warps or more, and 20 % slower at 448 warps, where every program is
 # resident either way (benchmarks/results/scan_hold_h200_2026-12-01d.md). maxnreg_16bit, the same cap for
-# fp16/bf16 inputs (B/C copied contiguous by bc_operands), compiles to 128 registers without spills (Triton 3.6)
+# fp16/bf16 inputs (B/C copied contiguous: scan_bc), compiles to 128 registers without spills (Triton 3.6)
 # and ran 1-3 % faster at TSM2's two capped shapes (scan_hold_h200_2026-12-01e.md).
 FWD_CONFIG = {
     "num_warps": None,
@@ -509,42 +510,6 @@ def _init_strides(x: Tensor | None, chunk_stride: int = 0) -> tuple[int, int, in
     if x is None:
         return 0, 0, 0, 0
     return x.stride(0), chunk_stride, x.stride(1), x.stride(2)
-
-
-def bc_unit(B: Tensor, C: Tensor) -> int | None:
-    """The unit, in elements, in which the launchers pass B's and C's batch, group and step strides (the kernels
-    multiply them back by the constexpr ``BC_UNIT``) so that the compiler can prove each step's N values 16-byte
-    aligned and load them as vectors: 1 when the strides are all multiples of 16 (Triton's own specialisation
-    then sees it), 16 bytes' worth of elements when the strides and both base addresses are multiples of 16 bytes
-    (TSM2's fp32 x_proj slices, step stride dt_rank + 2N = 36 at the Weather width: 4), None when they are not
-    (its bf16 slices sit 8 bytes off): no vector loads possible."""
-    strides = [s for x in (B, C) for s in (x.stride(0), x.stride(1), x.stride(3))]
-    if all(s % 16 == 0 for s in strides):
-        return 1
-    unit = 16 // B.element_size()
-    if any(s % unit for s in strides) or any(x.data_ptr() % 16 for x in (B, C)):
-        return None
-    return unit
-
-
-def bc_operands(B: Tensor, C: Tensor) -> tuple[Tensor, Tensor, int]:
-    """B and C (batch, G, N, L) as the kernels read them, and their stride unit (``bc_unit``): N-adjacent views
-    whose steps load as 16-byte vectors are kept (TSM2's fp32 slices: no copy), anything else is copied to a
-    contiguous (batch, G, L, N) tensor (mamba_ssm's (batch, G, N, L) layout; TSM2's 16-bit slices, for which the
-    two small copies cost less than 32 scalar loads a step: H200, scan_hold_h200_2026-12-01e.md). 16-bit copies
-    stay 16-bit: copied as fp32 (converted once rather than by every lane each step) the bf16-mixed Weather step
-    ran 2.2 % slower (scan_hold_h200_2026-12-01f.md)."""
-    if B.stride(2) == 1 and C.stride(2) == 1:
-        unit = bc_unit(B, C)
-        if unit is not None:
-            return B, C, unit
-    B, C = (x.transpose(2, 3).contiguous().transpose(2, 3) for x in (B, C))
-    return B, C, bc_unit(B, C) or 1
-
-
-def bc_strides(x: Tensor, unit: int) -> tuple[int, int, int, int]:
-    """B's or C's (batch, group, N, step) strides with the batch, group and step ones divided by ``unit``."""
-    return x.stride(0) // unit, x.stride(1) // unit, x.stride(2), x.stride(3) // unit
 
 
 def a_strides(a_t: Tensor) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selective_scan_cases import TOLERANCES, assert_close, check_against_reference, make_inputs, reference
 from tsmamba.kernels import scan_triton_bwd, scan_triton_fwd, selective_scan
+from tsmamba.kernels.scan_bc import bc_needs_copy, bc_operands
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 LENGTHS = [1, 2, 7, 16, 63, 127, 128, 129, 321]
@@ -105,9 +106,32 @@ def test_bc_views_read_in_place_in_stride_units(dtype, rank, unit):
     proj = torch.cat([pad, inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2)
     inputs["B"] = proj[:, :, rank : rank + n].transpose(1, 2)
     inputs["C"] = proj[:, :, rank + n :].transpose(1, 2)
-    B, C, got = scan_triton_fwd.bc_operands(inputs["B"].unsqueeze(1), inputs["C"].unsqueeze(1))
+    B, C, got = bc_operands(inputs["B"].unsqueeze(1), inputs["C"].unsqueeze(1))
     assert got == unit and B.data_ptr() == inputs["B"].data_ptr()  # in place, not copied
     check_against_reference(inputs, dtype, softplus=True, reverse=False, backend="triton")
+
+
+def test_unaligned_bc_are_copied_once_before_the_ops(monkeypatch):
+    # TSM2's bf16 x_proj slices (dt_rank 4: rows 8 bytes off 16-byte alignment) are copied by the custom op's
+    # wrapper, so neither op copies them again (the backward reads the forward's saved copies); output and every
+    # gradient as the fp64 loop's
+    n = 16
+    inputs = _inputs(2, 8, 21, n, dtype=torch.bfloat16, use_h0=True, seed=6)
+    pad = torch.zeros(2, 21, 4, device=DEVICE, dtype=torch.bfloat16)
+    proj = torch.cat([pad, inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2)
+    inputs["B"] = proj[:, :, 4 : 4 + n].transpose(1, 2)
+    inputs["C"] = proj[:, :, 4 + n :].transpose(1, 2)
+    assert bc_needs_copy(inputs["B"].unsqueeze(1), inputs["C"].unsqueeze(1))
+    seen = []
+    for module in (scan_triton_fwd, scan_triton_bwd):
+
+        def recording(B, C, inner=module.bc_operands):
+            seen.append(bc_needs_copy(B, C))
+            return inner(B, C)
+
+        monkeypatch.setattr(module, "bc_operands", recording)
+    check_against_reference(inputs, torch.bfloat16, softplus=True, reverse=True, backend="triton")
+    assert seen == [False, False]  # the forward op's launch, the backward op's
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -269,31 +269,6 @@ def test_b_and_c_from_tsm2s_x_proj_slices_load_as_vectors(monkeypatch, direction
     assert tsm2 == copied and tsm2[1] > 0, f"TSM2 layout {tsm2} vs copied {copied} (all, vector) loads"
 
 
-def test_bc_operands_keep_vector_loadable_views_and_copy_the_rest():
-    def slices(dtype, rank):  # B and C as views of x_proj's (batch, L, rank + 2N) output, as TSM2 passes them
-        x_dbl = torch.randn(2, 8, 1, rank + 2 * N_STATE).to(dtype)
-        return tuple(x_dbl[..., rank + i * N_STATE : rank + (i + 1) * N_STATE].permute(0, 2, 3, 1) for i in range(2))
-
-    def check(B, C, copied, unit):
-        B2, C2, got = scan_triton_fwd.bc_operands(B, C)
-        assert got == unit
-        assert torch.equal(B2, B) and torch.equal(C2, C) and B2.shape == B.shape and B2.dtype == B.dtype
-        assert (B2.data_ptr() != B.data_ptr()) == copied and (C2.data_ptr() != C.data_ptr()) == copied
-        if copied:  # contiguous (batch, G, L, N): a step's N values adjacent, steps N apart
-            assert B2.transpose(2, 3).is_contiguous() and C2.transpose(2, 3).is_contiguous()
-
-    check(*slices(torch.float32, 4), copied=False, unit=4)  # 16-byte rows, step stride 36: passed in units of 4
-    check(*slices(torch.float32, 0), copied=False, unit=1)  # step stride 32: Triton sees the alignment itself
-    check(*slices(torch.float32, 1), copied=True, unit=1)  # dt_rank 1 (d_model <= 16): rows 4 bytes off, copied
-    check(*slices(torch.bfloat16, 4), copied=True, unit=1)  # rows 8 bytes off 16-byte alignment
-    check(*slices(torch.float16, 4), copied=True, unit=1)
-    mamba = tuple(torch.randn(2, 1, N_STATE, 8) for _ in range(2))  # (batch, G, N, L): L contiguous
-    check(*mamba, copied=True, unit=1)
-    check(*(x.bfloat16() for x in mamba), copied=True, unit=1)  # copied in its own dtype
-    time_major = tuple(torch.randn(2, 1, 8, N_STATE).to(torch.bfloat16).transpose(2, 3) for _ in range(2))
-    check(*time_major, copied=False, unit=1)  # 16-bit and 16-byte aligned: kept
-
-
 class _GridRecorder:
     """Stands in for a @triton.jit kernel and records only the grid of each ``kernel[grid](...)`` launch."""
 
