@@ -174,27 +174,18 @@ def _triton_interpreted() -> bool:
     return type(scan_triton_fwd._scan_fwd_kernel).__name__ == "InterpretedFunction"
 
 
-def _ops(backend: str):
-    """The (forward, backward) pair of a backend."""
-    if backend == "torch":
-        return scan_torch.scan_forward, scan_torch.scan_backward
-    from . import scan_triton_bwd, scan_triton_fwd
-
-    return scan_triton_fwd.scan_forward, scan_triton_bwd.scan_backward
-
-
 class SelectiveScanFn(torch.autograd.Function):
-    """Autograd Function over a backend's forward and hand-written backward (no per-step graph)."""
+    """Autograd Function over the torch scan's forward and hand-written backward (no per-step graph); the Triton
+    backend runs as the custom ops of ``scan_op.py`` instead."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, backend):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state):
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
-        forward, _ = _ops(backend)
         # states and accumulations stay fp32 under autocast (AMP): inputs keep the dtypes they came with
         with torch.autocast(device_type=u.device.type, enabled=False):
-            out, last, checkpoints = forward(args, save_checkpoints=any(ctx.needs_input_grad))
+            out, last, checkpoints = scan_torch.scan_forward(args, save_checkpoints=any(ctx.needs_input_grad))
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints)
-        ctx.flags = (bool(delta_softplus), bool(reverse), backend)
+        ctx.flags = (bool(delta_softplus), bool(reverse))
         ctx.mark_non_differentiable(checkpoints)
         # no zero-filled gradients for unused outputs: the checkpoints can be all the scan's states
         ctx.set_materialize_grads(False)
@@ -207,19 +198,18 @@ class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, grad_last, _grad_checkpoints):
         u, delta, A, B, C, D, z, delta_bias, initial_state, checkpoints = ctx.saved_tensors
-        softplus, reverse, backend = ctx.flags
+        softplus, reverse = ctx.flags
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, initial_state)
         if grad_out is None:  # only the last state was used
             grad_out = torch.zeros_like(u)
-        _, backward = _ops(backend)
         with torch.autocast(device_type=u.device.type, enabled=False):
-            grads = backward(args, checkpoints, grad_out, grad_last)
+            grads = scan_torch.scan_backward(args, checkpoints, grad_out, grad_last)
         du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, dh0 = grads
         if B.dim() == 3:
             dB = dB.squeeze(1)
         if C.dim() == 3:
             dC = dC.squeeze(1)
-        return du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, None, None, dh0, None
+        return du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, None, None, dh0
 
 
 def _mamba_ssm(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, return_last_state):
@@ -271,7 +261,6 @@ def selective_scan(
         args = _canonical(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
         out, last = _triton_scan(args)
     else:
-        out, last, _ = SelectiveScanFn.apply(
-            u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state, chosen
-        )
+        inputs = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse, initial_state)
+        out, last, _ = SelectiveScanFn.apply(*inputs)
     return (out, last) if return_last_state else out
