@@ -83,15 +83,21 @@ def test_non_contiguous_and_odd_dims():
     check_against_reference(inputs, torch.float32, softplus=True, reverse=False, backend="triton")
 
 
+def _as_x_proj_slices(inputs: dict, rank: int) -> None:
+    """B and C as TSM2 passes them: (batch, N, L) views of one (batch, L, rank + 2N) projection, N values adjacent."""
+    B, C = inputs["B"], inputs["C"]
+    batch, n, length = B.shape
+    pad = torch.zeros(batch, length, rank, device=B.device, dtype=B.dtype)
+    proj = torch.cat([pad, B.transpose(1, 2), C.transpose(1, 2)], 2)
+    inputs["B"] = proj[:, :, rank : rank + n].transpose(1, 2)
+    inputs["C"] = proj[:, :, rank + n :].transpose(1, 2)
+
+
 def test_bc_sliced_from_a_projection():
     # B and C as TSM2 passes them: (batch, N, L) views of one (batch, L, R + 2N) projection, N values adjacent
     # (the kernels read them in place; other layouts are copied to this one first), with a partial last tile
     inputs = _inputs(2, 8, 21, 4, use_h0=True, seed=11)
-    proj = torch.cat(
-        [torch.zeros(2, 21, 3, device=DEVICE), inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2
-    )
-    inputs["B"] = proj[:, :, 3:7].transpose(1, 2)
-    inputs["C"] = proj[:, :, 7:11].transpose(1, 2)
+    _as_x_proj_slices(inputs, 3)
     assert inputs["B"].stride(1) == 1 and inputs["C"].stride(1) == 1
     check_against_reference(inputs, torch.float32, softplus=True, reverse=True, backend="triton")
 
@@ -102,10 +108,7 @@ def test_bc_views_read_in_place_in_stride_units(dtype, rank, unit):
     # elements (bc_operands): fp32 at dt_rank 4 (a step of 36 values), bf16 with dt_rank padded to 8 (40 values)
     n = 16
     inputs = _inputs(2, 8, 21, n, dtype=dtype, use_h0=True, seed=5)
-    pad = torch.zeros(2, 21, rank, device=DEVICE, dtype=dtype)
-    proj = torch.cat([pad, inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2)
-    inputs["B"] = proj[:, :, rank : rank + n].transpose(1, 2)
-    inputs["C"] = proj[:, :, rank + n :].transpose(1, 2)
+    _as_x_proj_slices(inputs, rank)
     B, C, got = bc_operands(inputs["B"].unsqueeze(1), inputs["C"].unsqueeze(1))
     assert got == unit and B.data_ptr() == inputs["B"].data_ptr()  # in place, not copied
     check_against_reference(inputs, dtype, softplus=True, reverse=False, backend="triton")
@@ -117,10 +120,7 @@ def test_unaligned_bc_are_copied_once_before_the_ops(monkeypatch):
     # gradient as the fp64 loop's
     n = 16
     inputs = _inputs(2, 8, 21, n, dtype=torch.bfloat16, use_h0=True, seed=6)
-    pad = torch.zeros(2, 21, 4, device=DEVICE, dtype=torch.bfloat16)
-    proj = torch.cat([pad, inputs["B"].transpose(1, 2), inputs["C"].transpose(1, 2)], 2)
-    inputs["B"] = proj[:, :, 4 : 4 + n].transpose(1, 2)
-    inputs["C"] = proj[:, :, 4 + n :].transpose(1, 2)
+    _as_x_proj_slices(inputs, 4)
     assert bc_needs_copy(inputs["B"].unsqueeze(1), inputs["C"].unsqueeze(1))
     seen = []
     for module in (scan_triton_fwd, scan_triton_bwd):
