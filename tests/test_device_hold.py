@@ -298,6 +298,28 @@ def test_conv_passes_its_arguments_and_packs_the_table(tmp_path):
     assert "conv rc=0" in skipped.stdout and "tests rc=" not in skipped.stdout
 
 
+def test_table_runs_the_whole_model_speed_table_and_packs_it(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"  # stands in for the GPU run: records its arguments, writes two rows to --out
+    rows = "| ETTh1-like | 96 | tsm2 | eager | 1.0 |\\n| ETTh1-like | 96 | tsm2 | graphs | 0.5 |\\n"
+    fake.write_text(
+        f'#!/usr/bin/env bash\necho "ARGS=$*"\n[ "${{@: -2:1}}" = --out ] && printf "{rows}" > "${{@: -1}}"\n'
+    )
+    fake.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path), "HOLD_INSTALL": "0",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "TABLE_ARGS": "--precision bf16-mixed"}  # fmt: skip
+    result = subprocess.run(["bash", str(HOLD), "table"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "table rc=0" in result.stdout, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-2] == "2"  # the number of rows the table holds
+    with tarfile.open(tmp_path / "out" / "table.tar.gz") as tar:
+        log = tar.extractfile("table/table.log").read().decode()
+        table = tar.extractfile("table/model_speed.md").read().decode()
+    assert "benchmarks/model_speed.py --device cuda --reps 10 --row-seconds 0.8 --precision bf16-mixed --out" in log
+    assert table.count("| ETTh1-like | 96 | tsm2 |") == 2
+
+
 def test_an_unknown_part_is_refused(tmp_path):
     (tmp_path / "out").mkdir()
     result = _run("nonsense", tmp_path)

@@ -13,6 +13,9 @@
 #            conv.KEY=INT for the conv's DPRE_CONFIG: model_speed's --scan-config; tree-<commit>: that commit's
 #            whole package, staged by prepare.sh tree:<commit>); models without the scan (patchtst, dlinear) run
 #            under the first build only; STEP_ARGS: more model_speed options for every run (e.g. --adam unfused)
+#   table    the whole model_speed table (every width, lookback, model and mode; TABLE_ARGS adds options, e.g.
+#            "--precision bf16-mixed"), killed at LIMIT + 60 s: model_speed rewrites its table after every row, so
+#            a run cut short still returns the rows it finished
 #   profile  benchmarks/profile_step.py --device cuda PROFILE_ARGS (e.g. "--model tsm2 --width Weather-like --mode
 #            compile-graphs --precision bf16-mixed --inference") under each of BUILDS (shims only, no "+" overrides)
 #   conv     the native kernel tests (TESTS=0 skips them), then benchmarks/conv_bench.py with CONV_ARGS (e.g.
@@ -53,7 +56,7 @@ if [ "${HOLD_INSTALL:-1}" = 1 ]; then
   fi
 fi
 python3 -c "import torch; print('torch', torch.__version__)"
-part=${1:?part: kernels, ncu, steps, profile, conv, suite, grid or wait}
+part=${1:?part: kernels, ncu, steps, table, profile, conv, suite, grid or wait}
 R=$OUT/$part
 mkdir -p "$R"
 shim() { [ "$1" = cur ] && echo "${PYTHONPATH:-}" || echo ".stage/shims/$1${PYTHONPATH:+:$PYTHONPATH}"; }
@@ -127,6 +130,12 @@ steps)
       done
     done
   done
+  pack ;;
+table)
+  # shellcheck disable=SC2086
+  timeout $(( ${LIMIT:-480} + 60 )) python3 benchmarks/model_speed.py --device cuda --reps 10 --row-seconds 0.8 \
+    ${TABLE_ARGS:-} --out "$R/model_speed.md" > "$R/table.log" 2>&1
+  echo "table rc=$? t=$(el)"; grep -c "^| [A-Za-z0-9-]* | [0-9]* |" "$R/model_speed.md"
   pack ;;
 profile)
   for build in ${BUILDS:-cur}; do
