@@ -154,7 +154,10 @@ def infer_call(
 
 
 def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
-    """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note)."""
+    """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note). Peak is counted above what the
+    process held before the row: a graphed row leaves ~0.2 GB allocated until the next ``torch._dynamo.reset()``,
+    which would otherwise count in the rows after it."""
+    held = torch.cuda.memory_allocated() if device.type == "cuda" else 0
     model, fast, train_step, x = build_step(
         model_name,
         dataset,
@@ -186,7 +189,7 @@ def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str
         with timer:
             train_step()
     train_ms = timer.median()
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    peak = (torch.cuda.max_memory_allocated() - held) / 2**30 if device.type == "cuda" else float("nan")
     setup = max(0.0, first - step_s)
     infer_step = infer_call(model, fast, x, args.precision, device)
     infer = _Timer(device)
@@ -327,7 +330,8 @@ def _markdown(rows, args, device) -> str:
         f"Batch {args.batch}, horizon {args.horizon}, precision {args.precision}, each model with its per-dataset "
         "defaults (make_config); "
         f"train = forward + MSE + backward + Adam step ({args.adam}); infer = eval-mode forward under inference_mode; "
-        "peak = max GPU memory allocated during the training steps; setup = the first calls' extra time: "
+        "peak = max GPU memory allocated during the training steps, above what the process held before the row; "
+        "setup = the first calls' extra time: "
         "CUDA-graph capture or compilation, and in the first rows of a run Triton's one-off kernel compilation too."
         + (
             " Under autocast graphs mode replays the bf16 training step as one graph, fp16 steps as forward and "
