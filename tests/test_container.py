@@ -55,6 +55,16 @@ def test_predict_and_cross_validation_merge_each_models_own_frames() -> None:
     assert set(evaluate(cv).columns) == {"unique_id", "metric", "DLinear", "DLinear1", "PatchTST"}
 
 
+def test_cross_validation_merges_under_the_models_own_target_column() -> None:
+    df = wide_frame(96).melt(id_vars="ds", var_name="item", value_name="sales")
+    columns = {"id_col": "item", "target_col": "sales"}
+    models = [dlinear(**columns), patchtst(**columns)]
+    cv = MultiForecaster(models=models, freq="h").cross_validation(df, n_windows=2)
+    assert list(cv.columns) == ["item", "ds", "cutoff", "DLinear", "PatchTST", "sales"]
+    alone = clone(models[0]).set_params(alias="DLinear", freq="h").cross_validation(df, n_windows=2)
+    pd.testing.assert_frame_equal(cv[["item", "ds", "cutoff", "DLinear", "sales"]], alone)
+
+
 def test_quantile_and_interval_columns_come_through() -> None:
     df = wide_frame(120)
     container = MultiForecaster(

@@ -17,6 +17,8 @@ import polars as pl
 import pytest
 import torch
 from forecaster_frames import wide_frame
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger
 from matplotlib.figure import Figure
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -118,6 +120,14 @@ def test_wide_in_wide_out_matches_long(fitted: DLinearForecaster) -> None:
     np.testing.assert_allclose(
         wide["b"].to_numpy(), long.loc[long["unique_id"] == "b", "DLinear"].to_numpy(), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("alias", ["unique_id", "ds", "y", "cutoff"])
+def test_an_alias_that_names_a_frame_column_is_refused(alias: str) -> None:
+    with pytest.raises(ValueError, match=rf"named '{alias}' \(alias\), which is also the .* column"):
+        tiny(alias=alias).fit(long_frame())
+    with pytest.raises(ValueError, match=r"named 'DLinear' \(the model name\), which is also the target_col"):
+        tiny(target_col="DLinear").fit(long_frame().rename(columns={"y": "DLinear"}))
 
 
 def test_alias_and_custom_column_names() -> None:
@@ -259,6 +269,17 @@ def test_evaluate_mse_and_mae() -> None:
         evaluate(cv, metrics=("smape",))
 
 
+def test_evaluate_skips_the_time_column_and_interval_bounds() -> None:
+    """An integer time column under another name and the -lo-/-hi- bounds are not forecasts."""
+    cv = pd.DataFrame(
+        {"unique_id": ["a", "a"], "t": [1, 2], "cutoff": 0, "M": [1.0, 2.0], "M-lo-80": [0.0, 1.0],
+         "M-hi-80": [2.0, 3.0], "M-hi-97.5": [2.0, 3.0], "y": [0.0, 0.0]}
+    )  # fmt: skip
+    out = evaluate(cv, time_col="t")
+    assert list(out.columns) == ["unique_id", "metric", "M"]
+    assert out.set_index("metric").loc["mse", "M"] == pytest.approx(2.5)
+
+
 def test_score_is_negative_mse_over_every_window(fitted: DLinearForecaster) -> None:
     df = wide_frame(n=L_IN + H + 2, start="2021-02-01")
     values = df[["a", "b"]].to_numpy()
@@ -342,6 +363,26 @@ def test_load_from_a_directory_without_config(tmp_path: Path) -> None:
         load_forecaster(tmp_path)
 
 
+def test_save_refuses_a_horizon_or_lookback_changed_after_fit(tmp_path: Path) -> None:
+    model = tiny().fit(wide_frame())
+    for name, value in (("h", 2), ("input_size", 16)):
+        model.set_params(**{name: value})
+        with pytest.raises(ValueError, match=rf"{name}={value} \(fitted with \d+\) was set after fit"):
+            model.save(tmp_path / name)
+        assert not (tmp_path / name).exists()  # nothing written
+        model.set_params(h=H, input_size=L_IN)
+    model.save(tmp_path / "ok")
+    pd.testing.assert_frame_equal(load_forecaster(tmp_path / "ok").predict(), model.predict())
+
+
+def test_save_load_with_a_pandas_offset_as_freq(tmp_path: Path) -> None:
+    model = tiny(freq=pd.offsets.Hour()).fit(wide_frame())
+    model.save(tmp_path)
+    loaded = load_forecaster(tmp_path)
+    assert loaded.freq == "h"
+    pd.testing.assert_frame_equal(loaded.predict(), model.predict())
+
+
 def test_save_refuses_unserialisable_parameters(tmp_path: Path) -> None:
     model = tiny().fit(wide_frame())
     model.alias = object()
@@ -380,8 +421,42 @@ def test_max_steps_and_trainer_kwargs_reach_lightning() -> None:
     assert len(tiny(max_epochs=5, max_steps=1).fit(wide_frame()).training_history_) == 1
     limited = tiny(trainer_kwargs={"limit_train_batches": 1}).fit(wide_frame()).predict()
     assert not np.allclose(limited["DLinear"], tiny().fit(wide_frame()).predict()["DLinear"])
-    with pytest.raises(ValueError, match="trainer_kwargs \\['max_epochs'\\] are TrainConfig options"):
+    with pytest.raises(
+        ValueError, match=r"trainer_kwargs \['max_epochs'\] are set through .* own keywords: pass max_epochs="
+    ):
         tiny(trainer_kwargs={"max_epochs": 3}).fit(wide_frame())
+    with pytest.raises(ValueError, match=r"pass gradient_clip="):
+        tiny(trainer_kwargs={"gradient_clip_val": 1.0}).fit(wide_frame())
+
+
+def test_neuralforecast_trainer_kwargs_are_honoured(tmp_path: Path) -> None:
+    """The Trainer arguments a neuralforecast user passes: callbacks run beside the library's own, the logger is
+    used, the progress bar and deterministic mode are switched on."""
+
+    class Epochs(Callback):
+        def __init__(self) -> None:
+            self.ends = 0
+
+        def on_train_epoch_end(self, trainer: object, module: object) -> None:
+            self.ends += 1
+
+    counter, seen = Epochs(), {}
+
+    class Spy(Callback):
+        def on_fit_start(self, trainer: object, module: object) -> None:
+            seen.update(bar=trainer.progress_bar_callback is not None, logger=trainer.logger)  # type: ignore[attr-defined]
+
+    logger = CSVLogger(tmp_path, name="x")
+    kwargs = {"callbacks": [counter, Spy()], "logger": logger, "enable_progress_bar": True, "deterministic": True}
+    model = tiny(max_epochs=3, early_stopping_patience=0, trainer_kwargs=kwargs).fit(wide_frame())
+    assert counter.ends == 3 and len(model.training_history_) == 3  # the library's history callback still ran
+    assert seen == {"bar": True, "logger": logger}
+    assert model.trainer_kwargs is kwargs and set(kwargs) == {
+        "callbacks",
+        "logger",
+        "enable_progress_bar",
+        "deterministic",
+    }
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,15 @@ def test_log_dir_writes_csv_logs_only_when_asked(standardised_series, tmp_path) 
     assert list((tmp_path / "logs").rglob("metrics.csv"))
 
 
+def test_a_logger_in_trainer_kwargs_and_log_dir_clash(standardised_series, tmp_path) -> None:
+    from lightning.pytorch.loggers import CSVLogger
+
+    train, val = splits(standardised_series)
+    config = TrainConfig(max_epochs=1, log_dir=str(tmp_path), trainer_kwargs={"logger": CSVLogger(tmp_path)})
+    with pytest.raises(ValueError, match=r"trainer_kwargs\['logger'\] and log_dir=.* both set the logger; keep one"):
+        fit_model(fresh_model(), train, val, config)
+
+
 def test_bad_training_options_are_explained() -> None:
     with pytest.raises(ValueError, match="lr_schedule 'cosine' unknown"):
         TrainConfig(lr_schedule="cosine")

@@ -3,7 +3,7 @@
 A recipe is a pair of overrides, ``model`` (of the model's config dataclass) and ``train`` (of
 :class:`~tsmamba.training.TrainConfig`). The per-dataset values come from each model module's
 ``SPEC.dataset_defaults`` (beside the papers' scripts they cite); ``None`` is the model's generic recipe (e.g.
-TSM2: lr 1e-4, batch 64, type3, patience 10), and ``"demo"`` the small built-in demo's recipe. ``tsmamba bench``,
+TSM2: lr 1e-4, batch 64, type3, patience 3), and ``"demo"`` the small built-in demo's recipe. ``tsmamba bench``,
 the forecasters and the demo all resolve their configs here, so they cannot drift apart:
 
     config, train = resolve("tsm2", "ETTh1", model_overrides={"d_model": 32}, train_overrides={"max_epochs": 5})

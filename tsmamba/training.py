@@ -418,7 +418,8 @@ def _quiet_lightning() -> Iterator[None]:
                 lg.setLevel(level)
 
 
-# Trainer arguments that TrainConfig fields decide (trainer_kwargs may set any other Trainer argument).
+# Trainer arguments that TrainConfig fields decide (trainer_kwargs may set any other Trainer argument; its
+# "callbacks" run after the library's own, its "logger" replaces the default of none).
 _TRAINER_ARGS_FROM_CONFIG = {
     "max_epochs",
     "max_steps",
@@ -429,8 +430,6 @@ _TRAINER_ARGS_FROM_CONFIG = {
     "gradient_clip_val",
     "val_check_interval",
     "check_val_every_n_epoch",
-    "logger",
-    "callbacks",
     "deterministic",
     "enable_progress_bar",
 }
@@ -502,7 +501,17 @@ def fit_model(
             f"trainer_kwargs {clash} are TrainConfig options; set them through its own fields "
             f"({', '.join(TrainConfig.field_names())}) instead."
         )
-    trainer_args.update(config.trainer_kwargs)
+    extra = dict(config.trainer_kwargs)
+    user_callbacks = extra.pop("callbacks", None) or []
+    trainer_args["callbacks"] = callbacks + (
+        [user_callbacks] if isinstance(user_callbacks, Callback) else list(user_callbacks)
+    )
+    if "logger" in extra and config.log_dir:
+        raise ValueError(
+            f"trainer_kwargs['logger'] and log_dir={config.log_dir!r} both set the logger; keep one "
+            "(log_dir writes Lightning's CSV logs)."
+        )
+    trainer_args.update(extra)
     with _quiet_lightning():
         trainer = L.Trainer(**trainer_args)
         train_loader = _index_loader(len(train), config.batch_size, True, config.seed, config.drop_last)

@@ -62,9 +62,9 @@ def model_aliases(models: Sequence[BaseForecaster]) -> list[str]:
     return names
 
 
-def _merge(frames: list[Any], keys: list[str], what: str) -> Any:
-    """Join frames that share ``keys`` one-to-one, keeping the first frame's row order; ``y`` once, last."""
-    target = "y" if what == "cross_validation" else None
+def _merge(frames: list[Any], keys: list[str], what: str, target: str | None = None) -> Any:
+    """Join frames that share ``keys`` one-to-one, keeping the first frame's row order; the ``target`` column
+    (cross_validation's actuals, the models' ``target_col``) once, last."""
     seen: dict[str, int] = {}
     for i, frame in enumerate(frames):
         for column in frame.columns:
@@ -178,7 +178,9 @@ class MultiForecaster(BaseEstimator):
             for m in models
         ]
         columns = models[0].frame_columns()
-        return _merge(frames, [columns.id_col, columns.time_col, "cutoff"], "cross_validation")
+        return _merge(
+            frames, [columns.id_col, columns.time_col, "cutoff"], "cross_validation", target=columns.target_col
+        )
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Write ``container.json`` and each fitted model into ``path/model_<i>`` (see ``BaseForecaster.save``)."""

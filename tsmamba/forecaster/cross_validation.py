@@ -24,7 +24,7 @@ from tsmamba.evaluation import per_window_errors, rolling_origin
 from tsmamba.forecaster import fitting
 from tsmamba.forecaster.checks import check_int
 from tsmamba.forecaster.frames import backend_of, long_pandas, to_series_set
-from tsmamba.forecaster.intervals import interval_columns
+from tsmamba.forecaster.intervals import INTERVAL_COLUMN, interval_columns
 from tsmamba.forecaster.loss_columns import loss_columns
 from tsmamba.forecaster.time_types import restore
 
@@ -150,11 +150,17 @@ def cross_validate(
 
 
 def evaluate(
-    cv: Any, metrics: tuple[str, ...] = ("mse", "mae"), id_col: str = "unique_id", target_col: str = "y"
+    cv: Any,
+    metrics: tuple[str, ...] = ("mse", "mae"),
+    id_col: str = "unique_id",
+    target_col: str = "y",
+    time_col: str = "ds",
 ) -> Any:
     """MSE/MAE per series and forecast column of a ``cross_validation`` (or any ``y`` + forecast) frame.
 
     Each series' rows are scored as one window by ``evaluation.per_window_errors``, the benchmark's metric code.
+    Forecast columns are the numeric ones other than ``id_col``, ``time_col``, ``target_col``, ``cutoff`` and the
+    interval bounds (``<Model>-lo-<level>``, ``<Model>-hi-<level>``), as utilsforecast's ``evaluate`` picks them.
 
     Output (utilsforecast's layout): ``unique_id, metric, <Model>...`` in the library of ``cv``.
     """
@@ -166,8 +172,12 @@ def evaluate(
     for col in (id_col, target_col):
         if col not in frame.columns:
             raise ValueError(f"Evaluation needs column {col!r}; the frame has {list(frame.columns)}.")
-    reserved = {id_col, target_col, "ds", "cutoff"}
-    models = [c for c in frame.columns if c not in reserved and pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    reserved = {id_col, target_col, time_col, "cutoff"}
+    models = [
+        c
+        for c in frame.columns
+        if c not in reserved and not INTERVAL_COLUMN.search(str(c)) and pd.api.types.is_numeric_dtype(frame[c].dtype)
+    ]
     if not models:
         raise ValueError(f"No forecast column found beside {sorted(reserved)}; columns are {list(frame.columns)}.")
     rows = []

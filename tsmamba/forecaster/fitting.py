@@ -53,6 +53,21 @@ _TRAIN_KEYWORDS = {
 }
 
 
+# Trainer arguments a neuralforecast user passes in trainer_kwargs: those that are this forecaster's own keywords
+# (an error names the keyword), and those that are TrainConfig fields the forecaster has no keyword for
+_TRAINER_ARG_KEYWORDS = {
+    "max_epochs": "max_epochs",
+    "max_steps": "max_steps",
+    "accelerator": "accelerator",
+    "devices": "devices",
+    "precision": "precision",
+    "gradient_clip_val": "gradient_clip",
+    "val_check_interval": "val_check_steps",
+    "check_val_every_n_epoch": "val_check_steps",
+}
+_TRAINER_ARG_FIELDS = {"enable_progress_bar": "progress_bar", "deterministic": "deterministic", "strategy": "strategy"}
+
+
 def run_configs(params: Any) -> tuple[Any, TrainConfig]:
     """The model config and ``TrainConfig`` a forecaster's keywords describe: its recipe, then the keywords."""
     model_over = {k: getattr(params, k) for k in params.model_params if getattr(params, k) is not None}
@@ -62,7 +77,13 @@ def run_configs(params: Any) -> tuple[Any, TrainConfig]:
     if train_over.get("patience") == 0:
         train_over["patience"] = None  # early_stopping_patience=0: never stop early
     if params.trainer_kwargs is not None:
-        train_over["trainer_kwargs"] = dict(params.trainer_kwargs)
+        extra = dict(params.trainer_kwargs)
+        own = sorted(k for k in extra if k in _TRAINER_ARG_KEYWORDS)
+        if own:
+            keywords = ", ".join(sorted({f"{_TRAINER_ARG_KEYWORDS[k]}=" for k in own}))
+            raise ValueError(f"trainer_kwargs {own} are set through this forecaster's own keywords: pass {keywords}.")
+        train_over.update({field: extra.pop(k) for k, field in _TRAINER_ARG_FIELDS.items() if k in extra})
+        train_over["trainer_kwargs"] = extra
     train_over["seed"] = params.random_state
     train_over["drop_last"] = False  # a forecaster trains on every window of the user's (often short) frame
     return resolve(params.model_name, params.recipe, model_over, train_over)
@@ -347,3 +368,10 @@ def check_common(params: Any) -> None:
         check_int("val_check_steps", params.val_check_steps, 1)
     if params.trainer_kwargs is not None and not isinstance(params.trainer_kwargs, dict):
         raise TypeError(f"trainer_kwargs must be a dict or None, got {type(params.trainer_kwargs).__name__}.")
+    roles = {params.id_col: "id_col", params.time_col: "time_col", params.target_col: "target_col", "cutoff": "cutoff"}
+    name = params.output_name()
+    if name in roles:
+        raise ValueError(
+            f"The forecast column would be named {name!r} ({'alias' if params.alias else 'the model name'}), which "
+            f"is also the {roles[name]} column of the frames, so the forecasts would replace it. Pass another alias=."
+        )

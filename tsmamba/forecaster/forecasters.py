@@ -5,7 +5,7 @@ model's options. scikit-learn reads the keywords from each ``__init__`` signatur
 explicit and ``clone``/``GridSearchCV`` see them all. ``None`` means "from the recipe": training settings and
 model options not given come from the model's training recipe (:mod:`tsmamba.recipes`), the same one
 ``tsmamba bench`` uses, so ``TSM2Forecaster()`` trains as the benchmarks do (lr 1e-4, batch 64, type3 schedule,
-up to 100 epochs, early stopping with patience 10). Explicit keywords always win.
+up to 100 epochs, early stopping with patience 3). Explicit keywords always win.
 
 Shared keywords:
 
@@ -28,7 +28,10 @@ Shared keywords:
   ``h + n - 1`` steps and keep its absolute errors on those ``n`` rolling windows, so that ``predict(level=)``
   and ``cross_validation(level=)`` give conformal intervals (``0``: no intervals, one training).
 * ``random_state`` seeds weight initialisation and batch order (same seed, same fit on CPU).
-* ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs`` (a dict passed to Lightning's ``Trainer``).
+* ``accelerator``, ``devices``, ``precision`` and ``trainer_kwargs``: a dict of Lightning ``Trainer`` arguments, as
+  in neuralforecast. ``callbacks`` run after the library's own (best-weight keeper, early stopping), ``logger``
+  replaces the default of none, ``enable_progress_bar``, ``deterministic`` and ``strategy`` are honoured; an
+  argument that one of the keywords above sets (``max_epochs``, ``gradient_clip_val``, ...) is an error naming it.
 * ``freq`` (pandas alias, or an int step for integer timestamps, e.g. ``1``; ``None`` infers it),
   ``alias`` (forecast column name; ``None``: the model name),
   ``id_col``, ``time_col``, ``target_col``: column names of long frames (``time_col`` also in wide frames).

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 
 import numpy as np
+
+INTERVAL_COLUMN = re.compile(r"-(?:lo|hi)-\d+(?:\.\d+)?$")  # matches the names interval_columns gives
 
 
 def check_levels(level: Sequence[float] | None) -> list[float]:

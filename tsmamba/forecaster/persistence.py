@@ -8,8 +8,9 @@ weights are plain safetensors so a GPU-trained model loads anywhere via ``map_lo
 forecaster's :class:`~tsmamba.forecaster.state.FittedState` (less the LightningModule and training history) and its
 parameters.
 
-Rules: ``save`` never overwrites a non-empty directory unless ``overwrite=True``; every ``load`` error names the
-file and what to do about it.
+Rules: ``save`` never overwrites a non-empty directory unless ``overwrite=True``, and refuses a forecaster whose
+``h`` or ``input_size`` was changed after fit (the saved parameters would not describe the weights); every ``load``
+error names the file and what to do about it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def _plain(value: Any) -> Any:
     its small dict (``Loss.to_dict``)."""
     if isinstance(value, Loss):
         return value.to_dict()
+    if isinstance(value, pd.DateOffset):  # freq=pd.offsets.Hour(): its alias ("h") means the same to pandas
+        return value.freqstr
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -99,6 +102,16 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
     directory = Path(path)
     _check_target(directory, overwrite)
     state: FittedState = forecaster.state_
+    changed = [
+        f"{name}={getattr(forecaster, name)!r} (fitted with {fitted})"
+        for name, fitted in (("h", state.horizon), ("input_size", state.lookback))
+        if getattr(forecaster, name) != fitted
+    ]
+    if changed:
+        raise ValueError(
+            f"Cannot save: {' and '.join(changed)} was set after fit, so the parameters no longer describe the "
+            "fitted model. Call fit() again with the new value, or set it back before save()."
+        )
     start, end, n = state.train_range
     config = {
         "format_version": FORMAT_VERSION,
