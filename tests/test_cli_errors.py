@@ -50,3 +50,9 @@ def test_bare_command_still_shows_the_help() -> None:
     result = _run()
     assert "demo" in result.output and "bench" in result.output
     assert "error:" not in result.output
+
+
+@pytest.mark.parametrize("args", [["--horizons"], ["--horizons", "--seeds", "1"], ["--seeds", "--horizons", "96"]])
+def test_a_list_flag_without_values_is_an_error_not_the_defaults(args: list[str]) -> None:
+    flag = args[0]
+    _assert_one_error_line(_run("bench", "--dataset", "ETTh1", *args), f"{flag} needs at least one value")

@@ -90,6 +90,14 @@ def test_not_fitted_error(method: str, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- frames in and out
+def test_a_y_beside_the_frame_is_refused_not_ignored(fitted: DLinearForecaster) -> None:
+    y = long_frame()["y"]
+    with pytest.raises(ValueError, match=r"fit\(df, y\): y is not used; the target is the target_col column"):
+        tiny().fit(long_frame(), y)
+    with pytest.raises(ValueError, match=r"score\(df, y\): y is not used"):
+        fitted.score(long_frame(), y)
+
+
 def test_fit_returns_self_and_sets_trailing_underscore_attributes() -> None:
     model = tiny()
     assert model.fit(long_frame()) is model

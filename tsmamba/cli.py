@@ -62,16 +62,20 @@ class _MultiValueCommand(TyperCommand):
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         expanded: list[str] = []
         current: str | None = None
-        for arg in args:
+        given = 0  # values after the current flag: a flag with none would silently keep the defaults
+        for arg in [*args, "--"]:
+            if current is not None and given == 0 and (arg in self.multi_value_options or arg.startswith("-")):
+                _fail(f"{current} needs at least one value, e.g. {current} 96 192; leave the flag out for the defaults")
             if arg in self.multi_value_options:
-                current = arg
+                current, given = arg, 0
                 continue
             if current is not None and not arg.startswith("-"):
                 expanded += [current, arg]
+                given += 1
                 continue
             current = None
             expanded.append(arg)
-        return super().parse_args(ctx, expanded)
+        return super().parse_args(ctx, expanded[:-1])
 
 
 def _fail(message: str) -> NoReturn:

@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tsmamba.data.scaler import fit_scaler
 from tsmamba.forecaster import fitting
-from tsmamba.forecaster.checks import check_int
+from tsmamba.forecaster.checks import check_int, check_no_y
 from tsmamba.forecaster.classes import register
 from tsmamba.forecaster.cross_validation import cross_validate
 from tsmamba.forecaster.frames import Columns, Panel, SeriesSet, forecast_frame, series_forecast_frame, to_series_set
@@ -125,6 +125,7 @@ class BaseForecaster(BaseEstimator):
         of the timestamps, at least ``h``, when the recipe early-stops. Weights are re-initialised from
         ``random_state`` on every call, so two fits with the same seed are equal.
         """
+        check_no_y(y, "fit")
         self._validate_params()
         fitting.check_val_size(self, val_size)
         data = to_series_set(df, self.frame_columns())
@@ -325,6 +326,7 @@ class BaseForecaster(BaseEstimator):
         Higher is better, as scikit-learn's model selection expects. ``df`` needs at least ``input_size + h``
         timestamps: give the test fold ``input_size`` steps of context (see ``TimeSeriesWindowSplit``).
         """
+        check_no_y(y, "score")
         check_is_fitted(self, "model_")
         data, mean, scale = self._history(df, self.state_.lookback + self.state_.horizon, "score")
         return -fitting.score_windows(self.state_, data, mean, scale)

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tsmamba._version import __version__
 from tsmamba.forecaster.base import BaseForecaster
+from tsmamba.forecaster.checks import check_no_y
 from tsmamba.forecaster.loss_columns import check_loss
 from tsmamba.forecaster.persistence import load_forecaster
 
@@ -139,6 +140,7 @@ class MultiForecaster(BaseEstimator):
 
     def fit(self, df: Any, y: None = None, val_size: int | None = None) -> MultiForecaster:
         """Fit a copy of every model on ``df`` (``val_size`` as ``BaseForecaster.fit``); returns self."""
+        check_no_y(y, "fit")
         models = self._configured()
         for model in models:
             model.fit(df, val_size=val_size)
