@@ -143,3 +143,11 @@ def test_fit_returns_self_and_params_round_trip() -> None:
     assert container.get_params(deep=False) == {"models": container.models, "freq": "h"}
     assert container.fit(wide_frame(96)) is container
     assert np.isfinite(container.predict()["DLinear"]).all()
+
+
+def test_a_container_with_a_pandas_offset_as_freq_saves_and_loads(tmp_path) -> None:
+    container = MultiForecaster(models=[dlinear()], freq=pd.offsets.Hour()).fit(wide_frame(64))
+    container.save(tmp_path)
+    loaded = MultiForecaster.load(tmp_path)
+    assert loaded.freq == "h"
+    pd.testing.assert_frame_equal(loaded.predict(), container.predict())

@@ -31,7 +31,7 @@ from tsmamba._version import __version__
 from tsmamba.forecaster.base import BaseForecaster
 from tsmamba.forecaster.checks import check_no_y
 from tsmamba.forecaster.loss_columns import check_loss
-from tsmamba.forecaster.persistence import load_forecaster
+from tsmamba.forecaster.persistence import json_ready, load_forecaster
 
 CONTAINER_FILE = "container.json"
 CONTAINER_FORMAT = 1
@@ -201,7 +201,7 @@ class MultiForecaster(BaseEstimator):
             "library_version": __version__,
             "format_version": CONTAINER_FORMAT,
             "class": type(self).__name__,
-            "freq": self.freq,
+            "freq": json_ready("freq", self.freq),
             "models": entries,
         }
         text = json.dumps(config, indent=2)

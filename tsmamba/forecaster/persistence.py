@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _json_ready(name: str, value: Any) -> Any:
+def json_ready(name: str, value: Any) -> Any:
     value = _plain(value)
     try:
         json.dumps(value)
@@ -119,11 +119,11 @@ def save_forecaster(forecaster: BaseForecaster, path: str | Path, overwrite: boo
         "library_version": __version__,
         "class": type(forecaster).__name__,
         "model_name": forecaster.model_name,
-        "params": {k: _json_ready(k, v) for k, v in forecaster.get_params(deep=False).items()},
-        "model_config": _json_ready("model config", dataclasses.asdict(state.model_config)),
+        "params": {k: json_ready(k, v) for k, v in forecaster.get_params(deep=False).items()},
+        "model_config": json_ready("model config", dataclasses.asdict(state.model_config)),
         "freq": state.freq,
         "columns": {"id_col": forecaster.id_col, "time_col": forecaster.time_col, "target_col": forecaster.target_col},
-        "series": _json_ready("series ids", list(state.series)),
+        "series": json_ready("series ids", list(state.series)),
         "layout": state.layout,
         "backend": state.backend,
         "training_range": {"start": _timestamp(start), "end": _timestamp(end), "n_timestamps": int(n)},
