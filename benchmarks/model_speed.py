@@ -155,8 +155,8 @@ def infer_call(
 
 def measure(model_name: str, dataset: str, n_vars: int, lookback: int, mode: str, args, device) -> dict:
     """One row: train ms, infer ms, peak GB, setup s (or an 'OOM' / error note). Peak is counted above what the
-    process held before the row: a graphed row leaves ~0.2 GB allocated until the next ``torch._dynamo.reset()``,
-    which would otherwise count in the rows after it."""
+    process held before the row: memory an earlier row left allocated (until the next ``torch._dynamo.reset()``;
+    ``model_speed_h200_all.md``) would otherwise count in the rows after it."""
     held = torch.cuda.memory_allocated() if device.type == "cuda" else 0
     model, fast, train_step, x = build_step(
         model_name,
