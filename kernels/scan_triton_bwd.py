@@ -40,6 +40,7 @@ from .scan_triton_fwd import (
     a_strides,
     launch_options,
     softplus,
+    state_n_major,
 )
 
 # Below min_programs programs (32 channels of one batch row each) the walk splits the tiles into chunks of at
@@ -111,7 +112,11 @@ def _reduce_scatter_store(row, x, ok, N: tl.constexpr, BLOCK_N: tl.constexpr, BL
     tl.store(row + n, v, mask=ok & (lane % SPREAD == 0) & (n < N))
 
 
-@triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_pn"), do_not_specialize_on_alignment=("scratch_ptr",))
+# s_in, s_qn: the N strides of the initial state and the carried adjoint, (N, dim)-major (state_n_major) and
+# unspecialised like the checkpoints' pitch, so their loads take the state's one-channel-per-lane layout
+@triton.jit(
+    do_not_specialize=(*NO_ALIGN_HINTS, "s_pn", "s_in", "s_qn"), do_not_specialize_on_alignment=("scratch_ptr",)
+)
 def _scan_bwd_kernel(
     u_ptr,
     delta_ptr,
@@ -614,6 +619,7 @@ def scan_backward(
         REVERSE=args.reverse,
         BC_UNIT=unit,
     )
+    grad_last = state_n_major(grad_last)
     dlast = grad_last if grad_last is not None else dh0
     # (batch, chunk, dim, N) strides of the adjoint entering each chunk's end
     dlast_strides = (dlast.stride(0), 0, dlast.stride(-2), dlast.stride(-1))
@@ -635,7 +641,7 @@ def scan_backward(
         )  # fmt: skip
         dlast, has_dlast = carry, True
         dlast_strides = (carry.stride(0), carry.stride(1), carry.stride(3), carry.stride(2))
-    init = args.initial_state
+    init = state_n_major(args.initial_state)
     init_strides = (init.stride(0), init.stride(1), init.stride(2)) if init is not None else (0, 0, 0)
     scratch = torch.empty(programs * n_chunks * CKPT_STEPS * block_n * block_d, device=dev, dtype=f32)
     _scan_bwd_kernel[(n_dblk * batch, 1, n_chunks)](

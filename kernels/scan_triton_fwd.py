@@ -210,7 +210,9 @@ def _fwd_step(
     return h, dtsum
 
 
-@triton.jit(do_not_specialize=NO_ALIGN_HINTS)
+# s_in: the N stride of the start state (a caller's or the chunked path's carried one), (N, dim)-major
+# (state_n_major) and unspecialised, so its load takes the state's one-channel-per-lane layout
+@triton.jit(do_not_specialize=(*NO_ALIGN_HINTS, "s_in"))
 def _scan_fwd_kernel(
     u_ptr,
     delta_ptr,
@@ -512,6 +514,15 @@ def _init_strides(x: Tensor | None, chunk_stride: int = 0) -> tuple[int, int, in
     return x.stride(0), chunk_stride, x.stride(1), x.stride(2)
 
 
+def state_n_major(state: Tensor | None) -> Tensor | None:
+    """A (batch, dim, N) state (initial state, adjoint of the last state) as a view of a (batch, N, dim) tensor, as
+    the checkpoints are laid out: its loads are then unit-stride along the channels with an unspecialised N
+    stride, which keeps the state tile one channel per lane. Loaded with its N values adjacent (a contiguous
+    (batch, dim, N) tensor), the coalescer vectorises along N and moves the whole step loop into another layout
+    (shared memory and barriers every step: tests/kernels/test_scan_triton_compiled_layout.py)."""
+    return None if state is None else state.transpose(1, 2).contiguous().transpose(1, 2)
+
+
 def a_strides(a_t: Tensor) -> tuple[int, int]:
     """(stride along dim, stride along N) of A^T held as an (N, dim) tensor."""
     return a_t.stride(1), a_t.stride(0)
@@ -573,7 +584,7 @@ def scan_forward(
     )
     a_t = A.t().contiguous()  # (N, dim): A^T rows load coalesced in the state's layout
     strides = (*u.stride(), *delta.stride(), *a_strides(a_t), *bc_strides(B, unit), *bc_strides(C, unit), *z.stride())
-    init = args.initial_state
+    init = state_n_major(args.initial_state)
     if n_chunks > 1:
         ends = torch.empty(batch, n_chunks, n_state, dim, device=u.device, dtype=torch.float32)
         dtsum = torch.empty(batch, n_chunks, dim, device=u.device, dtype=torch.float32)

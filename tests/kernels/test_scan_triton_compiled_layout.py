@@ -10,6 +10,7 @@ the PTX and ``ptxas -v``. It skips only when the installed Triton cannot compile
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -250,6 +251,47 @@ def test_backward_prefetch_reaches_the_compile_without_barriers(monkeypatch, dty
     report = _ptxas_report(ptx)
     if report is not None:
         assert "0 bytes spill stores" in report, report
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("case", ["chunked", "initial_and_last_state"])
+def test_state_tiles_loaded_before_the_loop_keep_its_layout(monkeypatch, dtype, case):
+    # Three paths load an [N, BLOCK_D] tile before the step loop: the chunked path's second forward pass (the
+    # carried chunk start states) and its backward walk (the carried end adjoints), a caller's initial state, and
+    # the gradient of the last state. Loaded with a specialised N stride, or N-contiguous as a (batch, dim, N)
+    # state is, the coalescer vectorised that tile and the whole step loop took its layout (threadsPerWarp [4, 8],
+    # 14-25 barriers and shared-memory round trips a step): the chunked backward ran 1.7x slower per step on the
+    # H200 than the unchunked one (benchmarks/results/hold_h200_2026-12-03.md). Every scan launch of each path
+    # must keep one channel per lane, with no barrier or shared memory.
+    length = 512 if case == "chunked" else 64
+    args = _scan_args(dtype, length=length)
+    batch, dim, _ = args.u.shape
+    state = torch.zeros(batch, dim, N_STATE) if case != "chunked" else None
+    if state is not None:
+        args = dataclasses.replace(args, initial_state=state)
+    forward = _captured(
+        monkeypatch,
+        scan_triton_fwd,
+        ("_scan_fwd_kernel", "_chain_chunks_kernel"),
+        lambda: scan_triton_fwd.scan_forward(args, save_checkpoints=True),
+    )
+    ckpt = torch.zeros(batch, scan_triton_fwd.checkpoint_slots(length), N_STATE, dim)
+    grad = torch.zeros(batch, length, dim, dtype=dtype).transpose(1, 2)
+    backward = _captured(
+        monkeypatch,
+        scan_triton_bwd,
+        ("_scan_bwd_kernel", "_bwd_chunk_adjoint_kernel", "_chain_chunks_kernel", "_scan_sum_partials_kernel"),
+        lambda: scan_triton_bwd.scan_backward(args, ckpt, grad, state),
+    )
+    names = [kernel.fn.__name__ for kernel, _, _ in forward + backward]
+    if case == "chunked":  # both directions took the chunked path
+        assert names.count("_scan_fwd_kernel") == 2 and "_bwd_chunk_adjoint_kernel" in names, names
+    scans = [c for c in forward + backward if c[0].fn.__name__ in ("_scan_fwd_kernel", "_scan_bwd_kernel")]
+    for kernel, launch_args, kwargs in scans:
+        compiled = _compile_sm90(kernel, launch_args, kwargs)
+        _assert_one_channel_per_lane(compiled.asm["ttgir"])
+        for instr in ("bar.sync", "st.shared", "ld.shared"):
+            assert instr not in compiled.asm["ptx"], f"{instr} in {kernel.fn.__name__} ({case})"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
