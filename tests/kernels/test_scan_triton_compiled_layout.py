@@ -255,16 +255,18 @@ def test_backward_prefetch_reaches_the_compile_without_barriers(monkeypatch, dty
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("case", ["chunked", "initial_and_last_state"])
-def test_state_tiles_loaded_before_the_loop_keep_its_layout(monkeypatch, dtype, case):
+@pytest.mark.parametrize("reverse", [False, True])
+def test_state_tiles_loaded_before_the_loop_keep_its_layout(monkeypatch, dtype, case, reverse):
     # Three paths load an [N, BLOCK_D] tile before the step loop: the chunked path's second forward pass (the
     # carried chunk start states) and its backward walk (the carried end adjoints), a caller's initial state, and
     # the gradient of the last state. Loaded with a specialised N stride, or N-contiguous as a (batch, dim, N)
     # state is, the coalescer vectorised that tile and the whole step loop took its layout (threadsPerWarp [4, 8],
     # 14-25 barriers and shared-memory round trips a step): the chunked backward ran 1.7x slower per step on the
     # H200 than the unchunked one (benchmarks/results/hold_h200_2026-12-03.md). Every scan launch of each path
-    # must keep one channel per lane, with no barrier or shared memory.
+    # must keep one channel per lane, with no barrier or shared memory, in both scan directions (TSM2's channel
+    # mixer runs the reverse one).
     length = 512 if case == "chunked" else 64
-    args = _scan_args(dtype, length=length)
+    args = dataclasses.replace(_scan_args(dtype, length=length), reverse=reverse)
     batch, dim, _ = args.u.shape
     state = torch.zeros(batch, dim, N_STATE) if case != "chunked" else None
     if state is not None:
