@@ -491,6 +491,20 @@ def test_other_models_through_the_same_api(cls: type, options: dict, tmp_path: P
     assert len(cv) == 2 * H * 2 and cv[cls.display_name].notna().all()
 
 
+def test_plot_draws_prediction_intervals_as_bands(fitted: DLinearForecaster) -> None:
+    fc = fitted.predict()
+    for level, half in (("80", 1.0), ("95", 2.0)):  # the columns predict(level=[80, 95]) gives
+        fc[f"DLinear-lo-{level}"], fc[f"DLinear-hi-{level}"] = fc["DLinear"] - half, fc["DLinear"] + half
+    ax = fitted.plot(long_frame(), fc, max_series=1).axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["history", "DLinear"]  # bounds are not lines
+    bands = ax.collections
+    assert [band.get_label() for band in bands] == ["DLinear 95%", "DLinear 80%"]  # widest first
+    forecast = fc[fc["unique_id"] == fc["unique_id"].iloc[0]]["DLinear"].to_numpy()
+    for band, half in zip(bands, (2.0, 1.0), strict=True):
+        y = band.get_paths()[0].vertices[:, 1]
+        np.testing.assert_allclose([y.min(), y.max()], [forecast.min() - half, forecast.max() + half], rtol=1e-6)
+
+
 def test_plot_accepts_wide_forecasts_and_polars(fitted: DLinearForecaster) -> None:
     fig = fitted.plot(pl.from_pandas(wide_frame()), fitted.predict(format="wide"), max_history=10)
     history, forecast = fig.axes[0].get_lines()

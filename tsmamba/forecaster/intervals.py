@@ -45,6 +45,17 @@ def conformal_quantile(scores: np.ndarray, level: float) -> np.ndarray:
     return np.sort(scores, axis=0)[rank - 1]
 
 
+def interval_bounds(name: str, columns: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``(level, lo column, hi column)`` of every level ``columns`` hold both bounds of for forecast ``name``,
+    widest first (the order to draw nested bands in)."""
+    found = []
+    for column in columns:
+        level = column.removeprefix(f"{name}-lo-")
+        if level != column and INTERVAL_COLUMN.search(column) and f"{name}-hi-{level}" in columns:
+            found.append((level, column, f"{name}-hi-{level}"))
+    return sorted(found, key=lambda b: -float(b[0]))
+
+
 def interval_columns(name: str, forecast: np.ndarray, scores: np.ndarray, levels: list[float]) -> dict[str, np.ndarray]:
     """``<name>-lo-<l>`` (levels descending) then ``<name>-hi-<l>`` (ascending) arrays shaped like ``forecast``.
 

@@ -7,6 +7,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from tsmamba.forecaster.frames import Columns, long_pandas, to_series_set
+from tsmamba.forecaster.intervals import INTERVAL_COLUMN, interval_bounds
 
 
 def plot_forecasts(
@@ -15,14 +16,16 @@ def plot_forecasts(
     """One panel per series: the last ``max_history`` points of ``df`` and every forecast column.
 
     ``forecasts`` is a long frame from ``predict`` or ``cross_validation`` (one line per cutoff) or a wide
-    ``predict(format="wide")`` frame. Only the first ``max_series`` series are drawn; the title says so.
+    ``predict(format="wide")`` frame. Prediction intervals (``<model>-lo-<level>`` / ``-hi-<level>`` columns, as
+    ``predict(level=...)`` gives) are drawn as shaded bands around their model's line. Only the first
+    ``max_series`` series are drawn; the title says so.
     """
     history = to_series_set(df, columns)
     fc = long_pandas(forecasts)
     if columns.id_col not in fc.columns:
         fc = fc.melt(id_vars=[columns.time_col], var_name=columns.id_col, value_name="forecast")
     reserved = {columns.id_col, columns.time_col, columns.target_col, "cutoff"}
-    models = [c for c in fc.columns if c not in reserved]
+    models = [c for c in fc.columns if c not in reserved and not INTERVAL_COLUMN.search(str(c))]
     if not models:
         raise ValueError(f"No forecast column in forecasts; columns are {list(fc.columns)}.")
     shown = history.series[:max_series]
@@ -35,14 +38,20 @@ def plot_forecasts(
         rows = fc[fc[columns.id_col].astype(str) == str(series)]
         groups = rows.groupby("cutoff") if "cutoff" in rows.columns else [(None, rows)]
         for i, (_, part) in enumerate(groups):
+            times = part[columns.time_col].to_numpy()
             for j, model in enumerate(models):
-                ax.plot(
-                    part[columns.time_col].to_numpy(),
-                    part[model],
-                    color=f"C{j}",
-                    linewidth=1.2,
-                    label=model if i == 0 else None,
-                )
+                ax.plot(times, part[model], color=f"C{j}", linewidth=1.2, label=model if i == 0 else None)
+                bands = interval_bounds(model, list(fc.columns))
+                for k, (level, lo, hi) in enumerate(bands):
+                    ax.fill_between(
+                        times,
+                        part[lo].to_numpy(dtype=float),
+                        part[hi].to_numpy(dtype=float),
+                        color=f"C{j}",
+                        alpha=0.12 + 0.12 * k / max(len(bands) - 1, 1),
+                        linewidth=0,
+                        label=f"{model} {level}%" if i == 0 else None,
+                    )
         ax.set_title(str(series), fontsize=9)
         ax.legend(loc="upper left", fontsize=7)
     if len(history.series) > len(shown):
