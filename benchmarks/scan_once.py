@@ -29,6 +29,8 @@ def main() -> None:
         "--scan-config", nargs="*", default=[], help="KEY=INT (backward), fwd.KEY=INT (forward) config overrides"
     )
     args = parser.parse_args()
+    if args.profile and args.device != "cuda":
+        parser.error("--profile reads the device's kernel times: it needs --device cuda")
     apply_scan_config(args.scan_config)
     batch, dim, length = (int(v) for v in args.shape.split(","))
     case = make_case(batch, dim, length, DTYPES[args.dtype], args.device, True, 0)

@@ -14,11 +14,15 @@ from benchmark_scripts import BENCHMARKS, load_benchmark
 pytest.importorskip("triton")
 
 
-def _scan_once(*extra: str) -> str:
-    """stdout of scan_once.py at (2, 32, 20) on the CPU under Triton's interpreter (one call)."""
+def _run(*extra: str) -> subprocess.CompletedProcess:
+    """scan_once.py at (2, 32, 20) on the CPU under Triton's interpreter (one call)."""
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     cmd = [sys.executable, "scan_once.py", "--shape", "2,32,20", "--device", "cpu", "--calls", "1", *extra]
-    result = subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, cwd=BENCHMARKS, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _scan_once(*extra: str) -> str:
+    result = _run(*extra)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -50,3 +54,15 @@ def test_scan_once_inference_runs_the_forward_alone():
     case = kernel_bench.make_case(2, 32, 20, torch.float32, "cpu", True, 0)
     out = selective_scan(**case, delta_softplus=True, backend="torch")
     assert float(found.group(1)) == pytest.approx(out.abs().sum().item(), rel=1e-4)
+
+
+@pytest.mark.slow  # subprocesses under Triton's interpreter
+def test_scan_once_takes_kernel_configs_and_refuses_bad_ones():
+    # 3 tiles in 3 one-tile chunks (the chunked backward) give the gradient of the default (unchunked) launch
+    default = re.search(r"\|du\| = (\S+)", _scan_once()).group(1)
+    chunked = re.search(r"\|du\| = (\S+)", _scan_once("--scan-config", "min_programs=4096", "min_tiles=1")).group(1)
+    assert float(chunked) == pytest.approx(float(default), rel=1e-5)
+    bad = _run("--scan-config", "min_tile=1")
+    assert bad.returncode != 0 and "expected KEY=INT with KEY one of" in bad.stderr
+    cpu_profile = _run("--profile")
+    assert cpu_profile.returncode == 2 and "--profile reads the device's kernel times" in cpu_profile.stderr
