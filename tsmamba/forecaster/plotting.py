@@ -28,6 +28,7 @@ def plot_forecasts(
     models = [c for c in fc.columns if c not in reserved and not INTERVAL_COLUMN.search(str(c))]
     if not models:
         raise ValueError(f"No forecast column in forecasts; columns are {list(fc.columns)}.")
+    bands = {model: interval_bounds(model, list(fc.columns)) for model in models}
     shown = history.series[:max_series]
     fig = Figure(figsize=(10, 2.4 * len(shown)), layout="constrained")
     axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
@@ -41,14 +42,13 @@ def plot_forecasts(
             times = part[columns.time_col].to_numpy()
             for j, model in enumerate(models):
                 ax.plot(times, part[model], color=f"C{j}", linewidth=1.2, label=model if i == 0 else None)
-                bands = interval_bounds(model, list(fc.columns))
-                for k, (level, lo, hi) in enumerate(bands):
+                for k, (level, lo, hi) in enumerate(bands[model]):
                     ax.fill_between(
                         times,
                         part[lo].to_numpy(dtype=float),
                         part[hi].to_numpy(dtype=float),
                         color=f"C{j}",
-                        alpha=0.12 + 0.12 * k / max(len(bands) - 1, 1),
+                        alpha=0.12 + 0.12 * k / max(len(bands[model]) - 1, 1),
                         linewidth=0,
                         label=f"{model} {level}%" if i == 0 else None,
                     )
